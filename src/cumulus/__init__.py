@@ -1,0 +1,63 @@
+"""Cumulus: a self-hosted ML workflow framework.
+
+Workspaces, autoscaling Dask compute targets, fsspec datastores, experiments and runs,
+hyperparameter sweeps, Prefect pipelines, a model registry and scoring services.
+
+Names are imported lazily so that ``from cumulus import Run`` inside a training script costs
+almost nothing and needs only the standard library.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+__version__ = "0.1.0"
+
+_EXPORTS = {
+    "Workspace": "cumulus.workspace",
+    "Experiment": "cumulus.experiment",
+    "Run": "cumulus.run",
+    "ScriptRunConfig": "cumulus.runconfig",
+    "Environment": "cumulus.environment",
+    "ComputeTarget": "cumulus.compute",
+    "ClusterConfig": "cumulus.compute",
+    "NodeSpec": "cumulus.compute",
+    "Datastore": "cumulus.datastores",
+    "DataPath": "cumulus.datastores",
+    "Model": "cumulus.models",
+    "InferenceConfig": "cumulus.models",
+    "LocalWebservice": "cumulus.models",
+    "Webservice": "cumulus.models",
+    "PyTorchDistribution": "cumulus.distribution",
+    "TensorflowDistribution": "cumulus.distribution",
+    "MpiDistribution": "cumulus.distribution",
+    "RunStatus": "cumulus.store.status",
+    "CumulusError": "cumulus.errors",
+}
+
+__all__ = [*sorted(_EXPORTS), "__version__"]
+
+if TYPE_CHECKING:
+    from cumulus.compute import ClusterConfig, ComputeTarget, NodeSpec
+    from cumulus.datastores import DataPath, Datastore
+    from cumulus.environment import Environment
+    from cumulus.errors import CumulusError
+    from cumulus.experiment import Experiment
+    from cumulus.run import Run
+    from cumulus.runconfig import ScriptRunConfig
+    from cumulus.store.status import RunStatus
+    from cumulus.workspace import Workspace
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'cumulus' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return __all__

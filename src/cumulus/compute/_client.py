@@ -1,0 +1,44 @@
+"""Dask clients shared per process and scheduler address."""
+
+from __future__ import annotations
+
+import os
+import threading
+from typing import Any
+
+_clients: dict[tuple[int, str], Any] = {}
+_lock = threading.Lock()
+
+
+def get_client(address: str, timeout: float = 10) -> Any:
+    from distributed import Client
+
+    key = (os.getpid(), address)
+    with _lock:
+        client = _clients.get(key)
+        if client is not None and client.status == "running":
+            return client
+        client = Client(address, timeout=timeout, set_as_default=False)
+        _clients[key] = client
+        return client
+
+
+def drop_client(address: str) -> None:
+    with _lock:
+        client = _clients.pop((os.getpid(), address), None)
+    if client is not None:
+        try:
+            client.close(timeout=2)
+        except Exception:
+            pass
+
+
+def close_all() -> None:
+    with _lock:
+        items = list(_clients.values())
+        _clients.clear()
+    for c in items:
+        try:
+            c.close(timeout=2)
+        except Exception:
+            pass

@@ -1,0 +1,62 @@
+"""Experiment: a named group of runs.
+
+Example::
+
+    exp = Experiment(ws, "digits")
+    run = exp.submit(ScriptRunConfig(source_directory="src", script="train.py"))
+    for r in exp.get_runs():
+        print(r.id, r.get_status())
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from functools import cached_property
+from typing import TYPE_CHECKING, Any
+
+from cumulus.errors import ValidationError
+
+if TYPE_CHECKING:
+    from cumulus.run import Run
+    from cumulus.workspace import Workspace
+
+
+class Experiment:
+    """A named set of runs in a workspace; created on first use."""
+
+    def __init__(self, workspace: Workspace, name: str) -> None:
+        if not name or len(name) > 200 or not all(c.isalnum() or c in "-_." for c in name):
+            raise ValidationError(f"Experiment name {name!r} is invalid: use 1-200 letters, "
+                                  "digits, '-', '_' or '.'.")
+        self.workspace = workspace
+        self.name = name
+
+    @cached_property
+    def id(self) -> int:
+        return int(self.workspace.store.get_or_create_experiment(self.name)["id"])
+
+    def submit(self, config: Any, tags: dict[str, Any] | None = None, **kwargs: Any) -> Run:
+        """Validate ``config`` completely, record it Queued and hand it to its compute target.
+
+        ``config`` is a ScriptRunConfig, a Sweep, or a pipeline; each knows how to submit itself.
+        """
+        submit = getattr(config, "_submit", None)
+        if submit is None:
+            raise ValidationError(
+                f"Cannot submit a {type(config).__name__}. Submit a ScriptRunConfig, a Sweep "
+                "or a @pipeline function.")
+        if tags is not None and not isinstance(tags, dict):
+            raise ValidationError(f"tags must be a dict of name -> value, got {tags!r}.")
+        return submit(self, tags=tags, **kwargs)
+
+    def get_runs(self, *, include_children: bool = False, status: str | None = None,
+                 limit: int | None = None) -> Iterator[Run]:
+        from cumulus.run import Run
+
+        for rec in self.workspace.store.list_runs(experiment_id=self.id,
+                                                  top_level=not include_children,
+                                                  status=status, limit=limit):
+            yield Run(self, rec["id"], _record=rec)
+
+    def __repr__(self) -> str:
+        return f"Experiment(name={self.name!r}, workspace={self.workspace.name!r})"

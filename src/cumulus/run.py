@@ -1,0 +1,297 @@
+"""Run: one execution, followed through the store from any process.
+
+Example::
+
+    run = exp.submit(src)
+    run.wait_for_completion(show_output=True)
+    print(run.get_metrics())
+    run.download_file("outputs/model.pkl")
+
+Inside a script, ``Run.get_context()`` gives the run being executed (or an offline run that
+prints when the script was not started by Cumulus).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TextIO
+
+if TYPE_CHECKING:
+    from cumulus.experiment import Experiment
+    from cumulus.tasks.context import RunContext
+
+_TERMINAL = ("Completed", "Failed", "Canceled")
+
+
+class Run:
+    """A run recorded in the store: status, metrics, files, children, tags."""
+
+    def __init__(self, experiment: Experiment, run_id: str, *,
+                 _record: dict[str, Any] | None = None) -> None:
+        self.experiment = experiment
+        self.id = run_id
+        self._record = _record if _record is not None else self._store.get_run(run_id)
+
+    # script side -------------------------------------------------------------------------
+    @staticmethod
+    def get_context() -> RunContext:
+        """The run executing this script, or an offline run that prints metrics."""
+        from cumulus.tasks.context import get_context
+
+        return get_context()
+
+    # plumbing ----------------------------------------------------------------------------
+    @property
+    def _store(self):  # type: ignore[no-untyped-def]
+        return self.experiment.workspace.store
+
+    @property
+    def workspace(self):  # type: ignore[no-untyped-def]
+        return self.experiment.workspace
+
+    def _refresh(self) -> dict[str, Any]:
+        self._record = self._store.get_run(self.id)
+        return self._record
+
+    @classmethod
+    def _get(cls, ws: Any, run_id: str) -> Run:
+        """Any run of the workspace by id, whatever its experiment."""
+        from cumulus.experiment import Experiment
+
+        rec = ws.store.get_run(run_id)
+        name = ws.store.experiment_name(rec["experiment_id"])
+        return cls(Experiment(ws, name), run_id, _record=rec)
+
+    # status ------------------------------------------------------------------------------
+    @property
+    def status(self) -> str:
+        return self.get_status()
+
+    def get_status(self) -> str:
+        return str(self._store.get_status(self.id))
+
+    @property
+    def kind(self) -> str:
+        return str(self._record["kind"])
+
+    @property
+    def display_name(self) -> str | None:
+        return self._record.get("display_name")
+
+    @property
+    def parent(self) -> Run | None:
+        pid = self._record.get("parent_id")
+        return Run(self.experiment, pid) if pid else None
+
+    def get_details(self) -> dict[str, Any]:
+        rec = self._refresh()
+        definition = rec.get("definition") or {}
+        return {
+            "runId": rec["id"], "experiment": self.experiment.name, "kind": rec["kind"],
+            "displayName": rec.get("display_name"), "status": rec["status"],
+            "parentRunId": rec.get("parent_id"), "target": rec.get("compute_target"),
+            "node": rec.get("node"), "attempt": rec.get("attempt"),
+            "createdUtc": _iso(rec["created_at"]), "startTimeUtc": _iso(rec.get("start_time")),
+            "endTimeUtc": _iso(rec.get("end_time")), "exitCode": rec.get("exit_code"),
+            "script": definition.get("script"), "arguments": definition.get("arguments"),
+            "params": rec.get("params") or {}, "tags": rec.get("tags") or {},
+            "properties": rec.get("properties") or {}, "error": rec.get("error"),
+            "statusHistory": [
+                {"status": e["to_status"], "time": _iso(e["time"]), "reason": e["reason"]}
+                for e in self._store.status_events(self.id)],
+        }
+
+    # waiting and logs --------------------------------------------------------------------
+    def wait_for_completion(self, show_output: bool = False, *, raise_on_error: bool = True,
+                            timeout: float | None = None, poll_interval: float = 0.2,
+                            stream: TextIO | None = None) -> dict[str, Any]:
+        """Block until the run ends; with ``show_output`` stream its log live as it is written.
+
+        With ``raise_on_error`` a Failed or Canceled run raises RunError carrying the exit code
+        and the last log lines.
+        """
+        out = stream or sys.stdout
+        cursor = 0
+        deadline = None if timeout is None else time.monotonic() + timeout
+        if show_output:
+            out.write(f"RunId: {self.id}\n")
+        while True:
+            status = self.get_status()
+            if show_output:
+                text, cursor = self._store.read_log(self.id, cursor)
+                if text:
+                    out.write(text)
+                    out.flush()
+            if status in _TERMINAL:
+                if show_output:
+                    text, cursor = self._store.read_log(self.id, cursor)
+                    out.write(text)
+                    out.write(f"\nRun {self.id} finished: {status}\n")
+                    out.flush()
+                break
+            if deadline is not None and time.monotonic() > deadline:
+                from cumulus.errors import RunError
+
+                raise RunError(f"Run {self.id} still {status} after {timeout} s.",
+                               run_id=self.id, status=status)
+            time.sleep(poll_interval)
+        details = self.get_details()
+        if raise_on_error and status != "Completed":
+            self._raise(details)
+        return details
+
+    def _raise(self, details: dict[str, Any]) -> None:
+        from cumulus.errors import RunError
+
+        err = details.get("error") or {}
+        tail = self.get_log_tail(20)
+        code = details.get("exitCode")
+        msg = f"Run {self.id} ended {details['status']}"
+        if code is not None:
+            msg += f" with exit code {code}"
+        if err.get("message"):
+            msg += f": {err['message']}"
+        if tail:
+            msg += "\nLast log lines:\n" + tail
+        raise RunError(msg, run_id=self.id, status=details["status"], exit_code=code,
+                       log_tail=tail)
+
+    def get_log(self) -> str:
+        text, _ = self._store.read_log(self.id, 0)
+        return text
+
+    def get_log_tail(self, lines: int = 20) -> str:
+        return "\n".join(self.get_log().rstrip("\n").splitlines()[-lines:])
+
+    def stream_log(self, out: TextIO | None = None, follow: bool = True,
+                   poll_interval: float = 0.2) -> str:
+        """Write the log to ``out``; with ``follow`` keep writing until the run ends."""
+        out = out or sys.stdout
+        cursor = 0
+        while True:
+            status = self.get_status()
+            text, cursor = self._store.read_log(self.id, cursor)
+            if text:
+                out.write(text)
+                out.flush()
+            if not follow or status in _TERMINAL:
+                text, cursor = self._store.read_log(self.id, cursor)
+                out.write(text)
+                return status
+            time.sleep(poll_interval)
+
+    # metrics -----------------------------------------------------------------------------
+    def get_metrics(self, name: str | None = None, recursive: bool = False) -> dict[str, Any]:
+        """Metrics by name; with ``recursive`` a dict of run id -> metrics for the subtree."""
+        from cumulus.metrics import aggregate
+
+        if recursive:
+            ids = [self.id, *(c["id"] for c in self._store.children(self.id, recursive=True))]
+            rows = self._store.get_metric_rows(ids, name)
+            by_run: dict[str, list[dict[str, Any]]] = {i: [] for i in ids}
+            for r in rows:
+                by_run[r["run_id"]].append(r)
+            return {rid: aggregate(rs) for rid, rs in by_run.items()}
+        return aggregate(self._store.get_metric_rows([self.id], name))
+
+    def log(self, name: str, value: Any, step: int | None = None,
+            description: str = "") -> None:
+        """Log a metric from outside the script (a driver process, a pipeline)."""
+        from cumulus.tasks.context import encode_scalar
+
+        kind, num, data = encode_scalar(name, value)
+        self._store.insert_metrics([{"run_id": self.id, "name": name, "kind": kind,
+                                     "step": step, "value": num, "data": data,
+                                     "time": time.time()}])
+
+    # files -------------------------------------------------------------------------------
+    def get_file_names(self) -> list[str]:
+        return [a["path"] for a in self._store.list_artifacts(self.id)]
+
+    def _artifact(self, name: str) -> dict[str, Any]:
+        from cumulus.errors import NotFoundError
+
+        for a in self._store.list_artifacts(self.id, prefix=name):
+            if a["path"] == name:
+                return a
+        err = NotFoundError(name, self.get_file_names(),
+                            hint=f"List the files with run.get_file_names() or "
+                                 f"`cumulus runs show {self.id}`.")
+        err.args = (f"Run {self.id} has no file " + str(err.args[0]).split(" ", 1)[1],)
+        raise err
+
+    def download_file(self, name: str, output_file_path: str | os.PathLike[str] | None = None,
+                      ) -> Path:
+        from cumulus.datastores import Datastore
+
+        art = self._artifact(name)
+        target = Path(output_file_path) if output_file_path else Path(Path(name).name)
+        if target.is_dir():
+            target = target / Path(name).name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        ds = Datastore.get(self.workspace, art["datastore"])
+        ds.fs.get(ds.full_path(art["location"]), str(target))
+        return target
+
+    def download_files(self, prefix: str | None = None,
+                       output_directory: str | os.PathLike[str] | None = None) -> list[Path]:
+        out_dir = Path(output_directory or ".")
+        paths = []
+        for name in self.get_file_names():
+            if prefix is None or name.startswith(prefix):
+                paths.append(self.download_file(name, out_dir / name))
+        return paths
+
+    def upload_file(self, name: str, path_or_stream: str | os.PathLike[str]) -> None:
+        from cumulus.tasks.artifacts import upload_run_file
+
+        upload_run_file(self.workspace, self.id, name, Path(path_or_stream))
+
+    # children, tags, cancel ----------------------------------------------------------------
+    def get_children(self, recursive: bool = False) -> list[Run]:
+        return [Run(self.experiment, c["id"], _record=c)
+                for c in self._store.children(self.id, recursive=recursive)]
+
+    def tag(self, key: str, value: Any = None) -> None:
+        self._store.merge_run_dict(self.id, "tags", {key: value})
+
+    def set_tags(self, tags: dict[str, Any]) -> None:
+        self._store.merge_run_dict(self.id, "tags", dict(tags))
+
+    def get_tags(self) -> dict[str, Any]:
+        return dict(self._refresh().get("tags") or {})
+
+    def add_properties(self, properties: dict[str, Any]) -> None:
+        self._store.merge_run_dict(self.id, "properties", dict(properties))
+
+    def get_properties(self) -> dict[str, Any]:
+        return dict(self._refresh().get("properties") or {})
+
+    def cancel(self, reason: str = "canceled by user") -> str:
+        """Cancel the run and its active children; the script's process tree is stopped."""
+        from cumulus.tasks.cancel import cancel_run
+
+        return cancel_run(self._store, self.id, reason)
+
+    def register_model(self, model_name: str, model_path: str, **kwargs: Any) -> Any:
+        """Register a file or folder this run produced (e.g. 'outputs/model.pkl')."""
+        from cumulus.models import Model
+
+        return Model._register_from_run(self, model_name, model_path, **kwargs)
+
+    def __repr__(self) -> str:
+        return (f"Run(id={self.id!r}, experiment={self.experiment.name!r}, "
+                f"status={self._record.get('status')!r})")
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Run) and other.id == self.id
+
+    def __hash__(self) -> int:
+        return hash(self.id)
+
+
+def _iso(value: Any) -> str | None:
+    return value.isoformat() if value is not None else None

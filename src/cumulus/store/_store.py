@@ -1,0 +1,423 @@
+"""The run-history store: the single source of truth for run state.
+
+Every status change is one transaction with a compare-and-set on the current status, so two
+processes can never both move a run out of ``Queued`` (a run is never executed twice).
+
+Example::
+
+    store = Store("sqlite:///.cumulus/store.db")
+    exp = store.get_or_create_experiment("hello")
+    run = store.create_run(exp_id=exp["id"], run_id="hello_1", kind="script")
+    store.transition("hello_1", "Preparing")
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from datetime import datetime, timezone
+from typing import Any
+
+from sqlalchemy import delete, insert, select, update
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from cumulus.errors import InvalidTransitionError, RunNotFoundError, StoreError
+from cumulus.store import models as m
+from cumulus.store.engine import get_engine
+from cumulus.store.status import TERMINAL, RunStatus, sources_for
+
+RUN_FIELDS = ("id", "experiment_id", "parent_id", "kind", "display_name", "status", "created_at",
+              "start_time", "end_time", "status_changed_at", "heartbeat_at", "compute_target",
+              "node", "attempt", "exit_code", "params", "tags", "properties", "definition",
+              "error", "reuse_key")
+
+
+def _now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def _row(obj: Any, fields: Iterable[str]) -> dict[str, Any]:
+    return {f: getattr(obj, f) for f in fields}
+
+
+class Store:
+    """Typed access to the store tables; one short transaction per call."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self._engine: Engine | None = None
+
+    @property
+    def engine(self) -> Engine:
+        if self._engine is None:
+            self._engine = get_engine(self.url)
+        return self._engine
+
+    @property
+    def dialect(self) -> str:
+        return self.engine.dialect.name
+
+    @contextmanager
+    def session(self) -> Iterator[Session]:
+        """A session in one transaction: committed on success, rolled back on error."""
+        with Session(self.engine, expire_on_commit=False) as session, session.begin():
+            yield session
+
+    # experiments ---------------------------------------------------------------------------
+    def get_or_create_experiment(self, name: str) -> dict[str, Any]:
+        for _ in range(3):
+            with self.session() as s:
+                exp = s.scalar(select(m.Experiment).where(m.Experiment.name == name))
+                if exp is not None:
+                    return {"id": exp.id, "name": exp.name, "created_at": exp.created_at}
+            try:
+                with self.session() as s:
+                    exp = m.Experiment(name=name, tags={})
+                    s.add(exp)
+                    s.flush()
+                    return {"id": exp.id, "name": exp.name, "created_at": exp.created_at}
+            except IntegrityError:
+                continue  # created concurrently: read it back
+        raise StoreError(f"Could not create experiment {name!r}")
+
+    def get_experiment(self, name: str) -> dict[str, Any] | None:
+        with self.session() as s:
+            exp = s.scalar(select(m.Experiment).where(m.Experiment.name == name))
+            return None if exp is None else {"id": exp.id, "name": exp.name,
+                                             "created_at": exp.created_at}
+
+    def list_experiments(self) -> list[dict[str, Any]]:
+        with self.session() as s:
+            rows = s.scalars(select(m.Experiment).order_by(m.Experiment.id)).all()
+            return [{"id": e.id, "name": e.name, "created_at": e.created_at} for e in rows]
+
+    def experiment_name(self, experiment_id: int) -> str:
+        with self.session() as s:
+            return s.scalar(select(m.Experiment.name).where(m.Experiment.id == experiment_id)) or ""
+
+    # runs ----------------------------------------------------------------------------------
+    def create_run(self, *, run_id: str, experiment_id: int, kind: str = "script",
+                   status: str = RunStatus.QUEUED.value, reason: str | None = None,
+                   **fields: Any) -> dict[str, Any]:
+        status = RunStatus.parse(status).value
+        now = _now()
+        with self.session() as s:
+            run = m.Run(id=run_id, experiment_id=experiment_id, kind=kind, status=status,
+                        created_at=now, status_changed_at=now,
+                        params=fields.pop("params", None) or {},
+                        tags=fields.pop("tags", None) or {},
+                        properties=fields.pop("properties", None) or {},
+                        definition=fields.pop("definition", None) or {}, **fields)
+            if status in (RunStatus.RUNNING.value,):
+                run.start_time = now
+            if RunStatus(status) in TERMINAL:
+                run.start_time = run.start_time or now
+                run.end_time = now
+            s.add(run)
+            s.add(m.StatusEvent(run_id=run_id, from_status=None, to_status=status, time=now,
+                                reason=reason))
+            s.flush()
+            return _row(run, RUN_FIELDS)
+
+    def get_run(self, run_id: str) -> dict[str, Any]:
+        with self.session() as s:
+            run = s.get(m.Run, run_id)
+            if run is None:
+                raise RunNotFoundError(run_id, hint="List runs with: cumulus runs list")
+            return _row(run, RUN_FIELDS)
+
+    def find_run(self, run_id: str) -> dict[str, Any] | None:
+        with self.session() as s:
+            run = s.get(m.Run, run_id)
+            return None if run is None else _row(run, RUN_FIELDS)
+
+    def get_status(self, run_id: str) -> str:
+        with self.session() as s:
+            status = s.scalar(select(m.Run.status).where(m.Run.id == run_id))
+        if status is None:
+            raise RunNotFoundError(run_id)
+        return status
+
+    def get_statuses(self, run_ids: Sequence[str]) -> dict[str, str]:
+        if not run_ids:
+            return {}
+        with self.session() as s:
+            rows = s.execute(select(m.Run.id, m.Run.status).where(m.Run.id.in_(list(run_ids))))
+            return dict(rows.tuples().all())
+
+    def list_runs(self, *, experiment_id: int | None = None, parent_id: str | None = None,
+                  top_level: bool = False, status: str | None = None, kind: str | None = None,
+                  limit: int | None = None, newest_first: bool = True) -> list[dict[str, Any]]:
+        q = select(m.Run)
+        if experiment_id is not None:
+            q = q.where(m.Run.experiment_id == experiment_id)
+        if parent_id is not None:
+            q = q.where(m.Run.parent_id == parent_id)
+        elif top_level:
+            q = q.where(m.Run.parent_id.is_(None))
+        if status is not None:
+            q = q.where(m.Run.status == RunStatus.parse(status).value)
+        if kind is not None:
+            q = q.where(m.Run.kind == kind)
+        q = q.order_by(m.Run.created_at.desc() if newest_first else m.Run.created_at,
+                       m.Run.id.desc() if newest_first else m.Run.id)
+        if limit:
+            q = q.limit(limit)
+        with self.session() as s:
+            return [_row(r, RUN_FIELDS) for r in s.scalars(q).all()]
+
+    def children(self, run_id: str, *, recursive: bool = False) -> list[dict[str, Any]]:
+        out: list[dict[str, Any]] = []
+        frontier = [run_id]
+        while frontier:
+            with self.session() as s:
+                rows = s.scalars(select(m.Run).where(m.Run.parent_id.in_(frontier))
+                                 .order_by(m.Run.created_at, m.Run.id)).all()
+                batch = [_row(r, RUN_FIELDS) for r in rows]
+            out.extend(batch)
+            frontier = [r["id"] for r in batch] if recursive else []
+        return out
+
+    def update_run(self, run_id: str, **fields: Any) -> None:
+        """Set plain fields (not status: use :meth:`transition`)."""
+        if "status" in fields:
+            raise StoreError("Use transition() to change a run's status.")
+        with self.session() as s:
+            res = s.execute(update(m.Run).where(m.Run.id == run_id).values(**fields))
+            if res.rowcount == 0:
+                raise RunNotFoundError(run_id)
+
+    def merge_run_dict(self, run_id: str, field: str, values: dict[str, Any]) -> dict[str, Any]:
+        """Merge ``values`` into a JSON field (tags, properties, params) in one transaction."""
+        if field not in ("tags", "properties", "params", "definition"):
+            raise StoreError(f"Field {field!r} is not a mergeable JSON field")
+        with self.session() as s:
+            run = s.get(m.Run, run_id, with_for_update=True)
+            if run is None:
+                raise RunNotFoundError(run_id)
+            merged = {**(getattr(run, field) or {}), **values}
+            setattr(run, field, merged)
+            return merged
+
+    def transition(self, run_id: str, to: str | RunStatus, *, reason: str | None = None,
+                   expected: Iterable[str | RunStatus] | None = None,
+                   **fields: Any) -> dict[str, Any]:
+        """Move a run to ``to`` in one transaction, or raise InvalidTransitionError.
+
+        ``expected`` narrows the allowed source statuses (compare-and-set); extra ``fields``
+        (exit_code, error, node, ...) are written in the same transaction.
+        """
+        dst = RunStatus.parse(to)
+        allowed = sources_for(dst)
+        if expected is not None:
+            allowed = allowed & {RunStatus.parse(e) for e in expected}
+        now = _now()
+        values: dict[str, Any] = {"status": dst.value, "status_changed_at": now, **fields}
+        if dst in TERMINAL:
+            values.setdefault("end_time", now)
+        with self.session() as s:
+            current = s.scalar(select(m.Run.status).where(m.Run.id == run_id))
+            if current is None:
+                raise RunNotFoundError(run_id)
+            if RunStatus(current) not in allowed:
+                raise InvalidTransitionError(
+                    f"Run {run_id!r} cannot move from {current} to {dst.value}. Allowed from "
+                    f"{current}: {sorted(x.value for x in _targets(current)) or 'nothing (final)'}."
+                )
+            if dst is RunStatus.RUNNING:
+                values.setdefault("start_time", now)
+            res = s.execute(update(m.Run).where(m.Run.id == run_id, m.Run.status == current)
+                            .values(**values))
+            if res.rowcount != 1:  # lost a race: someone else changed it in between
+                raise InvalidTransitionError(
+                    f"Run {run_id!r} changed status concurrently; {dst.value} not applied.")
+            s.add(m.StatusEvent(run_id=run_id, from_status=current, to_status=dst.value,
+                                time=now, reason=reason))
+            run = s.get(m.Run, run_id)
+            s.refresh(run)
+            return _row(run, RUN_FIELDS)
+
+    def try_transition(self, run_id: str, to: str | RunStatus, **kwargs: Any) -> bool:
+        """Like :meth:`transition` but returns False instead of raising on a bad transition."""
+        try:
+            self.transition(run_id, to, **kwargs)
+            return True
+        except InvalidTransitionError:
+            return False
+
+    def status_events(self, run_id: str) -> list[dict[str, Any]]:
+        with self.session() as s:
+            rows = s.scalars(select(m.StatusEvent).where(m.StatusEvent.run_id == run_id)
+                             .order_by(m.StatusEvent.id)).all()
+            return [_row(r, ("from_status", "to_status", "time", "reason")) for r in rows]
+
+    def heartbeat(self, run_id: str) -> None:
+        with self.session() as s:
+            s.execute(update(m.Run).where(m.Run.id == run_id).values(heartbeat_at=_now()))
+
+    # metrics -------------------------------------------------------------------------------
+    def insert_metrics(self, rows: Sequence[dict[str, Any]]) -> int:
+        """Bulk insert rows with keys run_id, name, kind, step, value, data, time."""
+        if not rows:
+            return 0
+        with self.engine.begin() as conn:
+            conn.execute(insert(m.Metric), list(rows))
+        return len(rows)
+
+    def get_metric_rows(self, run_ids: Sequence[str], name: str | None = None,
+                        after_id: int = 0) -> list[dict[str, Any]]:
+        q = select(m.Metric).where(m.Metric.run_id.in_(list(run_ids)), m.Metric.id > after_id)
+        if name is not None:
+            q = q.where(m.Metric.name == name)
+        q = q.order_by(m.Metric.id)
+        with self.engine.connect() as conn:
+            return [dict(r._mapping) for r in conn.execute(q.with_only_columns(
+                *m.Metric.__table__.c))]
+
+    def count_metrics(self, run_id: str) -> int:
+        from sqlalchemy import func
+
+        with self.engine.connect() as conn:
+            return conn.execute(select(func.count()).select_from(m.Metric)
+                                .where(m.Metric.run_id == run_id)).scalar_one()
+
+    # logs ----------------------------------------------------------------------------------
+    def append_log(self, run_id: str, text: str, stream: str = "std_log") -> None:
+        if not text:
+            return
+        with self.engine.begin() as conn:
+            conn.execute(insert(m.LogChunk).values(run_id=run_id, stream=stream, text=text,
+                                                   time=time.time()))
+
+    def read_log(self, run_id: str, after_id: int = 0,
+                 stream: str | None = None) -> tuple[str, int]:
+        """Log text written after chunk ``after_id``, and the id to continue from."""
+        q = select(m.LogChunk.id, m.LogChunk.text).where(m.LogChunk.run_id == run_id,
+                                                         m.LogChunk.id > after_id)
+        if stream:
+            q = q.where(m.LogChunk.stream == stream)
+        with self.engine.connect() as conn:
+            rows = conn.execute(q.order_by(m.LogChunk.id)).all()
+        if not rows:
+            return "", after_id
+        return "".join(r[1] for r in rows), rows[-1][0]
+
+    # artifacts -----------------------------------------------------------------------------
+    def add_artifacts(self, run_id: str, items: Sequence[dict[str, Any]]) -> None:
+        """Index artifacts (path, datastore, location, size, checksum); replaces same paths."""
+        if not items:
+            return
+        with self.session() as s:
+            paths = [i["path"] for i in items]
+            s.execute(delete(m.Artifact).where(m.Artifact.run_id == run_id,
+                                               m.Artifact.path.in_(paths)))
+            s.execute(insert(m.Artifact), [{"run_id": run_id, **i} for i in items])
+
+    def list_artifacts(self, run_id: str, prefix: str | None = None) -> list[dict[str, Any]]:
+        q = select(m.Artifact).where(m.Artifact.run_id == run_id)
+        if prefix:
+            q = q.where(m.Artifact.path.startswith(prefix))
+        with self.session() as s:
+            return [_row(a, ("path", "datastore", "location", "size", "checksum", "created_at"))
+                    for a in s.scalars(q.order_by(m.Artifact.path)).all()]
+
+    # generic key/value records (compute targets, datastores) -------------------------------
+    def put_record(self, model: type[Any], key: str, **values: Any) -> None:
+        with self.session() as s:
+            obj = s.get(model, key, with_for_update=True)
+            if obj is None:
+                s.add(model(name=key, **values))
+            else:
+                for k, v in values.items():
+                    setattr(obj, k, v)
+
+    def get_record(self, model: type[Any], key: str) -> dict[str, Any] | None:
+        with self.session() as s:
+            obj = s.get(model, key)
+            if obj is None:
+                return None
+            return {c.key: getattr(obj, c.key) for c in model.__table__.columns}
+
+    def list_records(self, model: type[Any]) -> list[dict[str, Any]]:
+        with self.session() as s:
+            rows = s.scalars(select(model).order_by(model.name)).all()
+            return [{c.key: getattr(o, c.key) for c in model.__table__.columns} for o in rows]
+
+    def delete_record(self, model: type[Any], key: str) -> bool:
+        with self.session() as s:
+            obj = s.get(model, key)
+            if obj is None:
+                return False
+            s.delete(obj)
+            return True
+
+    # datastores ----------------------------------------------------------------------------
+    def put_datastore(self, name: str, url: str, definition: dict[str, Any],
+                      *, is_default: bool = False) -> None:
+        self.put_record(m.DatastoreRecord, name, url=url, definition=definition)
+        if is_default:
+            self.set_default_datastore(name)
+
+    def get_datastore(self, name: str) -> dict[str, Any] | None:
+        return self.get_record(m.DatastoreRecord, name)
+
+    def list_datastores(self) -> list[dict[str, Any]]:
+        return self.list_records(m.DatastoreRecord)
+
+    def delete_datastore(self, name: str) -> bool:
+        return self.delete_record(m.DatastoreRecord, name)
+
+    def set_default_datastore(self, name: str) -> None:
+        with self.session() as s:
+            s.execute(update(m.DatastoreRecord).values(is_default=False))
+            s.execute(update(m.DatastoreRecord).where(m.DatastoreRecord.name == name)
+                      .values(is_default=True))
+
+    def default_datastore_name(self) -> str | None:
+        with self.session() as s:
+            return s.scalar(select(m.DatastoreRecord.name)
+                            .where(m.DatastoreRecord.is_default.is_(True)))
+
+    # compute targets -----------------------------------------------------------------------
+    def put_compute(self, name: str, **values: Any) -> None:
+        values.setdefault("updated_at", _now())
+        self.put_record(m.ComputeTargetRecord, name, **values)
+
+    def get_compute(self, name: str) -> dict[str, Any] | None:
+        return self.get_record(m.ComputeTargetRecord, name)
+
+    def list_compute(self) -> list[dict[str, Any]]:
+        return self.list_records(m.ComputeTargetRecord)
+
+    def merge_compute_state(self, name: str, **state: Any) -> dict[str, Any]:
+        with self.session() as s:
+            obj = s.get(m.ComputeTargetRecord, name, with_for_update=True)
+            if obj is None:
+                return {}
+            obj.state = {**(obj.state or {}), **state}
+            obj.updated_at = _now()
+            return dict(obj.state)
+
+    def delete_compute(self, name: str) -> bool:
+        return self.delete_record(m.ComputeTargetRecord, name)
+
+    def active_runs_on(self, target: str) -> list[dict[str, Any]]:
+        with self.session() as s:
+            rows = s.scalars(select(m.Run).where(
+                m.Run.compute_target == target,
+                m.Run.status.not_in([x.value for x in TERMINAL]))).all()
+            return [_row(r, RUN_FIELDS) for r in rows]
+
+
+def _targets(status: str) -> set[RunStatus]:
+    from cumulus.store.status import TRANSITIONS
+
+    return set(TRANSITIONS[RunStatus(status)])
+
+
+def dumps(value: Any) -> str:
+    return json.dumps(value, separators=(",", ":"), default=str)

@@ -1,0 +1,527 @@
+"""Samplers: grid, random, Sobol, Bayesian (Optuna TPE) and CMA-ES (Optuna).
+
+Each sampler's answer depends only on its settings and the history it is given, so a sweep can be
+resumed from the run-history store: grid skips points already issued, random and Sobol derive
+point ``i`` from ``(seed, i)``, and the Optuna-backed samplers rebuild their study from the
+history when it is not the one they have been following.
+
+Example::
+
+    sampler = BayesianSampling({"--lr": loguniform(-6, -1), "--batch": choice(16, 32)}, seed=1)
+    params = sampler.suggest(history, 4, goal="maximize")
+"""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+import math
+import warnings
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+import numpy as np
+
+from cumulus.errors import SweepError, allowed_list, did_you_mean
+
+from ._sampling_base import (
+    Goal,
+    Sampling,
+    TrialRecord,
+    as_history,
+    check_count,
+    check_seed,
+    derive_seed,
+    normalize_goal,
+    param_key,
+)
+from ._space import Choice, ParameterExpression, RandInt, SearchSpace
+
+# --------------------------------------------------------------------------- grid
+
+
+def _grid_values(name: str, expr: ParameterExpression) -> tuple[Any, ...]:
+    if isinstance(expr, Choice):
+        return expr.values
+    if isinstance(expr, RandInt):
+        return tuple(range(expr.upper))
+    raise SweepError(f"GridSampling enumerates choice() (and randint()) parameters only; "
+                     f"parameter {name!r} is {expr}. Use choice(...) for it or use "
+                     f"RandomSampling / BayesianSampling.")
+
+
+class GridSampling(Sampling):
+    """Every combination of the ``choice`` values, in order (the last parameter varies fastest).
+
+    Points already in the history (in any state) are skipped, so a resumed sweep continues where
+    it stopped; ``suggest`` returns fewer than ``n`` points when the grid runs out.
+
+    Example::
+
+        grid = GridSampling({"--batch": choice(16, 32), "--opt": choice("sgd", "adam")})
+        grid.total_size                 # 4
+        grid.suggest((), 3)             # [{'--batch': 16, '--opt': 'sgd'}, ... 3 points]
+    """
+
+    type_name: ClassVar[str] = "grid"
+
+    def __init__(self, space: SearchSpace | Mapping[str, Any]) -> None:
+        self.space = SearchSpace.coerce(space)
+        self._axes = tuple(_grid_values(n, e) for n, e in self.space.items())
+
+    @property
+    def total_size(self) -> int:
+        return math.prod(len(axis) for axis in self._axes)
+
+    def points(self) -> Iterator[dict[str, Any]]:
+        """All grid points in order."""
+        for combo in itertools.product(*self._axes):
+            yield dict(zip(self.space.names, combo))
+
+    def _issued(self, history: Sequence[TrialRecord]) -> set[tuple[Any, ...]]:
+        return {param_key(self.space, r.params) for r in as_history(history)}
+
+    def suggest(self, history: Sequence[TrialRecord], n: int, *,
+                goal: Goal | str | None = None) -> list[dict[str, Any]]:
+        count = check_count(n)
+        issued = self._issued(history)
+        out: list[dict[str, Any]] = []
+        for point in self.points():
+            if len(out) >= count:
+                break
+            if param_key(self.space, point) not in issued:
+                out.append(point)
+        return out
+
+    def exhausted(self, history: Sequence[TrialRecord]) -> bool:
+        issued = self._issued(history)
+        return all(param_key(self.space, p) in issued for p in self.points())
+
+    def to_dict(self) -> dict[str, Any]:
+        return self._base_dict()
+
+
+# --------------------------------------------------------------------------- random and Sobol
+
+
+class RandomSampling(Sampling):
+    """Independent random draws; point ``i`` is drawn from ``default_rng([seed, i])``.
+
+    The sweep's ``i``-th trial therefore has the same parameters however the trials were batched
+    and whether or not the controller restarted in between. ``seed=None`` draws a seed once, at
+    construction, and ``to_dict`` stores it.
+
+    Example::
+
+        sampler = RandomSampling({"--lr": loguniform(-6, -1)}, seed=7)
+        sampler.suggest((), 2) == sampler.suggest((), 1) + [...]   # first points agree
+    """
+
+    type_name: ClassVar[str] = "random"
+
+    def __init__(self, space: SearchSpace | Mapping[str, Any], seed: int | None = None) -> None:
+        self.space = SearchSpace.coerce(space)
+        self.seed = check_seed(seed)
+
+    def point(self, index: int) -> dict[str, Any]:
+        """The ``index``-th point of this sampler's sequence."""
+        return self.space.sample(np.random.default_rng([self.seed, index]))
+
+    def suggest(self, history: Sequence[TrialRecord], n: int, *,
+                goal: Goal | str | None = None) -> list[dict[str, Any]]:
+        start = len(as_history(history))
+        return [self.point(start + i) for i in range(check_count(n))]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**self._base_dict(), "seed": self.seed}
+
+
+class SobolSampling(Sampling):
+    """A scrambled Sobol sequence mapped through each expression's quantile function.
+
+    Spreads points more evenly than random draws; works with every expression (``choice`` values
+    are picked by the quantile too). Point ``i`` depends only on ``(seed, i)``. Built on
+    ``scipy.stats.qmc.Sobol`` (which Optuna's QMCSampler also uses), without an Optuna study, so
+    that resuming needs no sampler state.
+
+    Example::
+
+        SobolSampling({"x": uniform(0, 1), "y": uniform(0, 1)}, seed=0).suggest((), 8)
+    """
+
+    type_name: ClassVar[str] = "sobol"
+
+    def __init__(self, space: SearchSpace | Mapping[str, Any], seed: int | None = None) -> None:
+        self.space = SearchSpace.coerce(space)
+        self.seed = check_seed(seed)
+
+    def _unit_points(self, start: int, count: int) -> np.ndarray:
+        from scipy.stats import qmc
+
+        engine = qmc.Sobol(d=len(self.space), scramble=True, seed=self.seed)
+        if start:
+            engine.fast_forward(start)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)  # balance warning for n != 2**m
+            return engine.random(count)
+
+    def suggest(self, history: Sequence[TrialRecord], n: int, *,
+                goal: Goal | str | None = None) -> list[dict[str, Any]]:
+        count = check_count(n)
+        if count == 0:
+            return []
+        units = self._unit_points(len(as_history(history)), count)
+        exprs = list(self.space.items())
+        return [{name: expr.ppf(float(u)) for (name, expr), u in zip(exprs, row)}
+                for row in units]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**self._base_dict(), "seed": self.seed}
+
+
+# --------------------------------------------------------------------------- Optuna-backed
+
+
+@contextlib.contextmanager
+def _quiet_optuna() -> Iterator[None]:
+    import optuna
+
+    level = optuna.logging.get_verbosity()
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    try:
+        yield
+    finally:
+        optuna.logging.set_verbosity(level)
+
+
+@dataclass(frozen=True)
+class _Told:
+    number: int  # the Optuna trial number; -1 when the record never entered the study
+    state: str
+    value: float | None
+
+
+def _frozen_trial(state: str, params: dict[str, Any], distributions: dict[str, Any],
+                  value: float | None) -> Any:
+    from optuna.trial import TrialState, create_trial
+
+    if state == "complete":
+        return create_trial(state=TrialState.COMPLETE, params=params,
+                            distributions=distributions, value=value)
+    if state == "pruned":
+        return create_trial(state=TrialState.PRUNED, params=params, distributions=distributions,
+                            intermediate_values={0: float(value)})  # type: ignore[arg-type]
+    return create_trial(state=TrialState.RUNNING, params=params, distributions=distributions)
+
+
+class _StudyCache:
+    """An in-memory Optuna study kept in step with a sweep's history.
+
+    Trials this sampler asked for stay RUNNING in the study (so TPE's constant liar sees them)
+    until they show up in the history, matched by their parameters; suggestions the controller
+    never submitted are failed on the next call. A history that contradicts what was told (a
+    trial vanished or changed its final value) means a different sweep: the caller rebuilds.
+    """
+
+    def __init__(self, space: SearchSpace, distributions: dict[str, Any], goal: str) -> None:
+        import optuna
+
+        self.space, self.distributions, self.goal = space, distributions, goal
+        self.study = optuna.create_study(direction=goal,
+                                         sampler=optuna.samplers.RandomSampler(seed=0))
+        self.known: dict[str, _Told] = {}
+        self.pending: list[tuple[tuple[Any, ...], int]] = []
+        self.warm_start: list[Any] | None = None  # CMA-ES only: see _warm_start_trials
+
+    def consistent(self, history: Sequence[TrialRecord], goal: str) -> bool:
+        if goal != self.goal:
+            return False
+        by_id = {r.trial_id: r for r in history}
+        for trial_id, told in self.known.items():
+            record = by_id.get(trial_id)
+            if record is None:
+                return False
+            if told.state != "running" and (record.state, record.value) != (told.state,
+                                                                             told.value):
+                return False
+        return True
+
+    def sync(self, history: Sequence[TrialRecord]) -> None:
+        for record in history:
+            told = self.known.get(record.trial_id)
+            if told is None:
+                self._add(record)
+            elif told.state == "running" and record.state != "running" and told.number >= 0:
+                self._finish(told.number, record)
+            elif told.state == "running" and record.state != "running":
+                self.known[record.trial_id] = _Told(-1, record.state, record.value)
+        self._drop_pending()
+
+    def _drop_pending(self) -> None:
+        from optuna.trial import TrialState
+
+        for _, number in self.pending:
+            self.study.tell(number, state=TrialState.FAIL)
+        self.pending.clear()
+
+    def _take_pending(self, params: Mapping[str, Any]) -> int | None:
+        key = param_key(self.space, params)
+        for index, (pending_key, number) in enumerate(self.pending):
+            if pending_key == key:
+                del self.pending[index]
+                return number
+        return None
+
+    def _add(self, record: TrialRecord) -> None:
+        number = self._take_pending(record.params)
+        if number is None:
+            self._add_trial(record)
+            return
+        self.known[record.trial_id] = _Told(number, "running", None)
+        if record.state != "running":
+            self._finish(number, record)
+
+    def _finish(self, number: int, record: TrialRecord) -> None:
+        from optuna.trial import TrialState
+
+        if record.state == "complete" and record.usable_value is not None:
+            self.study.tell(number, record.usable_value)
+        else:
+            self.study.tell(number, state=TrialState.FAIL)
+            if record.state == "pruned" and record.usable_value is not None:
+                self._add_trial(record)
+                return
+        self.known[record.trial_id] = _Told(number, record.state, record.value)
+
+    def _latent(self, params: Mapping[str, Any]) -> dict[str, Any] | None:
+        if any(name not in params for name in self.space.names):
+            return None
+        try:
+            return {n: e.to_optuna(params[n]) for n, e in self.space.items()}
+        except (TypeError, ValueError):
+            return None
+
+    def _add_trial(self, record: TrialRecord) -> None:
+        value = record.usable_value
+        latent = self._latent(record.params)
+        frozen = None
+        if latent is not None and record.state != "failed" and (
+                record.state == "running" or value is not None):
+            try:
+                frozen = _frozen_trial(record.state, latent, self.distributions, value)
+            except ValueError:  # params outside this space: a sweep resumed with a new space
+                frozen = None
+        if frozen is None:
+            self.known[record.trial_id] = _Told(-1, record.state, record.value)
+            return
+        self.study.add_trial(frozen)
+        number = self.study.get_trials(deepcopy=False)[-1].number
+        self.known[record.trial_id] = _Told(number, record.state, record.value)
+
+    def ask(self, n: int) -> list[dict[str, Any]]:
+        out = []
+        for _ in range(n):
+            trial = self.study.ask(self.distributions)
+            params = {name: expr.from_optuna(trial.params[name])
+                      for name, expr in self.space.items()}
+            self.pending.append((param_key(self.space, params), trial.number))
+            out.append(params)
+        return out
+
+
+class _OptunaSampling(Sampling):
+    """A sampler that keeps an Optuna study in step with the history (see :class:`_StudyCache`).
+
+    The Optuna sampler is recreated on every call with a seed derived from ``(seed, len(history))``
+    so that the answer depends on the history, not on how many calls came before.
+    """
+
+    _supported: ClassVar[str] = "choice, randint, uniform, quniform, loguniform, qloguniform"
+
+    def __init__(self, space: SearchSpace | Mapping[str, Any], seed: int | None = None, *,
+                 goal: Goal | str | None = None) -> None:
+        self.space = SearchSpace.coerce(space)
+        self.seed = check_seed(seed)
+        self.goal: Goal | None = None if goal is None else normalize_goal(goal)
+        self._distributions = {name: self._distribution(name, expr)
+                               for name, expr in self.space.items()}
+        self._check_space()
+        self._cache: _StudyCache | None = None
+
+    def _distribution(self, name: str, expr: ParameterExpression) -> Any:
+        dist = expr.optuna_distribution()
+        if dist is None:
+            raise SweepError(f"{type(self).__name__} cannot search parameter {name!r} = {expr}: "
+                             f"it supports {self._supported}. Use RandomSampling or "
+                             f"SobolSampling for normal/lognormal parameters.")
+        return dist
+
+    def _check_space(self) -> None:
+        """Subclasses reject spaces their Optuna sampler cannot search."""
+
+    def _make_sampler(self, seed: int, cache: _StudyCache) -> Any:
+        raise NotImplementedError
+
+    def _resolve_goal(self, goal: Goal | str | None) -> str:
+        if goal is not None:
+            return normalize_goal(goal)
+        if self.goal is None:
+            raise SweepError(f"{type(self).__name__} needs the primary metric goal: pass "
+                             f"goal='maximize' or goal='minimize' to suggest() or to the "
+                             f"constructor.")
+        return self.goal
+
+    def _synced(self, history: tuple[TrialRecord, ...], goal: str) -> _StudyCache:
+        cache = self._cache
+        if cache is None or not cache.consistent(history, goal):
+            cache = _StudyCache(self.space, self._distributions, goal)
+        with _quiet_optuna(), warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            cache.sync(history)
+        self._cache = cache
+        return cache
+
+    def suggest(self, history: Sequence[TrialRecord], n: int, *,
+                goal: Goal | str | None = None) -> list[dict[str, Any]]:
+        count, records = check_count(n), as_history(history)
+        resolved = self._resolve_goal(goal)
+        if count == 0:
+            return []
+        cache = self._synced(records, resolved)
+        with _quiet_optuna(), warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # Optuna's experimental/independent-sampling notes
+            cache.study.sampler = self._make_sampler(derive_seed(self.seed, len(records)), cache)
+            return cache.ask(count)
+
+    def to_dict(self) -> dict[str, Any]:
+        data = {**self._base_dict(), "seed": self.seed}
+        if self.goal is not None:
+            data["goal"] = self.goal
+        return data
+
+
+class BayesianSampling(_OptunaSampling):
+    """Bayesian optimisation with Optuna's TPE sampler (multivariate, constant liar).
+
+    The first ``n_startup_trials`` points are random; later ones model the completed trials
+    (early-terminated ones count as worse than every completed one, running ones as pending).
+    Supports choice, randint, uniform, quniform, loguniform and qloguniform parameters.
+
+    Example::
+
+        sampler = BayesianSampling({"--lr": loguniform(-6, -1), "--batch": choice(16, 32)},
+                                   seed=0, goal="maximize")
+        sampler.suggest(history, 4)
+    """
+
+    type_name: ClassVar[str] = "bayesian"
+
+    def __init__(self, space: SearchSpace | Mapping[str, Any], seed: int | None = None, *,
+                 goal: Goal | str | None = None, n_startup_trials: int = 10) -> None:
+        if isinstance(n_startup_trials, bool) or not isinstance(n_startup_trials, int) or (
+                n_startup_trials < 0):
+            raise SweepError(f"n_startup_trials must be an int >= 0, got {n_startup_trials!r}.")
+        self.n_startup_trials = n_startup_trials
+        super().__init__(space, seed, goal=goal)
+
+    def _make_sampler(self, seed: int, cache: _StudyCache) -> Any:
+        from optuna.samplers import TPESampler
+
+        return TPESampler(seed=seed, n_startup_trials=self.n_startup_trials, multivariate=True,
+                          constant_liar=True, warn_independent_sampling=False)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**super().to_dict(), "n_startup_trials": self.n_startup_trials}
+
+
+class CmaEsSampling(_OptunaSampling):
+    """CMA-ES through Optuna's CmaEsSampler, for two or more numeric parameters.
+
+    The evolution state is not in the history: when it has to rebuild from a history it did not
+    follow (a resumed sweep), CMA-ES warm-starts from the completed trials (Optuna's WS-CMA-ES,
+    from 10 of them on) instead of continuing the interrupted run exactly.
+
+    Example::
+
+        CmaEsSampling({"x": uniform(-2, 2), "y": uniform(-2, 2)}, seed=0, goal="minimize")
+    """
+
+    type_name: ClassVar[str] = "cmaes"
+    _supported: ClassVar[str] = "randint, uniform, quniform, loguniform, qloguniform"
+
+    def _check_space(self) -> None:
+        for name, expr in self.space.items():
+            if isinstance(expr, Choice):
+                raise SweepError(f"CmaEsSampling searches numeric parameters only; parameter "
+                                 f"{name!r} is {expr}. Use BayesianSampling for choice().")
+        if len(self.space) < 2:
+            raise SweepError(f"CmaEsSampling needs at least 2 parameters, got "
+                             f"{len(self.space)}; use BayesianSampling for one parameter.")
+
+    def _make_sampler(self, seed: int, cache: _StudyCache) -> Any:
+        from optuna.samplers import CmaEsSampler
+
+        if cache.warm_start is None:
+            cache.warm_start = _warm_start_trials(cache)
+        return CmaEsSampler(seed=seed, source_trials=cache.warm_start or None,
+                            warn_independent_sampling=False)
+
+
+def _warm_start_trials(cache: _StudyCache) -> list[Any]:
+    """The completed trials a rebuilt study started with, when enough for WS-CMA-ES (>= 10)."""
+    from optuna.trial import TrialState
+
+    numbers = {told.number for told in cache.known.values() if told.state == "complete"}
+    trials = [t for t in cache.study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+              if t.number in numbers]
+    return trials if len(trials) >= 10 else []
+
+
+# --------------------------------------------------------------------------- registry
+
+SAMPLERS: dict[str, type[Sampling]] = {
+    "grid": GridSampling, "random": RandomSampling, "sobol": SobolSampling,
+    "bayesian": BayesianSampling, "cmaes": CmaEsSampling,
+}
+_SAMPLER_ALIASES = {"tpe": "bayesian", "cma": "cmaes", "qmc": "sobol"}
+
+
+def _sampler_type(name: Any) -> type[Sampling]:
+    text = str(name).strip().lower().replace("-", "").replace("_", "")
+    for suffix in ("parametersampling", "sampling", "sampler"):
+        if text.endswith(suffix) and text != suffix:
+            text = text[: -len(suffix)]
+    text = _SAMPLER_ALIASES.get(text, text)
+    if text not in SAMPLERS:
+        raise SweepError(f"unknown sampling type {name!r}; allowed: {allowed_list(SAMPLERS)}."
+                         f"{did_you_mean(text, SAMPLERS)}")
+    return SAMPLERS[text]
+
+
+def sampling_from_dict(data: Sampling | Mapping[str, Any]) -> Sampling:
+    """Build a sampler from ``{"type": "random", "space": {...}, "seed": 1, ...}``.
+
+    Example::
+
+        sampling_from_dict({"type": "grid", "space": {"--batch": "choice(16, 32)"}})
+    """
+    if isinstance(data, Sampling):
+        return data
+    if not isinstance(data, Mapping) or "type" not in data or "space" not in data:
+        raise SweepError(f"a sampling definition is a dict with 'type' and 'space' keys, got "
+                         f"{data!r}.")
+    cls = _sampler_type(data["type"])
+    options = {str(k): v for k, v in data.items() if k not in ("type", "space")}
+    allowed = _OPTIONS[cls]
+    for key in options:
+        if key not in allowed:
+            raise SweepError(f"{cls.__name__} has no option {key!r}; allowed: "
+                             f"{allowed_list(allowed)}.{did_you_mean(key, allowed)}")
+    return cls(SearchSpace.from_dict(data["space"]), **options)  # type: ignore[call-arg]
+
+
+_OPTIONS: dict[type[Sampling], tuple[str, ...]] = {
+    GridSampling: (), RandomSampling: ("seed",), SobolSampling: ("seed",),
+    BayesianSampling: ("seed", "goal", "n_startup_trials"), CmaEsSampling: ("seed", "goal"),
+}

@@ -1,0 +1,60 @@
+"""Run files on the default datastore, indexed in the store.
+
+A file becomes visible (``get_file_names``) only once it is fully written and indexed: the
+store index is the manifest written last.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from cumulus.workspace import Workspace
+
+
+def run_prefix(run_id: str) -> str:
+    return f"runs/{run_id}"
+
+
+def upload_run_file(ws: Workspace, run_id: str, name: str, path: str | Path) -> dict[str, Any]:
+    from cumulus.datastores import check_relative
+
+    ds = ws.get_default_datastore()
+    rel = check_relative(name)
+    location = f"{run_prefix(run_id)}/{rel}"
+    ds.fs.put_file(str(path), ds.full_path(location))
+    item = {"path": rel, "datastore": ds.name, "location": location,
+            "size": os.path.getsize(path), "checksum": None}
+    ws.store.add_artifacts(run_id, [item])
+    return item
+
+
+def upload_run_dir(ws: Workspace, run_id: str, local_dir: Path, prefix: str,
+                   changed_since: dict[str, tuple[int, int]] | None = None) -> int:
+    """Upload every file under ``local_dir`` as ``prefix/...``; returns files uploaded.
+
+    With ``changed_since`` (path -> (size, mtime_ns)) only new or changed files go up, and the
+    mapping is updated: used to sync ``./logs`` while the script runs.
+    """
+    if not local_dir.is_dir():
+        return 0
+    ds = ws.get_default_datastore()
+    items = []
+    for dirpath, _dirs, files in os.walk(local_dir):
+        for fname in files:
+            full = Path(dirpath) / fname
+            rel = f"{prefix}/{full.relative_to(local_dir).as_posix()}"
+            st = full.stat()
+            sig = (st.st_size, st.st_mtime_ns)
+            if changed_since is not None:
+                if changed_since.get(rel) == sig:
+                    continue
+                changed_since[rel] = sig
+            location = f"{run_prefix(run_id)}/{rel}"
+            ds.fs.put_file(str(full), ds.full_path(location))
+            items.append({"path": rel, "datastore": ds.name, "location": location,
+                          "size": st.st_size, "checksum": None})
+    ws.store.add_artifacts(run_id, items)
+    return len(items)

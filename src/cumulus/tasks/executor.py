@@ -1,0 +1,324 @@
+"""What runs on a node: prepare, run the script as a subprocess, stream, finalize.
+
+``execute_run`` is the Dask task a compute target submits. It moves the run through
+Preparing -> Running -> Finalizing -> Completed / Failed / Canceled with compare-and-set
+transitions, so a run is executed at most once at a time even if it is delivered twice.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+import traceback
+from pathlib import Path
+from typing import Any
+
+from cumulus.store.status import TERMINAL, RunStatus
+from cumulus.tasks.ingest import Ingestor, wait_quiet
+
+POLL = 0.05
+LOG_FLUSH = 0.25
+CANCEL_CHECK = 0.5
+HEARTBEAT = 5.0
+LOGS_SYNC = 5.0
+KILL_GRACE = 3.0
+PACKAGE_ROOT = str(Path(__file__).resolve().parents[2])  # the folder holding `cumulus`
+
+
+def execute_run(run_id: str, ws_payload: dict[str, Any], attempt_limit: int = 3) -> str:
+    """Execute run ``run_id`` on this node; returns its final status."""
+    from cumulus.workspace import Workspace
+
+    ws = Workspace.from_payload(ws_payload)
+    return _Execution(ws, run_id, attempt_limit).run()
+
+
+class _LogPump(threading.Thread):
+    """Copies the child's output to a local file and a buffer flushed to the store."""
+
+    def __init__(self, fd: int, path: Path) -> None:
+        super().__init__(daemon=True)
+        self.fd = fd
+        self.path = path
+        self.pending: list[str] = []
+        self.tail: list[str] = []
+        self.lock = threading.Lock()
+
+    def run(self) -> None:
+        with open(self.path, "ab") as out:
+            while True:
+                chunk = os.read(self.fd, 65536)
+                if not chunk:
+                    break
+                out.write(chunk)
+                out.flush()
+                text = chunk.decode("utf-8", errors="replace")
+                with self.lock:
+                    self.pending.append(text)
+        os.close(self.fd)
+
+    def take(self) -> str:
+        with self.lock:
+            text, self.pending = "".join(self.pending), []
+        return text
+
+
+class _Execution:
+    def __init__(self, ws: Any, run_id: str, attempt_limit: int) -> None:
+        self.ws = ws
+        self.store = ws.store
+        self.run_id = run_id
+        self.attempt_limit = attempt_limit
+        from cumulus.snapshot import cache_dir
+
+        self.run_dir = cache_dir() / "runs" / run_id
+        self.control_dir = self.run_dir / ".cumulus-control"
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.cleanup: list[Any] = []
+
+    # lifecycle ---------------------------------------------------------------------------
+    def run(self) -> str:
+        if not self._claim():
+            return self.store.get_status(self.run_id)
+        try:
+            return self._execute()
+        except BaseException as exc:  # record every failure; never leave a run dangling
+            self._kill()
+            self._fail(f"{type(exc).__name__}: {exc}", tb=traceback.format_exc())
+            return RunStatus.FAILED.value
+        finally:
+            for fn in reversed(self.cleanup):
+                try:
+                    fn()
+                except Exception:
+                    pass
+            shutil.rmtree(self.run_dir, ignore_errors=True)
+
+    def _claim(self) -> bool:
+        rec = self.store.get_run(self.run_id)
+        status = RunStatus(rec["status"])
+        if status in TERMINAL:
+            return False
+        if status is RunStatus.CANCEL_REQUESTED:
+            self.store.try_transition(self.run_id, RunStatus.CANCELED,
+                                      reason="canceled before it started")
+            return False
+        if status is not RunStatus.QUEUED:  # an earlier attempt's node died mid-run
+            attempt = int(rec.get("attempt") or 1) + 1
+            if attempt > self.attempt_limit:
+                self.store.try_transition(
+                    self.run_id, RunStatus.FAILED, reason="node lost; attempts exhausted",
+                    error={"message": f"The node running this run was lost {attempt - 1} "
+                                      f"times (limit {self.attempt_limit})."})
+                return False
+            if not self.store.try_transition(
+                    self.run_id, RunStatus.QUEUED, expected=[status], attempt=attempt,
+                    reason=f"requeued: node lost while {status.value} (attempt {attempt})"):
+                return False
+        node = f"{socket.gethostname()}:{os.getpid()}"
+        return self.store.try_transition(self.run_id, RunStatus.PREPARING,
+                                         expected=[RunStatus.QUEUED], node=node)
+
+    def _execute(self) -> str:
+        rec = self.store.get_run(self.run_id)
+        definition = rec["definition"]
+        argv, env = self._prepare(rec, definition)
+        if self._cancel_requested():
+            return self._finish_canceled()
+        self.store.transition(self.run_id, RunStatus.RUNNING, expected=[RunStatus.PREPARING])
+        code, outcome = self._run_process(argv, env, definition)
+        return self._finalize(code, outcome)
+
+    # preparing ---------------------------------------------------------------------------
+    def _prepare(self, rec: dict[str, Any], definition: dict[str, Any],
+                 ) -> tuple[list[str], dict[str, str]]:
+        from cumulus.datastores._runtime import prepare_data
+        from cumulus.snapshot import materialize_snapshot
+        from cumulus.tasks.environments import prepare_environment
+
+        shutil.rmtree(self.run_dir, ignore_errors=True)
+        self.run_dir.mkdir(parents=True)
+        snap = definition.get("snapshot")
+        if snap:
+            materialize_snapshot(snap, self.ws.get_default_datastore(), self.run_dir)
+        self.control_dir.mkdir(exist_ok=True)
+        (self.run_dir / "outputs").mkdir(exist_ok=True)
+        (self.run_dir / "logs").mkdir(exist_ok=True)
+        data = prepare_data(self.ws, self.run_id, definition, self.run_dir)
+        self.cleanup.append(data.cleanup)
+        self.data = data
+        python, env_extra = prepare_environment(self.ws, definition.get("environment"),
+                                                log=self._log_line)
+        env = dict(os.environ)
+        for key in ("DASK_", "PREFECT_API_URL"):
+            for k in [k for k in env if k.startswith(key)]:
+                env.pop(k)
+        env.update(env_extra)
+        env.update(data.env)
+        env.update(definition.get("environment_variables") or {})
+        env.update({
+            "CUMULUS_RUN_ID": self.run_id,
+            "CUMULUS_CONTROL_DIR": str(self.control_dir),
+            "CUMULUS_EXPERIMENT": self.store.experiment_name(rec["experiment_id"]),
+            "CUMULUS_OUTPUTS_DIR": str(self.run_dir / "outputs"),
+            "PYTHONUNBUFFERED": "1",
+            "PYTHONPATH": os.pathsep.join(
+                [str(self.run_dir), PACKAGE_ROOT, *filter(None, [env.get("PYTHONPATH")])]),
+        })
+        for k, v in (rec.get("params") or {}).items():
+            env[f"CUMULUS_PARAM_{_env_name(k)}"] = str(v)
+        args = [data.resolve(a) for a in definition.get("arguments") or []]
+        if definition.get("command"):
+            argv = [data.resolve(a) for a in definition["command"]] + args
+        else:
+            argv = [python, definition["script"], *args]
+        return [str(a) for a in argv], env
+
+    def _log_line(self, text: str) -> None:
+        self.store.append_log(self.run_id, text if text.endswith("\n") else text + "\n")
+
+    # running -----------------------------------------------------------------------------
+    def _run_process(self, argv: list[str], env: dict[str, str],
+                     definition: dict[str, Any]) -> tuple[int | None, str]:
+        read_fd, write_fd = os.pipe()
+        self.proc = subprocess.Popen(argv, cwd=self.run_dir, env=env, stdin=subprocess.DEVNULL,
+                                     stdout=write_fd, stderr=write_fd, start_new_session=True)
+        os.close(write_fd)
+        pump = _LogPump(read_fd, self.run_dir / "logs" / "std_log.txt")
+        pump.start()
+        ingest = Ingestor(self.ws, self.run_id, str(self.control_dir))
+        self.ingest = ingest
+        limit = definition.get("max_run_duration_seconds")
+        started = time.monotonic()
+        timers = {"log": 0.0, "cancel": time.monotonic(), "beat": 0.0, "logs": time.monotonic()}
+        synced: dict[str, tuple[int, int]] = {}
+        outcome = "exited"
+        while self.proc.poll() is None:
+            now = time.monotonic()
+            if now - timers["log"] >= LOG_FLUSH:
+                self.store.append_log(self.run_id, pump.take())
+                ingest.poll()
+                timers["log"] = now
+            if now - timers["cancel"] >= CANCEL_CHECK:
+                timers["cancel"] = now
+                if self._cancel_requested():
+                    outcome = "canceled"
+                    self._kill()
+                    break
+            if limit and now - started > float(limit):
+                outcome = "timeout"
+                self._kill()
+                break
+            if now - timers["beat"] >= HEARTBEAT:
+                self.store.heartbeat(self.run_id)
+                timers["beat"] = now
+            if now - timers["logs"] >= LOGS_SYNC:
+                self._sync_logs(synced)
+                timers["logs"] = now
+            time.sleep(POLL)
+        code = self.proc.wait()
+        pump.join(timeout=10)
+        self.store.append_log(self.run_id, pump.take())
+        wait_quiet(ingest)
+        self._sync_logs(synced)
+        return code, outcome
+
+    def _sync_logs(self, synced: dict[str, tuple[int, int]]) -> None:
+        from cumulus.tasks.artifacts import upload_run_dir
+
+        upload_run_dir(self.ws, self.run_id, self.run_dir / "logs", "logs", synced)
+
+    def _cancel_requested(self) -> bool:
+        return self.store.get_status(self.run_id) == RunStatus.CANCEL_REQUESTED.value
+
+    def _kill(self) -> None:
+        proc = self.proc
+        if proc is None or proc.poll() is not None:
+            return
+        try:
+            os.killpg(proc.pid, signal.SIGTERM)
+            try:
+                proc.wait(KILL_GRACE)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait(10)
+        except ProcessLookupError:
+            pass
+        try:  # the group may outlive its leader
+            os.killpg(proc.pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
+
+    # finalizing --------------------------------------------------------------------------
+    def _finalize(self, code: int | None, outcome: str) -> str:
+        from cumulus.tasks.artifacts import upload_run_dir
+
+        if outcome == "canceled":
+            self._upload_quietly()
+            return self._finish_canceled()
+        if not self.store.try_transition(self.run_id, RunStatus.FINALIZING,
+                                         expected=[RunStatus.RUNNING], exit_code=code):
+            return self._finish_canceled()
+        upload_run_dir(self.ws, self.run_id, self.run_dir / "outputs", "outputs")
+        if outcome == "timeout":
+            self.data.finalize(success=False)
+            self.ingest.close_children("Failed")
+            return self._fail("the run exceeded max_run_duration_seconds and was stopped",
+                              code=code)
+        if code != 0:
+            self.data.finalize(success=False)
+            self.ingest.close_children("Failed")
+            return self._fail(f"the script exited with code {code}", code=code)
+        self.data.finalize(success=True)
+        self.ingest.close_children("Completed")
+        self.store.transition(self.run_id, RunStatus.COMPLETED, reason="script exited 0",
+                              expected=[RunStatus.FINALIZING])
+        return RunStatus.COMPLETED.value
+
+    def _upload_quietly(self) -> None:
+        from cumulus.tasks.artifacts import upload_run_dir
+
+        try:
+            upload_run_dir(self.ws, self.run_id, self.run_dir / "outputs", "outputs")
+        except Exception:
+            pass
+
+    def _finish_canceled(self) -> str:
+        if hasattr(self, "ingest"):
+            self.ingest.close_children("Canceled")
+        self.store.try_transition(self.run_id, RunStatus.CANCELED, reason="cancel requested")
+        return self.store.get_status(self.run_id)
+
+    def _fail(self, message: str, *, code: int | None = None, tb: str | None = None) -> str:
+        error = {"message": message}
+        if tb:
+            error["traceback"] = tb
+            self._log_line(f"[cumulus] run failed: {message}")
+        fields: dict[str, Any] = {"error": error}
+        if code is not None:
+            fields["exit_code"] = code
+        if not self.store.try_transition(self.run_id, RunStatus.FAILED, reason=message,
+                                         **fields):
+            return self.store.get_status(self.run_id)
+        return RunStatus.FAILED.value
+
+
+def _env_name(name: str) -> str:
+    return "".join(c.upper() if c.isalnum() else "_" for c in name.lstrip("-"))
+
+
+def run_inline(run_id: str, ws_payload: dict[str, Any]) -> str:  # pragma: no cover - debug aid
+    """Execute a run in this process (debugging without a cluster)."""
+    return execute_run(run_id, ws_payload)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    import json
+
+    print(run_inline(sys.argv[1], json.loads(sys.argv[2])))

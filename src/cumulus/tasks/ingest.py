@@ -1,0 +1,105 @@
+"""The executor's side of the script protocol: tail the control file into the store.
+
+The script's ``Run.get_context()`` appends JSON lines (metric rows as arrays, operations as
+objects); this reads complete lines since the last offset and writes them in bulk.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from cumulus.workspace import Workspace
+
+BATCH = 5000
+
+
+class Ingestor:
+    """Incremental reader of ``events.jsonl`` for one executed run."""
+
+    def __init__(self, ws: Workspace, run_id: str, control_dir: str) -> None:
+        self.ws = ws
+        self.run_id = run_id
+        self.path = os.path.join(control_dir, "events.jsonl")
+        self.offset = 0
+        self.partial = b""
+        self.metrics_written = 0
+        self.children: dict[str, str] = {}
+
+    def poll(self) -> int:
+        """Ingest whatever complete lines were appended; returns the number of events."""
+        try:
+            with open(self.path, "rb") as fh:
+                fh.seek(self.offset)
+                data = fh.read()
+        except FileNotFoundError:
+            return 0
+        if not data:
+            return 0
+        self.offset += len(data)
+        data = self.partial + data
+        lines = data.split(b"\n")
+        self.partial = lines.pop()
+        rows: list[dict[str, Any]] = []
+        for raw in lines:
+            if not raw.strip():
+                continue
+            event = json.loads(raw)
+            if isinstance(event, list):
+                run, name, kind, step, value, data_, t = event
+                rows.append({"run_id": run or self.run_id, "name": name, "kind": kind,
+                             "step": step, "value": value, "data": data_, "time": t})
+                if len(rows) >= BATCH:
+                    self._write(rows)
+                    rows = []
+            else:
+                self._write(rows)
+                rows = []
+                self._op(event)
+        self._write(rows)
+        return len(lines)
+
+    def _write(self, rows: list[dict[str, Any]]) -> None:
+        if rows:
+            self.ws.store.insert_metrics(rows)
+            self.metrics_written += len(rows)
+
+    def _op(self, event: dict[str, Any]) -> None:
+        store = self.ws.store
+        target = event.get("r") or self.run_id
+        op = event["op"]
+        if op == "tag":
+            store.merge_run_dict(target, "tags", {event["k"]: event["v"]})
+        elif op == "prop":
+            store.merge_run_dict(target, "properties", event["v"])
+        elif op == "child":
+            parent = event.get("parent") or self.run_id
+            rec = store.get_run(self.run_id)
+            store.create_run(run_id=target, experiment_id=rec["experiment_id"], kind="child",
+                             parent_id=parent, display_name=event.get("name"),
+                             status="Running", compute_target=rec["compute_target"],
+                             node=rec.get("node"))
+            self.children[target] = "Running"
+        elif op == "end":
+            store.try_transition(target, event["status"], reason="child run block ended")
+            self.children[target] = event["status"]
+        elif op == "upload":
+            from cumulus.tasks.artifacts import upload_run_file
+
+            upload_run_file(self.ws, target, event["name"], event["path"])
+
+    def close_children(self, status: str) -> None:
+        """Children still open when the script ended take the run's final status."""
+        for child, st in self.children.items():
+            if st == "Running":
+                self.ws.store.try_transition(child, status, reason="parent run ended")
+
+
+def wait_quiet(ingestor: Ingestor, attempts: int = 3, pause: float = 0.02) -> None:
+    for _ in range(attempts):
+        if ingestor.poll() == 0:
+            return
+        time.sleep(pause)
