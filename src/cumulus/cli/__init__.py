@@ -18,7 +18,7 @@ COMMANDS: dict[str, str] = {
     "demo": "cumulus.cli._demo:demo",
     "run": "cumulus.cli._core:run",
     "runs": "cumulus.cli._runs:runs",
-    "workspace": "cumulus.cli._core:workspace",
+    "workspace": "cumulus.cli._core:workspace_cmd",
     "compute": "cumulus.cli._compute:compute",
     "datastore": "cumulus.cli._datastore:datastore",
     "sweep": "cumulus.cli._sweep:sweep",
