@@ -36,7 +36,12 @@ _EXPORTS = {
     "CumulusError": "cumulus.errors",
 }
 
-__all__ = [*sorted(_EXPORTS), "__version__"]
+__all__ = [
+    "ClusterConfig", "ComputeTarget", "CumulusError", "DataPath", "Datastore", "Environment",
+    "Experiment", "InferenceConfig", "LocalWebservice", "Model", "MpiDistribution", "NodeSpec",
+    "PyTorchDistribution", "Run", "RunStatus", "ScriptRunConfig", "TensorflowDistribution",
+    "Webservice", "Workspace", "__version__",
+]
 
 if TYPE_CHECKING:
     from cumulus.compute import ClusterConfig, ComputeTarget, NodeSpec

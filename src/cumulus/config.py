@@ -77,8 +77,8 @@ def parse_config(data: Any, source: str) -> WorkspaceConfig:
     if not isinstance(data, dict):
         raise ConfigError(
             f"{source} must be a mapping of keys to values, got {type(data).__name__}. "
-            f"Allowed keys: {allowed_list(_fields(WorkspaceConfig))}. Recreate it with: cumulus init"
-        )
+            f"Allowed keys: {allowed_list(_fields(WorkspaceConfig))}. "
+            "Recreate it with: cumulus init")
     try:
         return WorkspaceConfig.model_validate(data)
     except PydanticValidationError as exc:

@@ -268,6 +268,17 @@ class Store:
             conn.execute(insert(m.Metric), list(rows))
         return len(rows)
 
+    def insert_metric_tuples(self, rows: Sequence[tuple[Any, ...]]) -> int:
+        """Fast path: (run_id, name, kind, step, value, data, time) tuples via the driver."""
+        if not rows:
+            return 0
+        mark = "?" if self.dialect == "sqlite" else "%s"
+        sql = ("INSERT INTO metrics (run_id, name, kind, step, value, data, time) VALUES ("
+               + ", ".join([mark] * 7) + ")")
+        with self.engine.begin() as conn:
+            conn.exec_driver_sql(sql, list(rows))
+        return len(rows)
+
     def get_metric_rows(self, run_ids: Sequence[str], name: str | None = None,
                         after_id: int = 0) -> list[dict[str, Any]]:
         q = select(m.Metric).where(m.Metric.run_id.in_(list(run_ids)), m.Metric.id > after_id)

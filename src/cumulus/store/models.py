@@ -81,7 +81,7 @@ class Metric(Base):
     __tablename__ = "metrics"
     id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"),
                                     primary_key=True, autoincrement=True)
-    run_id: Mapped[str] = mapped_column(String(128), index=True)
+    run_id: Mapped[str] = mapped_column(String(128))  # indexed with name below
     name: Mapped[str] = mapped_column(String(255))
     kind: Mapped[str] = mapped_column(String(16), default="scalar")
     step: Mapped[int | None] = mapped_column(BigInteger)

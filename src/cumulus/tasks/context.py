@@ -92,8 +92,19 @@ class RunContext:
 
     def log(self, name: str, value: Any, step: int | None = None,
             description: str = "") -> None:
-        kind, num, data = encode_scalar(name, value)
-        self._sink.metric(self._run, name, kind, self._next_step(name, step), num, data)
+        t = type(value)
+        if t is float and type(name) is str and name and math.isfinite(value):
+            kind, num, data = "scalar", value, None  # hot path: plain floats and ints
+        elif t is int and type(name) is str and name:
+            kind, num, data = "int", float(value), None
+        else:
+            kind, num, data = encode_scalar(name, value)
+        if step is None:
+            step = self._steps.get(name, 0)
+            self._steps[name] = step + 1
+        else:
+            step = self._next_step(name, step)
+        self._sink.metric(self._run, name, kind, step, num, data)
 
     def log_list(self, name: str, values: Sequence[Any], description: str = "") -> None:
         vals = _check_column(name, "values", values)
@@ -211,11 +222,18 @@ class _FileSink(_Sink):
         self._lock = threading.Lock()
         self._last = time.monotonic()
         self._counter = 0
+        self._heads: dict[tuple[str, str], str] = {}
         atexit.register(self.flush)
 
     def metric(self, run: str | None, name: str, kind: str, step: int, value: float | None,
                data: str | None) -> None:
-        self._buf.append(json.dumps([run, name, kind, step, value, data, time.time()]))
+        if run is None and data is None and value is not None:
+            head = self._heads.get((name, kind))
+            if head is None:
+                head = self._heads[(name, kind)] = f"[null,{json.dumps(name)},\"{kind}\","
+            self._buf.append(f"{head}{step},{value!r},null,{time.time()!r}]")
+        else:
+            self._buf.append(json.dumps([run, name, kind, step, value, data, time.time()]))
         if len(self._buf) >= FLUSH_SIZE or time.monotonic() - self._last > FLUSH_INTERVAL:
             self.flush()
 

@@ -221,7 +221,10 @@ class _Execution:
             if now - timers["logs"] >= LOGS_SYNC:
                 self._sync_logs(synced)
                 timers["logs"] = now
-            time.sleep(POLL)
+            try:  # returns as soon as the script exits (Popen polls with a growing delay)
+                self.proc.wait(timeout=POLL)
+            except subprocess.TimeoutExpired:
+                pass
         code = self.proc.wait()
         pump.join(timeout=10)
         self.store.append_log(self.run_id, pump.take())

@@ -2,13 +2,12 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-24 11:25:11.327694
+Create Date: 2026-11-24 11:40:53.296508
 """
 from __future__ import annotations
 
 import sqlalchemy as sa
 from alembic import op
-
 
 revision = '0001'
 down_revision = None
@@ -95,7 +94,6 @@ def upgrade() -> None:
     sa.PrimaryKeyConstraint('id')
     )
     with op.batch_alter_table('metrics', schema=None) as batch_op:
-        batch_op.create_index(batch_op.f('ix_metrics_run_id'), ['run_id'], unique=False)
         batch_op.create_index('ix_metrics_run_name', ['run_id', 'name'], unique=False)
 
     op.create_table('models',
@@ -217,7 +215,6 @@ def downgrade() -> None:
     op.drop_table('models')
     with op.batch_alter_table('metrics', schema=None) as batch_op:
         batch_op.drop_index('ix_metrics_run_name')
-        batch_op.drop_index(batch_op.f('ix_metrics_run_id'))
 
     op.drop_table('metrics')
     with op.batch_alter_table('log_chunks', schema=None) as batch_op:

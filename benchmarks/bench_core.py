@@ -1,0 +1,150 @@
+"""Foundation benchmarks: dispatch vs raw Dask, metric logging, submit latency, CLI start.
+
+Run: .venv/bin/python benchmarks/bench_core.py [--runs 200] [--metrics 100000] [--pg URL]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from cumulus import Experiment, ScriptRunConfig, Workspace
+from cumulus.compute import ComputeTarget
+
+TRIVIAL = "print('ok')\n"
+METRICS = """
+import sys, time
+from cumulus import Run
+run = Run.get_context()
+n = int(sys.argv[1])
+t0 = time.time()
+for i in range(n):
+    run.log("m", i)
+run.flush()
+print("logged", n, "in", round(time.time() - t0, 3), "s")
+"""
+
+
+def _raw_launch(script: str) -> int:
+    return subprocess.run([sys.executable, script], capture_output=True).returncode
+
+
+def bench_dispatch(ws: Workspace, src: Path, n: int) -> tuple[float, float]:
+    exp = Experiment(ws, "bench-dispatch")
+    cfg = ScriptRunConfig(source_directory=src, script="trivial.py")
+    t0 = time.perf_counter()
+    runs = [exp.submit(cfg) for _ in range(n)]
+    pending = {r.id for r in runs}
+    while pending:
+        statuses = ws.store.get_statuses(list(pending))
+        pending = {k for k, v in statuses.items() if v not in ("Completed", "Failed")}
+        time.sleep(0.05)
+    ours = time.perf_counter() - t0
+    failed = [r.id for r in runs if r.get_status() != "Completed"]
+    assert not failed, failed[:3]
+
+    client = ComputeTarget(ws, "local").backend.client()
+    script = str(src / "trivial.py")
+    t0 = time.perf_counter()
+    futures = [client.submit(_raw_launch, script, pure=False) for _ in range(n)]
+    codes = client.gather(futures)
+    raw = time.perf_counter() - t0
+    assert all(c == 0 for c in codes)
+    del futures
+    return ours, raw
+
+
+def bench_metrics(ws: Workspace, src: Path, n: int) -> tuple[float, int]:
+    exp = Experiment(ws, "bench-metrics")
+    run = exp.submit(ScriptRunConfig(source_directory=src, script="metrics.py", arguments=[n]))
+    while run.get_status() not in ("Running", "Finalizing", "Completed", "Failed"):
+        time.sleep(0.01)
+    count = 0
+    while count < n and run.get_status() not in ("Failed",):
+        count = ws.store.count_metrics(run.id)
+        time.sleep(0.02)
+    t_end = time.time()
+    rows = ws.store.get_metric_rows([run.id], "m")
+    first = min(r["time"] for r in rows)
+    run.wait_for_completion()
+    return n / (t_end - first), len(rows)
+
+
+def bench_latency(ws: Workspace, src: Path, n: int = 20) -> list[float]:
+    exp = Experiment(ws, "bench-latency")
+    cfg = ScriptRunConfig(source_directory=src, script="trivial.py")
+    out = []
+    for _ in range(n):
+        t0 = time.perf_counter()
+        run = exp.submit(cfg)
+        while run.get_status() in ("Queued", "Preparing"):
+            time.sleep(0.002)
+        out.append(time.perf_counter() - t0)
+        run.wait_for_completion()
+    return out
+
+
+def bench_cli(root: Path, n: int = 5) -> list[float]:
+    exe = Path(sys.executable).with_name("cumulus")
+    times = []
+    for _ in range(n):
+        t0 = time.perf_counter()
+        subprocess.run([str(exe), "runs", "list"], cwd=root, capture_output=True, check=True)
+        times.append(time.perf_counter() - t0)
+    return times
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--runs", type=int, default=200)
+    ap.add_argument("--metrics", type=int, default=100_000)
+    ap.add_argument("--pg", default="postgresql+psycopg://postgres@127.0.0.1:5432/test")
+    args = ap.parse_args()
+    tmp = Path(tempfile.mkdtemp(prefix="cumulus-bench-"))
+    os.environ.setdefault("CUMULUS_CACHE_DIR", str(tmp / "cache"))
+    src = tmp / "src"
+    src.mkdir()
+    (src / "trivial.py").write_text(TRIVIAL)
+    (src / "metrics.py").write_text(METRICS)
+    ws = Workspace.create("bench", path=tmp / "ws",
+                          local_compute={"min_nodes": 2, "max_nodes": 2})
+    ComputeTarget(ws, "local").wait_for_completion(min_node_count=2)
+    rows = []
+    try:
+        ours, raw = bench_dispatch(ws, src, args.runs)
+        rows.append((f"dispatch: {args.runs} trivial runs", f"{ours:.2f} s",
+                     f"raw dask {raw:.2f} s", f"{ours / raw:.2f}x (goal <= 1.5x)"))
+        rate, count = bench_metrics(ws, src, args.metrics)
+        rows.append((f"metrics into SQLite ({count} rows)", f"{rate:,.0f}/s", "",
+                     "goal >= 50k/s"))
+        lat = bench_latency(ws, src)
+        rows.append(("submit -> Running (warm)", f"p50 {statistics.median(lat):.3f} s",
+                     f"max {max(lat):.3f} s", "goal <= 0.5 s"))
+        cli = bench_cli(ws.root)
+        rows.append(("CLI cold start `runs list`", f"p50 {statistics.median(cli):.3f} s",
+                     f"min {min(cli):.3f} s", "goal <= 1 s"))
+    finally:
+        ComputeTarget(ws, "local").backend.stop()
+    if args.pg:
+        ws_pg = Workspace.create("benchpg", path=tmp / "wspg", store=args.pg,
+                                 local_compute={"min_nodes": 1, "max_nodes": 1})
+        try:
+            ComputeTarget(ws_pg, "local").wait_for_completion(min_node_count=1)
+            rate, count = bench_metrics(ws_pg, src, args.metrics)
+            rows.append((f"metrics into PostgreSQL ({count} rows)", f"{rate:,.0f}/s", "",
+                         "goal >= 20k/s"))
+        finally:
+            ComputeTarget(ws_pg, "local").backend.stop()
+    width = max(len(r[0]) for r in rows)
+    for r in rows:
+        print(f"{r[0]:<{width}}  {r[1]:>14}  {r[2]:>18}  {r[3]}")
+
+
+if __name__ == "__main__":
+    main()
