@@ -26,11 +26,13 @@ Example::
 
 from __future__ import annotations
 
+import itertools
 import math
 import statistics
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, fields
+from functools import cached_property
 from typing import Any, ClassVar
 
 from cumulus.errors import SweepError, allowed_list, did_you_mean
@@ -41,6 +43,8 @@ from ._sampling_base import Goal, normalize_goal
 
 
 def _point(trial_id: str, point: Any, index: int) -> tuple[int, float]:
+    if isinstance(point, float):  # the common case, fast
+        return index, float(point)
     if isinstance(point, (tuple, list)) and len(point) == 2:
         step, value = point
     else:
@@ -136,9 +140,25 @@ class PolicySnapshot:
             return -math.inf
         return value if self.goal == "maximize" else -value
 
+    @cached_property
+    def _scores(self) -> dict[str, tuple[list[float], list[float]]]:
+        """Per trial: best-so-far and running mean after each interval, as scores."""
+        out = {}
+        sign = 1.0 if self.goal == "maximize" else -1.0
+        for trial in self.trials:
+            scores = [-math.inf if v != v else sign * v for _, v in trial.points]  # NaN: worst
+            out[trial.trial_id] = (list(itertools.accumulate(scores, max)),
+                                   [total / (i + 1) for i, total in
+                                    enumerate(itertools.accumulate(scores))])
+        return out
+
     def best_so_far(self, trial: TrialProgress, interval: int) -> float:
         """The trial's best value among its first ``interval`` values, as a score."""
-        return max(self.score(v) for v in trial.values[:interval])
+        return self._scores[trial.trial_id][0][interval - 1]
+
+    def running_average(self, trial: TrialProgress, interval: int) -> float:
+        """The mean of the trial's first ``interval`` values, as a score."""
+        return self._scores[trial.trial_id][1][interval - 1]
 
     def reached(self, interval: int) -> tuple[TrialProgress, ...]:
         """Trials (running or finished) that reported at least ``interval`` values."""
@@ -312,7 +332,7 @@ class MedianStoppingPolicy(_IntervalPolicy):
         others = [t for t in snapshot.reached(k) if t.trial_id != trial.trial_id]
         if not others:
             return False
-        averages = [statistics.fmean(snapshot.score(v) for v in t.values[:k]) for t in others]
+        averages = [snapshot.running_average(t, k) for t in others]
         return snapshot.best_so_far(trial, k) < statistics.median(averages)
 
 
@@ -452,4 +472,8 @@ def policy_from_dict(data: EarlyTerminationPolicy | Mapping[str, Any] | str | No
             raise SweepError(f"{cls.__name__} has no option {key!r}; allowed: "
                              f"{allowed_list(allowed)}.{did_you_mean(key, allowed)}")
     factory: Callable[..., EarlyTerminationPolicy] = cls
-    return factory(**options)
+    try:
+        return factory(**options)
+    except TypeError as exc:  # a required setting is missing
+        raise SweepError(f"{cls.__name__} cannot be built from {dict(data)!r}: {exc}; "
+                         f"settings: {allowed_list(allowed)}.") from None

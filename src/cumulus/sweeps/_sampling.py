@@ -14,6 +14,7 @@ Example::
 from __future__ import annotations
 
 import contextlib
+import importlib.util
 import itertools
 import math
 import warnings
@@ -23,8 +24,9 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from cumulus.errors import SweepError, allowed_list, did_you_mean
+from cumulus.errors import MissingDependencyError, SweepError, allowed_list, did_you_mean
 
+from ._expressions import Choice, ParameterExpression, RandInt
 from ._sampling_base import (
     Goal,
     Sampling,
@@ -36,7 +38,7 @@ from ._sampling_base import (
     normalize_goal,
     param_key,
 )
-from ._space import Choice, ParameterExpression, RandInt, SearchSpace
+from ._space import SearchSpace
 
 # --------------------------------------------------------------------------- grid
 
@@ -77,7 +79,7 @@ class GridSampling(Sampling):
     def points(self) -> Iterator[dict[str, Any]]:
         """All grid points in order."""
         for combo in itertools.product(*self._axes):
-            yield dict(zip(self.space.names, combo))
+            yield dict(zip(self.space.names, combo, strict=True))
 
     def _issued(self, history: Sequence[TrialRecord]) -> set[tuple[Any, ...]]:
         return {param_key(self.space, r.params) for r in as_history(history)}
@@ -173,7 +175,7 @@ class SobolSampling(Sampling):
             return []
         units = self._unit_points(len(as_history(history)), count)
         exprs = list(self.space.items())
-        return [{name: expr.ppf(float(u)) for (name, expr), u in zip(exprs, row)}
+        return [{name: expr.ppf(float(u)) for (name, expr), u in zip(exprs, row, strict=True)}
                 for row in units]
 
     def to_dict(self) -> dict[str, Any]:
@@ -228,11 +230,14 @@ class _StudyCache:
         import optuna
 
         self.space, self.distributions, self.goal = space, distributions, goal
-        self.study = optuna.create_study(direction=goal,
-                                         sampler=optuna.samplers.RandomSampler(seed=0))
+        with _quiet_optuna():
+            self.study = optuna.create_study(direction=goal,
+                                             sampler=optuna.samplers.RandomSampler(seed=0))
         self.known: dict[str, _Told] = {}
         self.pending: list[tuple[tuple[Any, ...], int]] = []
+        self.asked: dict[int, Any] = {}  # trial number -> optuna Trial, until it finishes
         self.warm_start: list[Any] | None = None  # CMA-ES only: see _warm_start_trials
+        self.sampler: Any = None  # the Optuna sampler, reseeded on every call
 
     def consistent(self, history: Sequence[TrialRecord], goal: str) -> bool:
         if goal != self.goal:
@@ -262,6 +267,7 @@ class _StudyCache:
         from optuna.trial import TrialState
 
         for _, number in self.pending:
+            self.asked.pop(number, None)
             self.study.tell(number, state=TrialState.FAIL)
         self.pending.clear()
 
@@ -285,11 +291,15 @@ class _StudyCache:
     def _finish(self, number: int, record: TrialRecord) -> None:
         from optuna.trial import TrialState
 
-        if record.state == "complete" and record.usable_value is not None:
-            self.study.tell(number, record.usable_value)
+        value, asked = record.usable_value, self.asked.pop(number, None)
+        if record.state == "complete" and value is not None:
+            self.study.tell(number, value)
+        elif record.state == "pruned" and value is not None and asked is not None:
+            asked.report(value, 0)  # TPE ranks pruned trials by their last reported value
+            self.study.tell(asked, state=TrialState.PRUNED)
         else:
             self.study.tell(number, state=TrialState.FAIL)
-            if record.state == "pruned" and record.usable_value is not None:
+            if record.state == "pruned" and value is not None:
                 self._add_trial(record)
                 return
         self.known[record.trial_id] = _Told(number, record.state, record.value)
@@ -326,15 +336,37 @@ class _StudyCache:
             params = {name: expr.from_optuna(trial.params[name])
                       for name, expr in self.space.items()}
             self.pending.append((param_key(self.space, params), trial.number))
+            self.asked[trial.number] = trial
             out.append(params)
         return out
+
+
+def _reseed(sampler: Any, seed: int) -> bool:
+    """Reseed an Optuna sampler in place as its constructor would seed it with ``seed``.
+
+    Creating a sampler costs about a millisecond (argument checks) and drops its search-space
+    cache, so one sampler is kept per study and reseeded on every call. This reaches into the
+    samplers' random states (``_rng``, ``_cma_rng``, ``_random_sampler``,
+    ``_independent_sampler``); when those are not found it returns False and the caller builds a
+    new sampler instead.
+    """
+    states = [getattr(sampler, name, None) for name in ("_rng", "_cma_rng")]
+    subs = [getattr(sampler, name, None) for name in ("_random_sampler", "_independent_sampler")]
+    found = False
+    for state in states + [getattr(sub, "_rng", None) for sub in subs]:
+        rng = getattr(state, "rng", None)
+        if rng is not None and callable(getattr(rng, "seed", None)):
+            rng.seed(seed)
+            found = True
+    return found
 
 
 class _OptunaSampling(Sampling):
     """A sampler that keeps an Optuna study in step with the history (see :class:`_StudyCache`).
 
-    The Optuna sampler is recreated on every call with a seed derived from ``(seed, len(history))``
-    so that the answer depends on the history, not on how many calls came before.
+    The Optuna sampler is reseeded on every call with a seed derived from
+    ``(seed, len(history))``, so that the answer depends on the history, not on how many calls
+    came before: a sampler rebuilt from the history suggests what the original would have.
     """
 
     _supported: ClassVar[str] = "choice, randint, uniform, quniform, loguniform, qloguniform"
@@ -348,6 +380,9 @@ class _OptunaSampling(Sampling):
                                for name, expr in self.space.items()}
         self._check_space()
         self._cache: _StudyCache | None = None
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {**self.__dict__, "_cache": None}  # the study is a cache: rebuilt on demand
 
     def _distribution(self, name: str, expr: ParameterExpression) -> Any:
         dist = expr.optuna_distribution()
@@ -391,7 +426,10 @@ class _OptunaSampling(Sampling):
         cache = self._synced(records, resolved)
         with _quiet_optuna(), warnings.catch_warnings():
             warnings.simplefilter("ignore")  # Optuna's experimental/independent-sampling notes
-            cache.study.sampler = self._make_sampler(derive_seed(self.seed, len(records)), cache)
+            seed = derive_seed(self.seed, len(records))
+            if cache.sampler is None or not _reseed(cache.sampler, seed):
+                cache.sampler = self._make_sampler(seed, cache)
+            cache.study.sampler = cache.sampler
             return cache.ask(count)
 
     def to_dict(self) -> dict[str, Any]:
@@ -429,7 +467,7 @@ class BayesianSampling(_OptunaSampling):
         from optuna.samplers import TPESampler
 
         return TPESampler(seed=seed, n_startup_trials=self.n_startup_trials, multivariate=True,
-                          constant_liar=True, warn_independent_sampling=False)
+                          constant_liar=True)
 
     def to_dict(self) -> dict[str, Any]:
         return {**super().to_dict(), "n_startup_trials": self.n_startup_trials}
@@ -437,6 +475,9 @@ class BayesianSampling(_OptunaSampling):
 
 class CmaEsSampling(_OptunaSampling):
     """CMA-ES through Optuna's CmaEsSampler, for two or more numeric parameters.
+
+    Needs the ``cmaes`` package (``pip install cmaes``); without it construction raises
+    :class:`~cumulus.errors.MissingDependencyError`.
 
     The evolution state is not in the history: when it has to rebuild from a history it did not
     follow (a resumed sweep), CMA-ES warm-starts from the completed trials (Optuna's WS-CMA-ES,
@@ -451,6 +492,8 @@ class CmaEsSampling(_OptunaSampling):
     _supported: ClassVar[str] = "randint, uniform, quniform, loguniform, qloguniform"
 
     def _check_space(self) -> None:
+        if importlib.util.find_spec("cmaes") is None:
+            raise MissingDependencyError("CmaEsSampling", "cmaes")
         for name, expr in self.space.items():
             if isinstance(expr, Choice):
                 raise SweepError(f"CmaEsSampling searches numeric parameters only; parameter "

@@ -46,9 +46,10 @@ def normalize_goal(goal: Any) -> Goal:
 class TrialRecord:
     """One trial as a sampler sees it: its parameters, primary-metric value and state.
 
-    ``state`` is one of ``"complete"``, ``"running"``, ``"pruned"`` (cancelled by an
-    early-termination policy) or ``"failed"``; ``value`` is the final (or latest) primary-metric
-    value, None when there is none. ``params`` is copied.
+    ``state`` is one of ``"complete"``, ``"running"`` (also queued / starting: issued, not
+    finished), ``"pruned"`` (cancelled by an early-termination policy) or ``"failed"`` (also
+    cancelled by the user); ``value`` is the final (or latest) primary-metric value, None when
+    there is none. ``params`` is copied. Pass every trial issued so far, in issue order.
 
     Example::
 
