@@ -81,10 +81,12 @@ class _Execution:
         self.control_dir = self.run_dir / ".cumulus-control"
         self.proc: subprocess.Popen[bytes] | None = None
         self.cleanup: list[Any] = []
+        self.topic: str | None = None  # a sweep controller's Dask event topic, if any
 
     # lifecycle ---------------------------------------------------------------------------
     def run(self) -> str:
         if not self._claim():
+            publish_event(self.topic, self.run_id, "end")
             return self.store.get_status(self.run_id)
         try:
             return self._execute()
@@ -99,9 +101,11 @@ class _Execution:
                 except Exception:
                     pass
             shutil.rmtree(self.run_dir, ignore_errors=True)
+            publish_event(self.topic, self.run_id, "end")
 
     def _claim(self) -> bool:
         rec = self.store.get_run(self.run_id)
+        self.topic = (rec.get("definition") or {}).get("event_topic")
         status = RunStatus(rec["status"])
         if status in TERMINAL:
             return False
@@ -169,7 +173,7 @@ class _Execution:
             "CUMULUS_OUTPUTS_DIR": str(self.run_dir / "outputs"),
             "PYTHONUNBUFFERED": "1",
             "PYTHONPATH": os.pathsep.join(
-                [str(self.run_dir), PACKAGE_ROOT, *filter(None, [env.get("PYTHONPATH")])]),
+                [str(self.run_dir), package_path(), *filter(None, [env.get("PYTHONPATH")])]),
         })
         for k, v in (rec.get("params") or {}).items():
             env[f"CUMULUS_PARAM_{_env_name(k)}"] = str(v)
@@ -178,7 +182,11 @@ class _Execution:
             argv = [data.resolve(a) for a in definition["command"]] + args
         else:
             argv = [python, definition["script"], *args]
-        return [str(a) for a in argv], env
+        from cumulus.tasks.containers import wrap_for_container  # image environments
+
+        argv = wrap_for_container(definition, [str(a) for a in argv], env, self.run_dir,
+                                  log=self._log_line)
+        return argv, env
 
     def _log_line(self, text: str) -> None:
         self.store.append_log(self.run_id, text if text.endswith("\n") else text + "\n")
@@ -188,7 +196,8 @@ class _Execution:
                      definition: dict[str, Any]) -> tuple[int | None, str]:
         read_fd, write_fd = os.pipe()
         self.proc = subprocess.Popen(argv, cwd=self.run_dir, env=env, stdin=subprocess.DEVNULL,
-                                     stdout=write_fd, stderr=write_fd, start_new_session=True)
+                                     stdout=write_fd, stderr=write_fd, start_new_session=True,
+                                     preexec_fn=_die_with_node())
         os.close(write_fd)
         pump = _LogPump(read_fd, self.run_dir / "logs" / "std_log.txt")
         pump.start()
@@ -203,7 +212,8 @@ class _Execution:
             now = time.monotonic()
             if now - timers["log"] >= LOG_FLUSH:
                 self.store.append_log(self.run_id, pump.take())
-                ingest.poll()
+                if ingest.poll():
+                    publish_event(self.topic, self.run_id, "metrics")
                 timers["log"] = now
             if now - timers["cancel"] >= CANCEL_CHECK:
                 timers["cancel"] = now
@@ -310,6 +320,62 @@ class _Execution:
                                          **fields):
             return self.store.get_status(self.run_id)
         return RunStatus.FAILED.value
+
+
+def publish_event(topic: str | None, run_id: str, what: str) -> None:
+    """Best effort: announce on a Dask event topic (a sweep controller listens) that the run
+    wrote metrics or ended. Never fails the run; a no-op outside a Dask worker."""
+    if not topic:
+        return
+    try:
+        from distributed import get_worker
+
+        get_worker().log_event(topic, {"run": run_id, "what": what})
+    except Exception:
+        pass
+
+
+def _die_with_node() -> Any:
+    """A preexec_fn that kills the script when this worker dies (a lost node takes its
+    processes with it, so a requeued run never runs twice); None where unsupported."""
+    if not sys.platform.startswith("linux"):
+        return None
+    import ctypes
+
+    try:
+        prctl = ctypes.CDLL(None, use_errno=True).prctl
+    except (OSError, AttributeError):
+        return None
+    parent = os.getpid()
+
+    def preexec() -> None:
+        prctl(1, signal.SIGKILL)      # PR_SET_PDEATHSIG
+        if os.getppid() != parent:    # the worker died before prctl took effect
+            os._exit(137)
+    return preexec
+
+
+def package_path() -> str:
+    """A folder holding only the ``cumulus`` package, for the script's PYTHONPATH.
+
+    Putting the package's parent on the path would expose all of site-packages (in a regular
+    install) ahead of a run environment's own pins; a folder with one symlink exposes nothing else.
+    """
+    from cumulus.snapshot import cache_dir
+
+    folder = cache_dir() / "pylib"
+    link = folder / "cumulus"
+    target = Path(PACKAGE_ROOT) / "cumulus"
+    if not (link.is_symlink() and link.resolve() == target.resolve()):
+        folder.mkdir(parents=True, exist_ok=True)
+        tmp = folder / f".cumulus.{os.getpid()}"
+        try:
+            tmp.unlink(missing_ok=True)
+            tmp.symlink_to(target, target_is_directory=True)
+            tmp.replace(link)
+        except OSError:
+            return PACKAGE_ROOT
+    return str(folder)
 
 
 def _env_name(name: str) -> str:
