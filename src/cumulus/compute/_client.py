@@ -1,7 +1,13 @@
-"""Dask clients shared per process and scheduler address."""
+"""Dask clients shared per process and scheduler address.
+
+Example::
+
+    client = get_client("tcp://127.0.0.1:8786")     # the same object on the next call
+"""
 
 from __future__ import annotations
 
+import atexit
 import os
 import threading
 from typing import Any
@@ -42,3 +48,6 @@ def close_all() -> None:
             c.close(timeout=2)
         except Exception:
             pass
+
+
+atexit.register(close_all)   # closing flushes anything still in a client's send buffer

@@ -1,4 +1,4 @@
-"""ClusterConfig and NodeSpec: what a compute target is, validated eagerly.
+"""ClusterConfig and NodeSpec: what a compute target is, validated when constructed.
 
 Example::
 
@@ -9,36 +9,67 @@ Example::
 
 from __future__ import annotations
 
+import math
 import re
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
 from cumulus.errors import ValidationError, allowed_list, did_you_mean
 
 BACKENDS = ("local", "address", "ssh", "kubernetes", "azure")
+RESERVED_RESOURCES = ("cpus", "gpus", "memory")
 _UNITS = {"": 1, "b": 1, "k": 10**3, "kb": 10**3, "m": 10**6, "mb": 10**6, "g": 10**9,
-          "gb": 10**9, "t": 10**12, "tb": 10**12, "kib": 2**10, "mib": 2**20, "gib": 2**30,
-          "tib": 2**40}
+          "gb": 10**9, "t": 10**12, "tb": 10**12, "ki": 2**10, "kib": 2**10, "mi": 2**20,
+          "mib": 2**20, "gi": 2**30, "gib": 2**30, "ti": 2**40, "tib": 2**40}
+_MEMORY_HELP = "Use a number of bytes or a string like '512MiB', '2GiB' or '4GB'."
 
 
-def parse_memory(value: str | int | float | None) -> int | None:
-    """'2GiB' -> 2147483648; None stays None; a bad string is a ValidationError."""
+def parse_memory(value: str | int | float | None, what: str = "memory") -> int | None:
+    """Bytes from ``'2GiB'``, ``'512 MB'`` or a number; None stays None.
+
+    >>> parse_memory("2GiB")
+    2147483648
+    """
     if value is None:
         return None
-    if isinstance(value, int | float) and not isinstance(value, bool):
-        if value <= 0:
-            raise ValidationError(f"memory must be > 0 bytes, got {value!r}.")
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        raise ValidationError(f"{what} {value!r} is a {type(value).__name__}. {_MEMORY_HELP}")
+    if isinstance(value, int | float):
+        if not math.isfinite(value) or value <= 0:
+            raise ValidationError(f"{what} must be a positive number of bytes, got {value!r}. "
+                                  + _MEMORY_HELP)
         return int(value)
-    m = re.fullmatch(r"\s*([0-9]*\.?[0-9]+)\s*([a-zA-Z]*)\s*", str(value))
+    m = re.fullmatch(r"\s*([0-9]*\.?[0-9]+)\s*([a-zA-Z]*)\s*", value)
     if not m or m.group(2).lower() not in _UNITS:
-        raise ValidationError(f"memory {value!r} does not parse. Use a number of bytes or a "
-                              "string like '512MiB', '2GiB' or '4GB'.")
-    return int(float(m.group(1)) * _UNITS[m.group(2).lower()])
+        raise ValidationError(f"{what} {value!r} does not parse. {_MEMORY_HELP}")
+    amount = int(float(m.group(1)) * _UNITS[m.group(2).lower()])
+    if amount <= 0:
+        raise ValidationError(f"{what} must be more than 0 bytes, got {value!r}. "
+                              + _MEMORY_HELP)
+    return amount
+
+
+def _int(name: str, value: Any, minimum: int) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise ValidationError(f"{name} must be an integer >= {minimum}, got {value!r}.")
+
+
+def _number(name: str, value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float) or \
+            not math.isfinite(value):
+        raise ValidationError(f"{name} must be a finite number, got {value!r}.")
+    return float(value)
 
 
 @dataclass(frozen=True)
 class NodeSpec:
-    """One node of a cluster: a Dask worker with these resources."""
+    """One node of a cluster: a Dask worker with ``cpus`` threads, a memory limit, a GPU
+    count and any custom resources, all advertised as Dask worker resources.
+
+    Example::
+
+        NodeSpec(cpus=4, memory="16GiB", gpus=1, resources={"ssd": 1})
+    """
 
     cpus: int = 1
     memory: str | int | None = None
@@ -46,29 +77,56 @@ class NodeSpec:
     resources: dict[str, float] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        if not isinstance(self.cpus, int) or self.cpus < 1:
-            raise ValidationError(f"NodeSpec.cpus must be an int >= 1, got {self.cpus!r}.")
-        if not isinstance(self.gpus, int) or self.gpus < 0:
-            raise ValidationError(f"NodeSpec.gpus must be an int >= 0, got {self.gpus!r}.")
-        parse_memory(self.memory)
+        _int("NodeSpec.cpus", self.cpus, 1)
+        _int("NodeSpec.gpus", self.gpus, 0)
+        parse_memory(self.memory, "NodeSpec.memory")
+        if not isinstance(self.resources, dict):
+            raise ValidationError(f"NodeSpec.resources must be a dict of name -> amount, got "
+                                  f"{self.resources!r}.")
         for k, v in self.resources.items():
-            if not isinstance(v, int | float) or v < 0:
-                raise ValidationError(f"NodeSpec.resources[{k!r}] must be a number >= 0.")
+            if not isinstance(k, str) or not k:
+                raise ValidationError(f"NodeSpec.resources keys must be names, got {k!r}.")
+            if k in RESERVED_RESOURCES:
+                raise ValidationError(f"NodeSpec.resources[{k!r}]: {k!r} has its own field; "
+                                      f"use NodeSpec({k}=...).")
+            if _number(f"NodeSpec.resources[{k!r}]", v) < 0:
+                raise ValidationError(f"NodeSpec.resources[{k!r}] must be >= 0, got {v!r}.")
 
     @property
     def memory_bytes(self) -> int | None:
         return parse_memory(self.memory)
 
     def worker_resources(self) -> dict[str, float]:
-        res: dict[str, float] = {"cpus": self.cpus, "gpus": self.gpus, **self.resources}
+        """The resources one node offers, as Dask worker resources."""
+        res: dict[str, float] = {"cpus": float(self.cpus), "gpus": float(self.gpus)}
+        res.update({k: float(v) for k, v in self.resources.items()})
         if self.memory_bytes:
-            res["memory"] = self.memory_bytes
+            res["memory"] = float(self.memory_bytes)
         return res
+
+
+def node_from_dict(data: dict[str, Any]) -> NodeSpec:
+    known = [f.name for f in fields(NodeSpec)]
+    for key in data:
+        if key not in known:
+            raise ValidationError(f"Unknown NodeSpec field {key!r}. Allowed: "
+                                  f"{allowed_list(known)}." + did_you_mean(key, known))
+    return NodeSpec(**data)
 
 
 @dataclass(frozen=True)
 class ClusterConfig:
-    """A compute target's definition; the three scale knobs match the managed service's."""
+    """A compute target's definition; the three scale knobs match the managed service's.
+
+    ``max_attempts`` is how often a run is started when its node dies under it (preemptible
+    semantics); ``address`` is the scheduler of an ``address`` target; ``options`` go to the
+    Dask cluster class of the ``ssh``, ``kubernetes`` and ``azure`` backends.
+
+    Example::
+
+        ClusterConfig(backend="local", min_nodes=0, max_nodes=4,
+                      idle_seconds_before_scaledown=120, node=NodeSpec(cpus=1, memory="2GiB"))
+    """
 
     backend: str = "local"
     min_nodes: int = 0
@@ -80,29 +138,34 @@ class ClusterConfig:
     options: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        if self.backend not in BACKENDS:
-            raise ValidationError(f"Unknown compute backend {self.backend!r}. Allowed: "
-                                  f"{allowed_list(BACKENDS)}." + did_you_mean(self.backend,
-                                                                              BACKENDS))
-        for name in ("min_nodes", "max_nodes", "max_attempts"):
-            v = getattr(self, name)
-            if not isinstance(v, int) or isinstance(v, bool) or v < 0:
-                raise ValidationError(f"{name} must be an int >= 0, got {v!r}.")
-        if self.max_nodes < 1:
-            raise ValidationError(f"max_nodes must be >= 1, got {self.max_nodes}.")
+        if not isinstance(self.backend, str) or self.backend not in BACKENDS:
+            raise ValidationError(
+                f"Unknown compute backend {self.backend!r}. Allowed: {allowed_list(BACKENDS)}."
+                + did_you_mean(str(self.backend), BACKENDS))
+        if isinstance(self.node, dict):
+            object.__setattr__(self, "node", node_from_dict(self.node))
+        if not isinstance(self.node, NodeSpec):
+            raise ValidationError(f"node must be a NodeSpec, got {self.node!r}.")
+        _int("min_nodes", self.min_nodes, 0)
+        _int("max_nodes", self.max_nodes, 1)
+        _int("max_attempts", self.max_attempts, 1)
         if self.min_nodes > self.max_nodes:
-            raise ValidationError(f"min_nodes ({self.min_nodes}) is greater than max_nodes "
-                                  f"({self.max_nodes}); lower min_nodes or raise max_nodes.")
-        if not isinstance(self.idle_seconds_before_scaledown, int | float) or \
-                self.idle_seconds_before_scaledown < 0:
+            raise ValidationError(
+                f"min_nodes ({self.min_nodes}) is greater than max_nodes ({self.max_nodes}); "
+                "lower min_nodes or raise max_nodes.")
+        idle = _number("idle_seconds_before_scaledown", self.idle_seconds_before_scaledown)
+        if idle < 0:
             raise ValidationError(f"idle_seconds_before_scaledown must be >= 0 seconds, got "
                                   f"{self.idle_seconds_before_scaledown!r}.")
-        if self.max_attempts < 1:
-            raise ValidationError("max_attempts must be >= 1.")
-        if self.backend == "address" and not self.address:
-            raise ValidationError("backend='address' needs address='tcp://host:8786'.")
-        if isinstance(self.node, dict):
-            object.__setattr__(self, "node", NodeSpec(**self.node))
+        if not isinstance(self.options, dict):
+            raise ValidationError(f"options must be a dict, got {self.options!r}.")
+        from cumulus.compute._extras import validate_backend_config
+
+        validate_backend_config(self)
+
+    def scale_settings(self) -> dict[str, Any]:
+        return {"min_nodes": self.min_nodes, "max_nodes": self.max_nodes,
+                "idle_seconds_before_scaledown": self.idle_seconds_before_scaledown}
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -110,10 +173,16 @@ class ClusterConfig:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> ClusterConfig:
         data = dict(data)
+        known = [f.name for f in fields(cls)]
+        for key in data:
+            if key not in known:
+                raise ValidationError(f"Unknown ClusterConfig field {key!r}. Allowed: "
+                                      f"{allowed_list(known)}." + did_you_mean(key, known))
         node = data.pop("node", None) or {}
-        return cls(node=NodeSpec(**node), **data)
+        return cls(node=node if isinstance(node, NodeSpec) else node_from_dict(node), **data)
 
     def replace(self, **changes: Any) -> ClusterConfig:
+        """A copy with ``changes`` applied (None keeps a value), validated again."""
         data = self.to_dict()
         data.update({k: v for k, v in changes.items() if v is not None})
         return ClusterConfig.from_dict(data)

@@ -1,151 +1,233 @@
-"""The manager process of a ``local`` compute target (run as ``python -m``).
+"""The manager process of a managed compute target (run as ``python -m``).
 
-It owns the Dask scheduler and worker processes, applies the autoscaling policy, reports
-observed state to the store every second, and applies ``update()`` without a restart.
+One per target. It builds the Dask cluster for the target's backend (a ``LocalCluster`` for
+``local``), installs the cumulus scheduler plugin and the :class:`RunAdaptive` policy, requeues
+the target's unfinished runs if an earlier manager died, publishes the scheduler address, then
+reports observed state to the store and applies ``update()`` until it is told to stop.
+
+Usage (what ``LocalBackend`` runs)::
+
+    python -m cumulus.compute._manager NAME WS_PAYLOAD_JSON
 """
 
 from __future__ import annotations
 
+import json
 import logging
-import math
 import os
 import signal
+import socket
 import sys
 import threading
 import time
 from typing import Any
 
-RUN_PREFIX = "cumulus-run-"
-ACTIVE_STATES = ("processing", "no-worker", "queued", "waiting", "released")
+from cumulus.compute._base import RUN_PREFIX
+
+__all__ = ["RUN_PREFIX", "Manager", "main"]
+
+REPORT_EVERY = 0.5
+# imported once in the forkserver, so a new node starts with them loaded (import side-effect
+# free modules only: the forkserver forks every node process from this state)
+FORKSERVER_PRELOAD = ["distributed", "cumulus.tasks.executor", "cumulus.workspace"]
+HEARTBEAT_EVERY = 2.0
 
 
-def run_counts(scheduler: Any) -> tuple[int, int]:
-    """(active runs, queued runs) among the scheduler's tasks."""
-    active = queued = 0
-    for key, ts in list(scheduler.tasks.items()):
-        if isinstance(key, str) and key.startswith(RUN_PREFIX) and ts.state in ACTIVE_STATES:
-            active += 1
-            if ts.state != "processing" or not ts.processing_on or \
-                    ts not in getattr(ts.processing_on, "executing", ()):
-                queued += 1 if ts.state != "processing" else 0
-    return active, queued
+def scale_settings(cfg: Any) -> Any:
+    from cumulus.compute._policy import ScaleSettings
+
+    return ScaleSettings(min_nodes=cfg.min_nodes, max_nodes=cfg.max_nodes,
+                         idle_seconds=float(cfg.idle_seconds_before_scaledown),
+                         node=cfg.node.worker_resources())
 
 
-def make_adaptive_class() -> type:
-    from distributed.deploy.adaptive import Adaptive
+def configure_dask(cfg: Any) -> None:
+    """Dask settings of a managed cluster; must run before ``distributed`` is imported."""
+    import dask
 
-    class RunAdaptive(Adaptive):  # type: ignore[misc]
-        """Scale to the number of queued and running runs, one slot per node cpu."""
-
-        slots_per_node = 1
-
-        async def target(self) -> int:
-            active, _ = run_counts(self.cluster.scheduler)
-            return math.ceil(active / max(1, self.slots_per_node))
-
-    return RunAdaptive
+    dask.config.set({
+        # a run whose node dies is started again up to max_attempts times in all
+        "distributed.scheduler.allowed-failures": cfg.max_attempts - 1,
+        "distributed.worker.daemon": False,
+        # forkserver: a new node process starts in ~0.1 s instead of ~0.5 s
+        "distributed.worker.multiprocessing-method": "forkserver",
+        "distributed.admin.tick.limit": "30s",
+    })
 
 
-def _observe(cluster: Any, adaptive: Any) -> dict[str, Any]:
-    sched = cluster.scheduler
-    workers = list(sched.workers.values())
-    busy = sum(1 for w in workers if w.processing)
-    planned = len(cluster.worker_spec)
-    active, queued = run_counts(sched)
-    current = len(workers)
-    target = max(adaptive.minimum, min(adaptive.maximum, math.ceil(
-        active / max(1, adaptive.slots_per_node)))) if adaptive else planned
+def warm_forkserver() -> None:
+    """Start the forkserver now, with distributed and the run executor preloaded."""
+    import multiprocessing
+    from multiprocessing import forkserver
+
+    from distributed.utils import get_mp_context
+
+    ctx = get_mp_context()
+    if ctx.get_start_method() != "forkserver":
+        return
+    multiprocessing.get_context("forkserver").set_forkserver_preload(FORKSERVER_PRELOAD)
+    forkserver.ensure_running()
+
+
+def _observed(adaptive: Any) -> dict[str, Any]:
+    from cumulus.compute._policy import allocation_state, node_state_counts
+
+    if adaptive.last is None:
+        return {}
+    view, decision, extra = adaptive.last
+    counts = node_state_counts(view)
     return {
-        "current_node_count": current,
-        "target_node_count": target,
-        "allocation_state": "Steady" if current == target else "Resizing",
-        "nodes": {"idle": current - busy, "running": busy,
-                  "preparing": max(0, planned - current), "leaving": max(0, current - planned),
-                  "unusable": 0},
-        "queued_runs": queued,
-        "active_runs": active,
-        "heartbeat": time.time(),
+        "current_node_count": len(view.nodes),
+        "target_node_count": decision.target,
+        "allocation_state": allocation_state(view, decision),
+        "node_state_counts": counts,
+        "queued_runs": len(view.pending),
+        "running_runs": int(extra.get("running_runs", 0)),
     }
 
 
-def main(root: str, name: str, store_url: str) -> int:
-    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s %(message)s")
-    from cumulus.compute._config import ClusterConfig
-    from cumulus.store import Store
+class Manager:
+    """Owns one target's cluster for the life of this process."""
 
-    store = Store(store_url)
-    record = store.get_compute(name)
-    if record is None:
-        print(f"compute target {name!r} not found in {store_url}", file=sys.stderr)
+    def __init__(self, name: str, ws_payload: dict[str, Any]) -> None:
+        from cumulus.workspace import Workspace
+
+        self.name = name
+        self.payload = ws_payload
+        self.ws = Workspace.from_payload(ws_payload)
+        self.store = self.ws.store
+        self.stop = threading.Event()
+        self.cluster: Any = None
+        self.client: Any = None
+        self.adaptive: Any = None
+
+    def config(self) -> Any:
+        from cumulus.compute._config import ClusterConfig
+
+        record = self.store.get_compute(self.name)
+        if record is None:
+            return None
+        return ClusterConfig.from_dict(record["config"])
+
+    def start(self, cfg: Any) -> None:
+        from distributed import Client
+
+        from cumulus.compute._adaptive import RunAdaptive
+        from cumulus.compute._base import backend_class
+        from cumulus.compute._plugin import CumulusPlugin
+
+        warm_forkserver()
+        self.cluster = backend_class(cfg.backend).make_cluster(cfg)  # type: ignore[attr-defined]
+        self.client = Client(self.cluster, set_as_default=False)
+        self.client.register_plugin(
+            CumulusPlugin(idle_seconds=float(cfg.idle_seconds_before_scaledown)))
+        # built directly, not through cluster.adapt(): any dask Cluster with scale() and
+        # scale_down() works, including those whose adapt() hands scaling to someone else
+        self.adaptive = RunAdaptive(self.cluster, settings=scale_settings(cfg),
+                                    threads_per_node=cfg.node.cpus, interval="200ms")
+
+    def recover(self, cfg: Any) -> int:
+        """Queue again the target's unfinished runs: an earlier manager died with them."""
+        from cumulus.compute._resources import request_for
+        from cumulus.compute._submit import submit_run_task
+        from cumulus.store.status import RunStatus
+
+        count = 0
+        for rec in self.store.active_runs_on(self.name):
+            if rec["status"] == RunStatus.CANCEL_REQUESTED.value:
+                self.store.try_transition(rec["id"], RunStatus.CANCELED,
+                                          reason="canceled while its manager was down")
+                continue
+            definition = rec.get("definition") or {}
+            if rec["status"] == RunStatus.NOT_STARTED.value or \
+                    definition.get("type") != "script" or \
+                    not (definition.get("script") or definition.get("command")):
+                continue        # not something execute_run runs (a child run, a controller)
+            request = request_for(definition.get("resources"))
+            submit_run_task(self.client, rec["id"], self.payload, cfg.max_attempts, request,
+                            self.ws.store_url)
+            count += 1
+        return count
+
+    def publish(self) -> None:
+        self.store.merge_compute_state(
+            self.name, status="Running", address=self.cluster.scheduler_address,
+            pid=os.getpid(), host=socket.gethostname(), error=None, started_at=time.time(),
+            heartbeat=time.time())
+        self.store.put_compute(self.name, status="Succeeded")
+
+    def loop(self, cfg: Any) -> None:
+        last: dict[str, Any] = {}
+        beat = 0.0
+        while not self.stop.wait(REPORT_EVERY):
+            try:
+                record = self.store.get_compute(self.name)
+                if record is None or (record.get("state") or {}).get("stop_requested"):
+                    return
+                cfg = self._apply(cfg, record)
+                observed = _observed(self.adaptive)
+                now = time.time()
+                if observed != last or now - beat >= HEARTBEAT_EVERY:
+                    self.store.merge_compute_state(self.name, heartbeat=now,
+                                                   observed_at=now, **observed)
+                    last, beat = observed, now
+            except Exception as exc:  # a store hiccup must not take the cluster down
+                print(f"manager {self.name}: report failed: {type(exc).__name__}: {exc}",
+                      flush=True)
+
+    def _apply(self, cfg: Any, record: dict[str, Any]) -> Any:
+        """Apply ``update()``: new scale settings take effect at the next interval."""
+        from cumulus.compute._config import ClusterConfig
+
+        new = ClusterConfig.from_dict(record["config"])
+        if new != cfg:
+            self.adaptive.settings = scale_settings(new)
+        return new
+
+    def close(self) -> None:
+        for thing in (self.adaptive,):
+            if thing is not None:
+                thing.stop(reason="manager stopping")
+        for thing in (self.client, self.cluster):
+            if thing is not None:
+                try:
+                    thing.close(timeout=15)
+                except Exception:
+                    pass
+
+
+def main(argv: list[str]) -> int:
+    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s %(message)s")
+    name, payload = argv[0], json.loads(argv[1])
+    manager = Manager(name, payload)
+    cfg = manager.config()
+    if cfg is None:
+        print(f"compute target {name!r} not found in the store", file=sys.stderr)
         return 2
-    cfg = ClusterConfig.from_dict(record["config"])
-    stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    signal.signal(signal.SIGTERM, lambda *_: manager.stop.set())
+    signal.signal(signal.SIGINT, lambda *_: manager.stop.set())
+    configure_dask(cfg)
     try:
-        cluster, adaptive = _start_cluster(cfg)
-    except Exception as exc:  # report, do not hang clients
-        store.merge_compute_state(name, status="Failed", error=f"{type(exc).__name__}: {exc}")
+        manager.start(cfg)
+        recovered = manager.recover(cfg)
+        manager.publish()
+    except Exception as exc:  # report, so that clients do not wait in vain
+        manager.store.merge_compute_state(name, status="Failed",
+                                          error=f"{type(exc).__name__}: {exc}")
+        manager.store.put_compute(name, status="Failed")
+        manager.close()
         raise
-    store.merge_compute_state(name, status="Running", address=cluster.scheduler_address,
-                              pid=os.getpid(), error=None, started_at=time.time(),
-                              **_observe(cluster, adaptive))
-    print(f"manager {name}: scheduler at {cluster.scheduler_address}", flush=True)
+    print(f"manager {name}: scheduler at {manager.cluster.scheduler_address}; "
+          f"requeued {recovered} run(s)", flush=True)
     try:
-        _loop(store, name, cfg, cluster, adaptive, stop)
+        manager.loop(cfg)
     finally:
-        store.merge_compute_state(name, status="Stopped", address=None,
-                                  current_node_count=0, target_node_count=0)
-        try:
-            cluster.close(timeout=15)
-        except Exception:
-            pass
+        manager.store.merge_compute_state(name, status="Stopped", address=None,
+                                          current_node_count=0, target_node_count=0,
+                                          stopped_at=time.time())
+        manager.close()
     return 0
 
 
-def _start_cluster(cfg: Any) -> tuple[Any, Any]:
-    import dask
-    from distributed import LocalCluster
-
-    dask.config.set({
-        "distributed.scheduler.allowed-failures": max(0, cfg.max_attempts - 1),
-        "distributed.worker.daemon": False,
-        "distributed.scheduler.worker-saturation": "inf",
-    })
-    cluster = LocalCluster(
-        n_workers=cfg.min_nodes, threads_per_worker=cfg.node.cpus, processes=True,
-        memory_limit=cfg.node.memory_bytes or 0, resources=cfg.node.worker_resources(),
-        scheduler_port=0, dashboard_address=None, silence_logs=logging.ERROR,
-        host="127.0.0.1")
-    adaptive = cluster.adapt(Adaptive=make_adaptive_class(), minimum=cfg.min_nodes,
-                             maximum=cfg.max_nodes, interval="200ms",
-                             wait_count=_wait_count(cfg.idle_seconds_before_scaledown))
-    adaptive.slots_per_node = cfg.node.cpus
-    return cluster, adaptive
-
-
-def _wait_count(idle_seconds: float) -> int:
-    return max(1, math.ceil(idle_seconds / 0.2))
-
-
-def _loop(store: Any, name: str, cfg: Any, cluster: Any, adaptive: Any,
-          stop: threading.Event) -> None:
-    from cumulus.compute._config import ClusterConfig
-
-    while not stop.wait(0.5):
-        record = store.get_compute(name)
-        if record is None or (record.get("state") or {}).get("stop_requested"):
-            return
-        new = ClusterConfig.from_dict(record["config"])
-        if new != cfg:
-            adaptive.minimum, adaptive.maximum = new.min_nodes, new.max_nodes
-            adaptive.wait_count = _wait_count(new.idle_seconds_before_scaledown)
-            cfg = new
-        try:
-            store.merge_compute_state(name, **_observe(cluster, adaptive))
-        except Exception as exc:  # keep managing even if one report fails
-            print(f"manager {name}: state report failed: {exc}", flush=True)
-
-
 if __name__ == "__main__":
-    sys.exit(main(*sys.argv[1:4]))
+    sys.exit(main(sys.argv[1:3]))

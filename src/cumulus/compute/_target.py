@@ -4,14 +4,17 @@ Any process (a notebook, the CLI, a pipeline) sees the same target and submits t
 
 Example::
 
-    target = ComputeTarget.create(ws, "cpu-cluster", ClusterConfig(max_nodes=4))
+    cfg = ClusterConfig(backend="local", min_nodes=0, max_nodes=4,
+                        idle_seconds_before_scaledown=120, node=NodeSpec(cpus=1))
+    target = ComputeTarget.create(ws, "cpu-cluster", cfg)      # returns at once
     target.wait_for_completion(show_output=True)
-    print(target.get_status()["current_node_count"])
+    print(target.get_status().current_node_count)
+    target.update(max_nodes=8)
+    target.delete()
 """
 
 from __future__ import annotations
 
-import math
 import os
 import sys
 import time
@@ -21,18 +24,21 @@ from cumulus.compute._config import ClusterConfig, NodeSpec
 from cumulus.errors import (
     ComputeError,
     ComputeTargetNotFoundError,
-    ResourceUnavailableError,
+    ConfigError,
     ValidationError,
 )
 
 if TYPE_CHECKING:
     from cumulus.compute._base import ComputeBackend
+    from cumulus.compute._status import ClusterStatus
     from cumulus.workspace import Workspace
 
 LOCAL = "local"
+DELETE_WAIT = 60.0
 
 
 def default_local_config(ws: Workspace) -> ClusterConfig:
+    """The built-in ``local`` target, from ``local_compute`` in cumulus.yaml."""
     spec = ws.config.local_compute
     max_nodes = spec.max_nodes or max(1, (os.cpu_count() or 1) // spec.cpus_per_node)
     return ClusterConfig(backend="local", min_nodes=min(spec.min_nodes, max_nodes),
@@ -41,43 +47,57 @@ def default_local_config(ws: Workspace) -> ClusterConfig:
                          node=NodeSpec(cpus=spec.cpus_per_node))
 
 
+def _check_name(name: Any) -> None:
+    if not isinstance(name, str) or not name or len(name) > 64 or \
+            not all(c.isalnum() or c in "-_" for c in name):
+        raise ValidationError(f"Compute target name {name!r} is invalid: use 1-64 letters, "
+                              "digits, '-' or '_'.")
+
+
 class ComputeTarget:
-    """A named compute target; ``ComputeTarget(ws, name)`` opens an existing one."""
+    """A named compute target; ``ComputeTarget(ws, name)`` opens an existing one.
+
+    Example::
+
+        target = ComputeTarget(ws, "cpu-cluster")   # or ComputeTargetNotFoundError
+        target.get_status().allocation_state        # 'Steady' / 'Resizing'
+    """
 
     def __init__(self, workspace: Workspace, name: str) -> None:
         self.workspace = workspace
         self.name = name
         record = workspace.store.get_compute(name)
+        if record is None and name == LOCAL:
+            record = _create_local(workspace)
         if record is None:
-            if name != LOCAL:
-                known = sorted({LOCAL, *(r["name"] for r in workspace.store.list_compute())})
-                raise ComputeTargetNotFoundError(
-                    name, known, hint="Create it with ComputeTarget.create(ws, name, config) "
-                                      "or `cumulus compute create`.")
-            workspace.store.put_compute(LOCAL, backend="local",
-                                        config=default_local_config(workspace).to_dict(),
-                                        status="Succeeded", state={})
-            record = workspace.store.get_compute(name)
-        assert record is not None
+            known = sorted({LOCAL, *(r["name"] for r in workspace.store.list_compute())})
+            raise ComputeTargetNotFoundError(
+                name, known, hint="Create it with ComputeTarget.create(ws, name, config) or "
+                                  "`cumulus compute create`.")
         self._record = record
+        self._backend: ComputeBackend | None = None
 
     # definition --------------------------------------------------------------------------
     @classmethod
     def create(cls, workspace: Workspace, name: str, config: ClusterConfig, *,
                exist_ok: bool = False) -> ComputeTarget:
-        """Record the target and start it without waiting (see wait_for_completion)."""
-        if not isinstance(config, ClusterConfig):
-            raise ValidationError(f"config must be a ClusterConfig, got {type(config).__name__}.")
-        if not name or not all(c.isalnum() or c in "-_" for c in name) or len(name) > 64:
-            raise ValidationError(f"Compute target name {name!r} is invalid: use 1-64 letters, "
-                                  "digits, '-' or '_'.")
-        from cumulus.compute._base import backend_class
+        """Record the target and start provisioning without waiting.
 
-        backend_class(config.backend)  # a missing extra fails here, before anything is stored
-        existing = workspace.store.get_compute(name)
-        if existing is not None and not exist_ok:
-            raise ValidationError(f"Compute target {name!r} exists already. Use "
-                                  f"ComputeTarget(ws, {name!r}) or pass exist_ok=True.")
+        With ``exist_ok=True`` an existing target of that name is returned unchanged.
+        """
+        if not isinstance(config, ClusterConfig):
+            raise ValidationError(f"config must be a ClusterConfig, got {type(config).__name__}."
+                                  " Build one with ClusterConfig(backend='local', ...).")
+        _check_name(name)
+        from cumulus.compute._base import require_extra
+
+        require_extra(config.backend)   # a missing extra fails here, before anything is stored
+        if workspace.store.get_compute(name) is not None:
+            if exist_ok:
+                return cls(workspace, name)
+            raise ValidationError(f"Compute target {name!r} exists already. Open it with "
+                                  f"ComputeTarget(ws, {name!r}), pass exist_ok=True, or "
+                                  "delete it first.")
         workspace.store.put_compute(name, backend=config.backend, config=config.to_dict(),
                                     status="Creating", state={})
         target = cls(workspace, name)
@@ -90,78 +110,79 @@ class ComputeTarget:
 
     @property
     def backend(self) -> ComputeBackend:
-        from cumulus.compute._base import backend_class
+        cfg = self.config
+        if self._backend is None or self._backend.config != cfg:
+            from cumulus.compute._base import backend_class
 
-        return backend_class(self.config.backend)(self.workspace, self.name, self.config)
+            self._backend = backend_class(cfg.backend)(self.workspace, self.name, cfg)
+        return self._backend
 
     def refresh(self) -> ComputeTarget:
         record = self.workspace.store.get_compute(self.name)
         if record is None:
-            raise ComputeTargetNotFoundError(self.name, [])
+            raise ComputeTargetNotFoundError(self.name, hint="It was deleted.")
         self._record = record
         return self
 
     # scheduling --------------------------------------------------------------------------
-    def resources_for(self, requested: dict[str, float] | None,
+    def resources_for(self, requested: dict[str, Any] | None,
                       distribution: Any = None) -> dict[str, float]:
-        """Dask resource restrictions for a run; refuses requests no node can ever satisfy."""
-        req = {"cpus": 1.0, **{k: float(v) for k, v in (requested or {}).items()}}
-        if "memory" in (requested or {}):
-            from cumulus.compute._config import parse_memory
+        """A run's request in node units; refuses one that no node can ever satisfy.
 
-            req["memory"] = float(parse_memory((requested or {})["memory"]) or 0)
-        node = self.config.node.worker_resources()
-        for key, amount in req.items():
-            have = node.get(key, 0 if key != "memory" else math.inf)
-            if key == "memory" and "memory" not in node:
-                continue
-            if amount > have:
-                raise ResourceUnavailableError(
-                    f"The run asks for {key}={amount:g} but every node of compute target "
-                    f"{self.name!r} has {key}={have:g}, so it could never start. Lower the "
-                    f"request or update the target's NodeSpec.")
-        if req.get("cpus", 0) > node.get("cpus", 1):
-            req["cpus"] = node["cpus"]
-        return {k: v for k, v in req.items() if v}
+        Raises ResourceUnavailableError naming the resource, the amount asked and what a
+        node has, before anything is scheduled.
+        """
+        from cumulus.compute._resources import request_for
+
+        request = request_for(requested)
+        self.backend.check_request(request, distribution)
+        return request
 
     def submit_run(self, run_id: str, ws_payload: dict[str, Any], resources: dict[str, float],
                    definition: dict[str, Any] | None = None) -> None:
+        """Queue a recorded run on this target (see tasks/submit.py)."""
         self.backend.submit(run_id, ws_payload, resources, definition or {})
 
     # lifecycle ---------------------------------------------------------------------------
-    def get_status(self) -> dict[str, Any]:
+    def get_status(self) -> ClusterStatus:
+        """Node counts, allocation state, queued runs and scale settings, from any process."""
+        self.refresh()
         return self.backend.status()
 
     def wait_for_completion(self, show_output: bool = False, min_node_count: int | None = None,
-                            timeout_in_minutes: float = 25) -> dict[str, Any]:
-        """Wait until the target is up (and has ``min_node_count`` nodes, if given)."""
+                            timeout_in_minutes: float = 25) -> ClusterStatus:
+        """Wait until the target is up (and has ``min_node_count`` nodes, if given).
+
+        With ``show_output`` a line is printed whenever the node counts change.
+        """
         deadline = time.monotonic() + timeout_in_minutes * 60
-        self.backend.start()
         last = None
         while True:
             status = self.get_status()
-            line = (status["provisioning_state"], status["current_node_count"],
-                    status["target_node_count"], status["allocation_state"])
-            if show_output and line != last:
-                sys.stdout.write(f"{self.name}: {line[0]}, nodes {line[1]} (target {line[2]}), "
-                                 f"{line[3]}\n")
+            if status.provisioning_state != "Succeeded":
+                self.backend.ensure_running()   # starts or restarts it; raises if it cannot
+                status = self.get_status()
+            if show_output and status.summary() != last:
+                last = status.summary()
+                sys.stdout.write(last + "\n")
                 sys.stdout.flush()
-                last = line
-            ready = status["provisioning_state"] == "Succeeded" and (
-                min_node_count is None or status["current_node_count"] >= min_node_count)
-            if ready:
+            if status.provisioning_state == "Succeeded" and (
+                    min_node_count is None or status.current_node_count >= min_node_count):
                 return status
-            if status["provisioning_state"] == "Failed":
-                raise ComputeError(f"Compute target {self.name!r} failed to start: "
-                                   f"{status.get('errors')}")
             if time.monotonic() > deadline:
                 raise ComputeError(f"Compute target {self.name!r} not ready after "
-                                   f"{timeout_in_minutes} minutes: {status}")
+                                   f"{timeout_in_minutes} minutes: {status.summary()}")
             time.sleep(0.25)
 
     def update(self, min_nodes: int | None = None, max_nodes: int | None = None,
                idle_seconds_before_scaledown: float | None = None) -> ClusterConfig:
-        """Change the scale settings; a running cluster applies them without a restart."""
+        """Change the scale settings (None keeps a value); a running cluster applies them
+        within a second, without a restart."""
+        if not self.backend.manages_scaling:
+            raise ValidationError(
+                f"Compute target {self.name!r} attaches to a scheduler whose scaling someone "
+                "else owns (backend 'address'); change the scaling there.")
+        self.refresh()
         new = self.config.replace(min_nodes=min_nodes, max_nodes=max_nodes,
                                   idle_seconds_before_scaledown=idle_seconds_before_scaledown)
         self.workspace.store.put_compute(self.name, config=new.to_dict())
@@ -169,32 +190,103 @@ class ComputeTarget:
         return new
 
     def delete(self, force: bool = False) -> None:
-        """Stop the cluster and forget the target; refused while runs are in flight."""
-        active = self.workspace.store.active_runs_on(self.name)
-        if active and not force:
-            raise ComputeError(
-                f"Compute target {self.name!r} has {len(active)} run(s) in flight "
-                f"({', '.join(r['id'] for r in active[:3])}). Wait for them, cancel them, or "
-                "pass force=True to cancel them and delete.")
+        """Stop the cluster and forget the target.
+
+        Refused while runs are in flight, unless ``force=True``: then they are canceled
+        (recorded with the reason), the cluster stops, and the target is removed.
+        """
         from cumulus.tasks.cancel import cancel_run
 
+        store = self.workspace.store
+        active = store.active_runs_on(self.name)
+        if active and not force:
+            ids = ", ".join(r["id"] for r in active[:3]) + (" ..." if len(active) > 3 else "")
+            raise ComputeError(
+                f"Compute target {self.name!r} has {len(active)} run(s) in flight ({ids}). "
+                "Wait for them, cancel them, or pass force=True to cancel them and delete.")
+        reason = f"compute target {self.name!r} deleted with force=True"
         for rec in active:
-            cancel_run(self.workspace.store, rec["id"],
-                       f"compute target {self.name!r} deleted with force=True")
+            cancel_run(store, rec["id"], reason)
+        if active:
+            self._wait_canceled([r["id"] for r in active], reason)
+        store.put_compute(self.name, status="Deleting")
         self.backend.stop()
-        self.workspace.store.delete_compute(self.name)
+        store.delete_compute(self.name)
+
+    def _wait_canceled(self, run_ids: list[str], reason: str) -> None:
+        """Give executors time to stop their scripts; then close the stragglers."""
+        store = self.workspace.store
+        terminal = ("Completed", "Failed", "Canceled")
+        alive = getattr(self.backend, "alive", lambda: True)()
+        deadline = time.monotonic() + (DELETE_WAIT if alive else 0)
+        while True:
+            statuses = store.get_statuses(run_ids)
+            left = [r for r, s in statuses.items() if s not in terminal]
+            if not left or time.monotonic() > deadline:
+                break
+            time.sleep(0.2)
+        for run_id in left:
+            store.try_transition(run_id, "Canceled",
+                                 reason=f"{reason}; the run did not stop in time")
 
     def task_runner(self) -> Any:
-        """A prefect-dask DaskTaskRunner attached to this cluster by address."""
+        """A prefect-dask ``DaskTaskRunner`` attached to this cluster by address.
+
+        Prefect tasks then run in the cluster's worker processes and report to the
+        workspace's Prefect API from there (``prefect_api_url``, else ``PREFECT_API_URL``,
+        else the workspace's own server, started if needed). Ephemeral mode is refused: every
+        worker would start a temporary server of its own.
+
+        Example::
+
+            @flow(task_runner=ComputeTarget(ws, "cpu-cluster").task_runner())
+            def etl(): ...
+        """
+        from cumulus.flows._prefect import resolve_api, wait_healthy
+
+        api = resolve_api(self.workspace, start=True)
+        if not api:
+            raise ConfigError(
+                "task_runner() runs Prefect tasks in the cluster's worker processes, which "
+                "must report to a Prefect server, but this workspace selects Prefect's "
+                "ephemeral mode (prefect_api_url: ephemeral). Remove that setting to use the "
+                "workspace's own server, or point prefect_api_url at one.")
+        wait_healthy(api)
+        if "prefect" not in sys.modules:
+            os.environ.setdefault("PREFECT_API_URL", api)    # read when prefect is imported
+        address = self.backend.ensure_running()
+        from prefect.settings import PREFECT_API_URL
         from prefect_dask import DaskTaskRunner
 
-        address = self.backend.ensure_running()
+        if not PREFECT_API_URL.value():
+            raise ConfigError(
+                f"This process imported Prefect in ephemeral mode, so tasks on the cluster "
+                f"would each start a temporary server. Set PREFECT_API_URL={api} before "
+                "importing prefect (or call task_runner() first).")
         return DaskTaskRunner(address=address)
 
     def __repr__(self) -> str:
         return f"ComputeTarget(name={self.name!r}, backend={self.config.backend!r})"
 
 
+def _create_local(ws: Workspace) -> dict[str, Any] | None:
+    from sqlalchemy.exc import IntegrityError
+
+    try:
+        ws.store.put_compute(LOCAL, backend="local", config=default_local_config(ws).to_dict(),
+                             status="Succeeded", state={})
+    except IntegrityError:
+        pass        # another process created it at the same moment
+    return ws.store.get_compute(LOCAL)
+
+
 def list_targets(ws: Workspace) -> dict[str, ComputeTarget]:
+    """Every compute target of the workspace by name (``local`` always included)."""
     names = {LOCAL, *(r["name"] for r in ws.store.list_compute())}
-    return {n: ComputeTarget(ws, n) for n in sorted(names)}
+    out: dict[str, ComputeTarget] = {}
+    for name in sorted(names):
+        try:
+            out[name] = ComputeTarget(ws, name)
+        except ComputeTargetNotFoundError:
+            continue        # deleted meanwhile
+    return out

@@ -1,0 +1,198 @@
+"""``cumulus compute``: create, list, inspect, update and delete compute targets.
+
+A thin shell over :mod:`cumulus.compute`; every check and message comes from the API.
+
+Example::
+
+    cumulus compute create cpu-cluster --max-nodes 4 --idle-seconds 120 --cpus 1 --memory 2GiB
+    cumulus compute status cpu-cluster --watch
+    cumulus compute update cpu-cluster --min-nodes 1
+    cumulus compute delete cpu-cluster --force
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+
+import click
+
+from cumulus.cli._common import console, parse_kv, table, workspace
+
+
+@click.group()
+def compute() -> None:
+    """Create, inspect, update and delete compute targets."""
+
+
+def _amount(value: str) -> float:
+    try:
+        return float(value)
+    except ValueError:
+        raise click.BadParameter(f"{value!r} is not a number", param_hint="--resource") from None
+
+
+def _json_or_text(value: str) -> Any:
+    try:
+        return json.loads(value)
+    except ValueError:
+        return value
+
+
+@compute.command("create")
+@click.argument("name")
+@click.option("--backend", default="local", show_default=True,
+              help="local, address, ssh, kubernetes or azure.")
+@click.option("--min-nodes", type=int, default=0, show_default=True)
+@click.option("--max-nodes", type=int, default=4, show_default=True)
+@click.option("--idle-seconds", "idle", type=float, default=120, show_default=True,
+              help="Release a node after it has been idle this long.")
+@click.option("--cpus", type=int, default=1, show_default=True, help="CPUs per node.")
+@click.option("--memory", default=None, help="Memory per node, e.g. 2GiB.")
+@click.option("--gpus", type=int, default=0, show_default=True, help="GPUs per node.")
+@click.option("--resource", multiple=True, metavar="NAME=AMOUNT",
+              help="A custom resource every node offers (repeatable).")
+@click.option("--max-attempts", type=int, default=3, show_default=True,
+              help="Starts of a run whose node dies under it, before it fails.")
+@click.option("--address", default=None, help="Scheduler address (backend 'address').")
+@click.option("--option", "options", multiple=True, metavar="KEY=VALUE",
+              help="Backend option; VALUE may be JSON (repeatable).")
+@click.option("--exist-ok", is_flag=True, help="Succeed if it exists already.")
+@click.option("--wait/--no-wait", default=True, show_default=True,
+              help="Wait until the target is up.")
+def create(name: str, backend: str, min_nodes: int, max_nodes: int, idle: float, cpus: int,
+           memory: str | None, gpus: int, resource: tuple[str, ...], max_attempts: int,
+           address: str | None, options: tuple[str, ...], exist_ok: bool, wait: bool) -> None:
+    """Create compute target NAME.
+
+    Waits until it is up unless --no-wait; the cluster then scales between --min-nodes and
+    --max-nodes and releases nodes idle for --idle-seconds.
+    """
+    from cumulus.compute import ClusterConfig, ComputeTarget, NodeSpec
+
+    resources = {k: _amount(v) for k, v in parse_kv(resource, "--resource").items()}
+    opts = {k: _json_or_text(v) for k, v in parse_kv(options, "--option").items()}
+    cfg = ClusterConfig(backend=backend, min_nodes=min_nodes, max_nodes=max_nodes,
+                        idle_seconds_before_scaledown=idle, max_attempts=max_attempts,
+                        node=NodeSpec(cpus=cpus, memory=memory, gpus=gpus,
+                                      resources=resources),
+                        address=address, options=opts)
+    target = ComputeTarget.create(workspace(), name, cfg, exist_ok=exist_ok)
+    out = console()
+    out.print(f"Created compute target [bold]{name}[/bold] ({backend}).")
+    if wait:
+        target.wait_for_completion(show_output=True, timeout_in_minutes=5)
+
+
+@compute.command("list")
+def list_() -> None:
+    """List the workspace's compute targets."""
+    from cumulus.compute import list_targets
+
+    t = table("Compute targets", ["name", "backend", "state", "nodes", "allocation",
+                                  "queued", "running", "min", "max", "idle s"])
+    for name, target in list_targets(workspace()).items():
+        s = target.get_status()
+        scale = s.scale_settings
+        t.add_row(name, s.backend, s.provisioning_state,
+                  f"{s.current_node_count}/{s.target_node_count}", s.allocation_state,
+                  str(s.queued_runs), str(s.running_runs), str(scale.get("min_nodes", "-")),
+                  str(scale.get("max_nodes", "-")),
+                  _num(scale.get("idle_seconds_before_scaledown")))
+    console().print(t)
+
+
+def _num(value: Any) -> str:
+    return "-" if value is None else f"{value:g}"
+
+
+def _status_table(s: Any) -> Any:
+    t = table(f"Compute target {s.name}", ["field", "value"])
+    c = s.node_state_counts
+    rows = [("backend", s.backend), ("provisioning state", s.provisioning_state),
+            ("allocation state", s.allocation_state),
+            ("nodes", f"{s.current_node_count} (target {s.target_node_count})"),
+            ("node states", ", ".join(f"{k} {v}" for k, v in c.items())),
+            ("queued runs", str(s.queued_runs)), ("running runs", str(s.running_runs)),
+            ("scale settings", ", ".join(f"{k}={v}" for k, v in s.scale_settings.items())),
+            ("address", s.address or "-")]
+    if s.manager:
+        rows.append(("manager", f"pid {s.manager.get('pid')} on {s.manager.get('host')}, "
+                                f"{'alive' if s.manager.get('alive') else 'not running'}"))
+    rows += [("error", e) for e in s.errors]
+    for k, v in rows:
+        t.add_row(k, str(v))
+    return t
+
+
+@compute.command("status")
+@click.argument("name")
+@click.option("--watch", is_flag=True, help="Keep printing the counts as they change.")
+@click.option("--interval", type=float, default=1.0, show_default=True)
+@click.option("--count", type=int, default=None, help="With --watch: stop after N refreshes.")
+@click.option("--json", "as_json", is_flag=True, help="Print the status as JSON.")
+def status(name: str, watch: bool, interval: float, count: int | None, as_json: bool) -> None:
+    """Show compute target NAME.
+
+    Nodes by state, allocation state, queued and running runs, scale settings.
+    """
+    from cumulus.compute import ComputeTarget
+
+    target = ComputeTarget(workspace(), name)
+    out = console()
+    if not watch:
+        s = target.get_status()
+        if as_json:
+            click.echo(json.dumps(s.to_dict(), indent=2, default=str))
+        else:
+            out.print(_status_table(s))
+        return
+    last, n = None, 0
+    while count is None or n < count:
+        s = target.get_status()
+        line = f"{time.strftime('%H:%M:%S')} {s.summary()}"
+        if s.summary() != last:
+            click.echo(json.dumps(s.to_dict(), default=str) if as_json else line)
+            last = s.summary()
+        n += 1
+        if count is None or n < count:
+            time.sleep(interval)
+
+
+@compute.command("update")
+@click.argument("name")
+@click.option("--min-nodes", type=int, default=None)
+@click.option("--max-nodes", type=int, default=None)
+@click.option("--idle-seconds", "idle", type=float, default=None)
+def update(name: str, min_nodes: int | None, max_nodes: int | None,
+           idle: float | None) -> None:
+    """Change the scale settings of NAME.
+
+    A running cluster applies them within a second, without a restart.
+    """
+    from cumulus.compute import ComputeTarget
+
+    if min_nodes is None and max_nodes is None and idle is None:
+        raise click.UsageError("Give at least one of --min-nodes, --max-nodes, --idle-seconds.")
+    cfg = ComputeTarget(workspace(), name).update(min_nodes=min_nodes, max_nodes=max_nodes,
+                                                  idle_seconds_before_scaledown=idle)
+    console().print(f"Updated [bold]{name}[/bold]: min_nodes={cfg.min_nodes}, "
+                    f"max_nodes={cfg.max_nodes}, "
+                    f"idle_seconds_before_scaledown={cfg.idle_seconds_before_scaledown:g}")
+
+
+@compute.command("delete")
+@click.argument("name")
+@click.option("--force", is_flag=True, help="Cancel runs in flight, then delete.")
+@click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation.")
+def delete(name: str, force: bool, yes: bool) -> None:
+    """Stop compute target NAME and forget it."""
+    from cumulus.compute import ComputeTarget
+
+    target = ComputeTarget(workspace(), name)
+    if not yes:
+        click.confirm(f"Delete compute target {name!r}"
+                      + (" and cancel its runs" if force else "") + "?", abort=True)
+    target.delete(force=force)
+    console().print(f"Deleted compute target [bold]{name}[/bold].")

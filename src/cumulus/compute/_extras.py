@@ -1,0 +1,193 @@
+"""Backend-specific settings: which ``options`` each backend takes, and how a ClusterConfig
+maps onto the parameters of the Dask project that does the work.
+
+``ssh`` -> ``distributed.deploy.ssh.SSHCluster`` (needs ``asyncssh``), ``kubernetes`` ->
+``dask_kubernetes.operator.KubeCluster``, ``azure`` ->
+``dask_cloudprovider.azure.AzureVMCluster``. The mappings are pure and tested; building the
+cluster needs the extra and raises :class:`~cumulus.errors.MissingDependencyError` with the
+install command when it is missing.
+
+Example::
+
+    cfg = ClusterConfig(backend="ssh", max_nodes=2, node=NodeSpec(cpus=4),
+                        options={"hosts": ["head", "w1", "w2"]})
+    ssh_cluster_kwargs(cfg)["worker_options"]    # {'nthreads': 4, 'resources': {...}, ...}
+"""
+
+from __future__ import annotations
+
+import re
+from typing import TYPE_CHECKING, Any
+
+from cumulus.errors import ValidationError, allowed_list, did_you_mean
+
+if TYPE_CHECKING:
+    from cumulus.compute._config import ClusterConfig
+
+# backend -> (required options, optional options)
+OPTIONS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
+    "local": ((), ("dashboard_address",)),
+    "address": ((), ("timeout",)),
+    "ssh": (("hosts",), ("connect_options", "remote_python", "scheduler_options",
+                         "worker_options", "worker_class")),
+    "kubernetes": ((), ("image", "namespace", "cluster_name", "env", "worker_command",
+                        "scheduler_service_type", "resource_timeout", "custom_cluster_spec")),
+    "azure": (("location", "resource_group", "vnet", "security_group"),
+              ("vm_size", "scheduler_vm_size", "docker_image", "public_ingress",
+               "disk_size", "env_vars", "subscription_id", "bootstrap", "extra_options")),
+}
+ADDRESS_RE = re.compile(r"^(tcp|tls|ucx|ws|wss|inproc)://[^\s/]+$")
+
+
+def validate_backend_config(cfg: ClusterConfig) -> None:
+    """Raise ValidationError for options a backend does not take or lacks."""
+    required, optional = OPTIONS[cfg.backend]
+    allowed = required + optional
+    for key in cfg.options:
+        if key not in allowed:
+            raise ValidationError(
+                f"Compute backend {cfg.backend!r} does not take option {key!r}. Allowed: "
+                f"{allowed_list(allowed)}." + did_you_mean(key, allowed))
+    missing = [k for k in required if k not in cfg.options]
+    if missing:
+        raise ValidationError(
+            f"Compute backend {cfg.backend!r} needs options {missing}; for example "
+            f"{_example(cfg.backend)}.")
+    if cfg.backend == "address":
+        if not isinstance(cfg.address, str) or not ADDRESS_RE.match(cfg.address):
+            raise ValidationError(
+                f"backend='address' needs address='tcp://host:8786' (a Dask scheduler "
+                f"address), got {cfg.address!r}.")
+    elif cfg.address is not None:
+        raise ValidationError(f"address= is only used by backend='address', not "
+                              f"{cfg.backend!r}; drop it or use backend='address'.")
+    if cfg.backend == "ssh":
+        hosts = cfg.options["hosts"]
+        if not isinstance(hosts, list) or len(hosts) < 2 or \
+                not all(isinstance(h, str) and h for h in hosts):
+            raise ValidationError(
+                "options['hosts'] must list the scheduler host then at least one worker "
+                f"host, e.g. ['head', 'worker1'], got {hosts!r}.")
+        if cfg.max_nodes > len(hosts) - 1:
+            raise ValidationError(
+                f"max_nodes ({cfg.max_nodes}) is more than the {len(hosts) - 1} worker "
+                "host(s) in options['hosts']; add hosts or lower max_nodes.")
+
+
+def _example(backend: str) -> str:
+    return {
+        "ssh": "options={'hosts': ['scheduler-host', 'worker-1', 'worker-2']}",
+        "azure": "options={'location': 'westeurope', 'resource_group': 'rg', "
+                 "'vnet': 'vnet', 'security_group': 'nsg'}",
+    }.get(backend, "options={}")
+
+
+def _worker_options(cfg: ClusterConfig) -> dict[str, Any]:
+    opts: dict[str, Any] = {"nthreads": cfg.node.cpus,
+                            "resources": cfg.node.worker_resources()}
+    if cfg.node.memory_bytes:
+        opts["memory_limit"] = cfg.node.memory_bytes
+    return opts
+
+
+def _resources_arg(cfg: ClusterConfig) -> str:
+    return ",".join(f"{k}={v:g}" for k, v in cfg.node.worker_resources().items())
+
+
+# ssh -------------------------------------------------------------------------------------
+def ssh_cluster_kwargs(cfg: ClusterConfig) -> dict[str, Any]:
+    """Keyword arguments of ``SSHCluster``: the first host runs the scheduler, one node per
+    further host (``max_nodes`` of them)."""
+    o = cfg.options
+    worker_options = {**_worker_options(cfg), **(o.get("worker_options") or {})}
+    kwargs: dict[str, Any] = {
+        "hosts": list(o["hosts"][:cfg.max_nodes + 1]),
+        "connect_options": o.get("connect_options") or {},
+        "worker_options": worker_options,
+        "scheduler_options": {"port": 0, "dashboard_address": None,
+                              **(o.get("scheduler_options") or {})},
+        "worker_class": o.get("worker_class", "distributed.Nanny"),
+    }
+    if o.get("remote_python"):
+        kwargs["remote_python"] = o["remote_python"]
+    return kwargs
+
+
+def make_ssh_cluster(cfg: ClusterConfig) -> Any:
+    from cumulus.compute._base import require_extra
+
+    require_extra("ssh")
+    from distributed import SSHCluster
+
+    cluster = SSHCluster(**ssh_cluster_kwargs(cfg))
+    pool = dict(cluster.worker_spec)        # one node per worker host
+
+    def new_worker_spec() -> dict[Any, Any]:  # scale up onto a host without a node
+        free = [name for name in pool if name not in cluster.worker_spec]
+        return {free[0]: pool[free[0]]}
+
+    cluster.new_worker_spec = new_worker_spec  # type: ignore[method-assign]
+    cluster.scale(cfg.min_nodes)
+    return cluster
+
+
+# kubernetes ------------------------------------------------------------------------------
+def kubernetes_cluster_kwargs(cfg: ClusterConfig) -> dict[str, Any]:
+    """Keyword arguments of dask-kubernetes' operator ``KubeCluster``."""
+    o = cfg.options
+    requests: dict[str, Any] = {"cpu": str(cfg.node.cpus)}
+    if cfg.node.memory_bytes:
+        requests["memory"] = str(cfg.node.memory_bytes)
+    limits = dict(requests)
+    if cfg.node.gpus:
+        limits["nvidia.com/gpu"] = str(cfg.node.gpus)
+    command = o.get("worker_command") or [
+        "dask-worker", "--nthreads", str(cfg.node.cpus), "--resources", _resources_arg(cfg)]
+    kwargs: dict[str, Any] = {
+        "name": o.get("cluster_name", "cumulus"),
+        "n_workers": cfg.min_nodes,
+        "resources": {"requests": requests, "limits": limits},
+        "worker_command": command,
+        "env": dict(o.get("env") or {}),
+    }
+    for key in ("image", "namespace", "scheduler_service_type", "resource_timeout",
+                "custom_cluster_spec"):
+        if key in o:
+            kwargs[key] = o[key]
+    return kwargs
+
+
+def make_kubernetes_cluster(cfg: ClusterConfig) -> Any:
+    from cumulus.compute._base import require_extra
+
+    require_extra("kubernetes")
+    from dask_kubernetes.operator import KubeCluster
+
+    return KubeCluster(**kubernetes_cluster_kwargs(cfg))
+
+
+# azure -----------------------------------------------------------------------------------
+def azure_cluster_kwargs(cfg: ClusterConfig) -> dict[str, Any]:
+    """Keyword arguments of dask-cloudprovider's ``AzureVMCluster``; one VM per node."""
+    o = cfg.options
+    kwargs: dict[str, Any] = {
+        "location": o["location"], "resource_group": o["resource_group"],
+        "vnet": o["vnet"], "security_group": o["security_group"],
+        "n_workers": cfg.min_nodes,
+        "worker_options": _worker_options(cfg),
+        "vm_size": o.get("vm_size", "Standard_DS1_v2"),
+    }
+    for key in ("scheduler_vm_size", "docker_image", "public_ingress", "disk_size",
+                "env_vars", "subscription_id", "bootstrap", "extra_options"):
+        if key in o:
+            kwargs[key] = o[key]
+    return kwargs
+
+
+def make_azure_cluster(cfg: ClusterConfig) -> Any:
+    from cumulus.compute._base import require_extra
+
+    require_extra("azure")
+    from dask_cloudprovider.azure import AzureVMCluster
+
+    return AzureVMCluster(**azure_cluster_kwargs(cfg))

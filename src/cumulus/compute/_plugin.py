@@ -1,0 +1,366 @@
+"""The cumulus scheduler plugin: places runs on nodes, tracks idleness, records lost runs.
+
+It lives on the Dask scheduler (in the manager process for ``local``) and does four things:
+
+- **Placement.** A run task (key ``cumulus-run-<id>``, annotated ``cumulus``) is held on the
+  scheduler (restricted to a worker that does not exist) until :func:`~._policy.place` finds a
+  node with room for its request; then it is restricted to that node and sent there. Queued
+  runs therefore wait on the scheduler, not behind a busy node, and a node's death only
+  touches runs that were really executing on it.
+- **Idleness.** It records when each node last became idle. ``valid_workers_downscaling``
+  lets the scheduler close only nodes that :func:`~._policy.releasable` allows: idle for
+  ``idle_seconds`` and never busy.
+- **Lost runs.** A run task that errs on the scheduler (``KilledWorker`` after its node died
+  ``max_attempts`` times) has nobody waiting on it: the plugin marks the run Failed in the
+  store with the reason. Held runs that were canceled in the store are dropped.
+- **Observation.** The handler ``cumulus_view`` returns a :class:`~._policy.ClusterView` as a
+  dict; the manager's adaptive loop decides from it. Events go to the topic ``cumulus``.
+
+Example::
+
+    client.register_plugin(CumulusPlugin(idle_seconds=120))
+    view = client.sync(client.scheduler.cumulus_view)      # what the manager decides from
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict
+from typing import Any
+
+from distributed.diagnostics.plugin import SchedulerPlugin
+
+from cumulus.compute._base import ANNOTATION
+from cumulus.compute._policy import (
+    LEAVING,
+    UNUSABLE,
+    USABLE,
+    Node,
+    Pending,
+    place,
+    releasable,
+)
+
+logger = logging.getLogger("cumulus.compute")
+
+PLUGIN_NAME = "cumulus"
+HOLD = "cumulus-unplaced"           # a worker restriction no worker can satisfy
+EVENT_TOPIC = "cumulus"
+RECONCILE_INTERVAL = 1.0
+TERMINAL = ("Completed", "Failed", "Canceled")
+FINISHED_KEPT = 10_000
+
+
+class CumulusPlugin(SchedulerPlugin):
+    """Run placement, idle tracking and lost-run recording on a Dask scheduler."""
+
+    name = PLUGIN_NAME
+    idempotent = True
+
+    def __init__(self, idle_seconds: float | None = None) -> None:
+        self.idle_seconds = idle_seconds
+
+    # lifecycle ---------------------------------------------------------------------------
+    async def start(self, scheduler: Any) -> None:
+        self.scheduler = scheduler
+        self.loop = asyncio.get_running_loop()
+        self.requests: dict[str, dict[str, float]] = {}     # run key -> resource request
+        self.meta: dict[str, dict[str, Any]] = {}           # run key -> store url, run id
+        self.pending: dict[str, None] = {}                  # held run keys, FIFO
+        self.idle_since: dict[str, float] = {}              # worker address -> time
+        self.retiring: set[str] = set()                     # worker addresses
+        self.finished: dict[str, None] = {}                 # recently ended run keys
+        self.names: dict[str, str] = {a: str(ws.name) for a, ws in scheduler.workers.items()}
+        self.dispatch_scheduled = False
+        self.pool = ThreadPoolExecutor(1, thread_name_prefix="cumulus-store")
+        self.stores: dict[str, Any] = {}
+        scheduler.handlers.update({"cumulus_view": self.view_handler,
+                                   "cumulus_known": self.known_handler,
+                                   "cumulus_settings": self.settings_handler,
+                                   "cumulus_retire": self.retire_handler})
+        now = time.time()
+        for ws in scheduler.workers.values():
+            if not ws.processing:
+                self.idle_since[ws.address] = now
+        self.reconciler = self.loop.create_task(self._reconcile_forever())
+
+    async def close(self) -> None:
+        task = getattr(self, "reconciler", None)
+        if task is not None:
+            task.cancel()
+        pool = getattr(self, "pool", None)
+        if pool is not None:
+            pool.shutdown(wait=False)
+
+    # hooks -------------------------------------------------------------------------------
+    def update_graph(self, scheduler: Any, *, annotations: dict[str, dict[Any, Any]],
+                     **kwargs: Any) -> None:
+        for key, info in (annotations.get(ANNOTATION) or {}).items():
+            ts = scheduler.tasks.get(key)
+            if ts is None or not isinstance(key, str) or ts.state != "released":
+                continue
+            info = info if isinstance(info, dict) else {}
+            self.requests[key] = {k: float(v) for k, v in (info.get("request") or {}).items()}
+            self.meta[key] = {"store": info.get("store"), "run": info.get("run"),
+                              "submitted": time.time()}
+            ts.worker_restrictions = {HOLD}
+            ts.loose_restrictions = False
+            self.pending[key] = None
+            self._event("run-queued", key=key)
+        self._schedule_dispatch()
+
+    def transition(self, key: Any, start: str, finish: str, *args: Any, **kwargs: Any) -> None:
+        if "processing" in (start, finish):
+            self._refresh_idle()
+        if key not in self.requests:
+            return
+        if finish == "no-worker":
+            self.pending[key] = None
+            self._schedule_dispatch()
+        elif finish == "processing":
+            self.pending.pop(key, None)
+        if start == "processing":
+            self._schedule_dispatch()        # room freed, or the node died
+        if finish == "erred":
+            self._lost(key, kwargs)
+        if finish in ("erred", "forgotten"):
+            self.finished[key] = None
+            if len(self.finished) > FINISHED_KEPT:
+                self.finished.pop(next(iter(self.finished)))
+            self.requests.pop(key, None)
+            self.pending.pop(key, None)
+            self.meta.pop(key, None)
+
+    def add_worker(self, scheduler: Any, worker: str) -> None:
+        ws = scheduler.workers.get(worker)
+        self.names[worker] = str(ws.name) if ws is not None else worker
+        self.idle_since[worker] = time.time()
+        self._event("node-added", node=self.names[worker])
+        self._schedule_dispatch()
+
+    def remove_worker(self, scheduler: Any, worker: str, **kwargs: Any) -> None:
+        self.idle_since.pop(worker, None)
+        self.retiring.discard(worker)
+        self._event("node-removed", node=self.names.pop(worker, worker))
+
+    def valid_workers_downscaling(self, scheduler: Any, workers: list[Any]) -> list[Any]:
+        """Only nodes idle for ``idle_seconds`` (never busy ones) may be closed."""
+        if self.idle_seconds is None:
+            return [ws for ws in workers if not ws.processing]
+        nodes = [self._node(ws) for ws in workers]
+        ok = set(releasable(nodes, time.time(), self.idle_seconds))
+        return [ws for ws in workers if str(ws.name) in ok]
+
+    # observation -------------------------------------------------------------------------
+    def _refresh_idle(self) -> None:
+        now = time.time()
+        for addr, ws in self.scheduler.workers.items():
+            if ws.processing:
+                if self.idle_since.pop(addr, None) is not None:
+                    self._event("node-busy", node=str(ws.name))
+            elif addr not in self.idle_since:
+                self.idle_since[addr] = now
+                self._event("node-idle", node=str(ws.name))
+
+    def _node(self, ws: Any) -> Node:
+        runs = [ts.key for ts in ws.processing if ts.key in self.requests]
+        used: dict[str, float] = {}
+        for key in runs:
+            for name, amount in self.requests[key].items():
+                used[name] = used.get(name, 0.0) + amount
+        status = getattr(ws.status, "name", str(ws.status))
+        if ws.address in self.retiring or status in ("closing", "closing_gracefully",
+                                                      "closed"):
+            state = LEAVING
+        elif status == "running":
+            state = USABLE
+        else:
+            state = UNUSABLE
+        capacity = {"cpus": float(ws.nthreads), **{k: float(v)
+                                                   for k, v in ws.resources.items()}}
+        return Node(name=str(ws.name), capacity=capacity, used=used, runs=len(runs),
+                    tasks=len(ws.processing),
+                    idle_since=None if ws.processing else self.idle_since.get(ws.address),
+                    state=state)
+
+    def view(self) -> dict[str, Any]:
+        sched = self.scheduler
+        nodes = [self._node(ws) for ws in sched.workers.values()]
+        pending = self._waiting()
+        other = len(sched.queued) + sum(1 for ts in sched.unrunnable
+                                        if ts.key not in self.requests)
+        other += sum(n.tasks - n.runs for n in nodes)
+        threads = max((ws.nthreads for ws in sched.workers.values()), default=1)
+        return {"now": time.time(), "nodes": [asdict(n) for n in nodes],
+                "pending": [{"key": p.key, "request": dict(p.request)} for p in pending],
+                "other_tasks": other, "threads_per_node": threads,
+                "running_runs": sum(n.runs for n in nodes)}
+
+    def view_handler(self) -> dict[str, Any]:
+        return self.view()
+
+    def known_handler(self, keys: list[str]) -> list[str]:
+        """Which of ``keys`` the scheduler holds for good (fire-and-forget): a submitting
+        process may exit once its runs are here."""
+        return [k for k in keys if k in self.finished or self._kept(k)]
+
+    def _kept(self, key: str) -> bool:
+        ts = self.scheduler.tasks.get(key)
+        return ts is not None and any(cs.client_key == "fire-and-forget"
+                                      for cs in ts.who_wants or ())
+
+    def settings_handler(self, idle_seconds: float | None = None) -> str:
+        self.idle_seconds = idle_seconds
+        return "OK"
+
+    async def retire_handler(self, names: list[str]) -> list[str]:
+        """Retire the named nodes that may still be released *now*; returns their names."""
+        wanted = {str(n) for n in names}
+        chosen = self.valid_workers_downscaling(
+            self.scheduler, [ws for ws in self.scheduler.workers.values()
+                             if str(ws.name) in wanted])
+        addrs = [ws.address for ws in chosen]
+        if not addrs:
+            return []
+        self.retiring.update(addrs)   # placement skips them from this instant on
+        for ws in chosen:
+            self._event("node-release", node=str(ws.name),
+                        idle=time.time() - self.idle_since.get(ws.address, time.time()))
+        try:
+            # closing_gracefully now; the cluster then closes the node through its nanny
+            # (closing it from here too races with that and costs a 4 s kill timeout)
+            await self.scheduler.retire_workers(workers=addrs, close_workers=False,
+                                                remove=False,
+                                                stimulus_id=f"cumulus-retire-{time.time()}")
+        finally:
+            self.retiring.difference_update(a for a in addrs if a in self.scheduler.workers
+                                            and self.scheduler.workers[a].status.name
+                                            == "running")
+        return [str(ws.name) for ws in chosen]
+
+    def _event(self, action: str, **fields: Any) -> None:
+        try:
+            self.scheduler.log_event(EVENT_TOPIC, {"action": action, "time": time.time(),
+                                                   **fields})
+        except Exception:  # events are diagnostics only
+            pass
+
+    # placement ---------------------------------------------------------------------------
+    def _schedule_dispatch(self) -> None:
+        if not self.dispatch_scheduled and self.pending:
+            self.dispatch_scheduled = True
+            self.loop.call_soon(self._dispatch)
+
+    def _waiting(self) -> list[Pending]:
+        """Runs waiting for a node, oldest submission first (a requeued run keeps its turn)."""
+        tasks = self.scheduler.tasks
+        keys = [k for k in self.pending if k in tasks and tasks[k].state == "no-worker"]
+        keys.sort(key=lambda k: self.meta.get(k, {}).get("submitted", 0.0))
+        return [Pending(k, self.requests[k]) for k in keys]
+
+    def _dispatch(self) -> None:
+        self.dispatch_scheduled = False
+        sched = self.scheduler
+        waiting = self._waiting()
+        if not waiting:
+            return
+        by_name = {str(ws.name): ws for ws in sched.workers.values()}
+        nodes = [self._node(ws) for ws in sched.workers.values() if ws in sched.running]
+        recs: dict[str, str] = {}
+        for key, name in place(waiting, nodes):
+            sched.tasks[key].worker_restrictions = {by_name[name].address}
+            recs[key] = "processing"
+        if not recs:
+            return
+        sched.transitions(recs, stimulus_id=f"cumulus-place-{time.time()}")
+        for key in recs:
+            ts = sched.tasks.get(key)
+            if ts is not None and ts.state == "no-worker":   # the node went away meanwhile
+                ts.worker_restrictions = {HOLD}
+            elif ts is not None and ts.processing_on is not None:
+                self._event("run-placed", key=key, node=str(ts.processing_on.name))
+
+    # the store ---------------------------------------------------------------------------
+    def _store(self, url: str) -> Any:
+        store = self.stores.get(url)
+        if store is None:
+            from cumulus.store import Store
+
+            store = self.stores[url] = Store(url)
+        return store
+
+    def _lost(self, key: str, kwargs: dict[str, Any]) -> None:
+        meta = self.meta.get(key) or {}
+        if not meta.get("store") or not meta.get("run"):
+            return
+        reason = describe_error(kwargs.get("exception"), kwargs.get("exception_text"))
+        self._event("run-failed", key=key, reason=reason)
+        self.pool.submit(self._record_failed, meta["store"], meta["run"], reason)
+
+    def _record_failed(self, url: str, run_id: str, reason: str) -> None:
+        try:
+            store = self._store(url)
+            if store.try_transition(run_id, "Failed", reason=reason,
+                                    error={"message": reason}):
+                store.append_log(run_id, f"[cumulus] run failed: {reason}\n")
+        except Exception:
+            logger.exception("could not record run %s as Failed", run_id)
+
+    async def _reconcile_forever(self) -> None:
+        while True:
+            await asyncio.sleep(RECONCILE_INTERVAL)
+            held = {k: dict(self.meta[k]) for k in self.pending if k in self.meta}
+            if not held:
+                continue
+            try:
+                ended = await self.loop.run_in_executor(self.pool, self._ended, held)
+            except Exception:
+                logger.exception("reconciling held runs failed")
+                continue
+            self._drop(ended)
+            self._schedule_dispatch()
+
+    def _ended(self, held: dict[str, dict[str, Any]]) -> list[str]:
+        """Held run keys whose run already ended in the store (canceled while queued)."""
+        by_store: dict[str, dict[str, str]] = {}
+        for key, meta in held.items():
+            if meta.get("store") and meta.get("run"):
+                by_store.setdefault(meta["store"], {})[meta["run"]] = key
+        ended: list[str] = []
+        for url, runs in by_store.items():
+            statuses = self._store(url).get_statuses(list(runs))
+            ended += [runs[r] for r, s in statuses.items() if s in TERMINAL]
+        return ended
+
+    def _drop(self, keys: list[str]) -> None:
+        sched = self.scheduler
+        keys = [k for k in keys if k in sched.tasks and sched.tasks[k].state == "no-worker"]
+        if keys:
+            sched.stimulus_cancel(keys, client="fire-and-forget", force=True,
+                                  reason="run ended before it was placed", msg="")
+
+
+def describe_error(exception: Any, text: Any = None) -> str:
+    """A one-line reason for a run task that erred on the scheduler."""
+    exc = exception
+    try:
+        from distributed.protocol import pickle
+
+        if isinstance(exc, bytes):
+            exc = pickle.loads(exc)
+        elif hasattr(exc, "data"):                # Serialized / ToPickle wrappers
+            exc = exc.data if not isinstance(exc.data, bytes) else pickle.loads(exc.data)
+    except Exception:
+        exc = None
+    from distributed.scheduler import KilledWorker
+
+    if isinstance(exc, KilledWorker):
+        lost = int(exc.allowed_failures) + 1
+        return (f"the node running it was lost {lost} time(s); no attempts left "
+                f"(max_attempts {lost})")
+    if exc is not None:
+        return f"{type(exc).__name__}: {exc}"
+    return str(text or "the run's task failed on the cluster")

@@ -1,0 +1,247 @@
+"""The autoscaling and placement policy: pure functions of frozen snapshots.
+
+Nothing here touches Dask, the store or the clock. The scheduler plugin builds a
+:class:`ClusterView` (observed state), the manager adds the nodes it has asked for but not yet
+seen, and :func:`decide` returns the desired state. :func:`place` decides which queued run goes
+to which node; :func:`releasable` says which nodes may be released now, and the scheduler plugin
+enforces that same function in ``valid_workers_downscaling``.
+
+Example::
+
+    view = ClusterView(now=100.0, pending=({"cpus": 1},) * 3)
+    decide(view, ScaleSettings(min_nodes=0, max_nodes=2, idle_seconds=5, node={"cpus": 1}))
+    # ScaleDecision(target=2, launch=2, cancel=0, release=(), unplaceable=0)
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+Resources = Mapping[str, float]
+
+USABLE = "running"
+LEAVING = "leaving"
+UNUSABLE = "unusable"
+
+
+@dataclass(frozen=True)
+class Node:
+    """A node that has joined the cluster, as the scheduler sees it.
+
+    ``used`` sums the requests of the runs placed on it; ``tasks`` counts every task it is
+    processing (runs and plain Dask work); ``idle_since`` is when it last became idle.
+    """
+
+    name: str
+    capacity: Resources
+    used: Resources = field(default_factory=dict)
+    runs: int = 0
+    tasks: int = 0
+    idle_since: float | None = None
+    state: str = USABLE
+
+    @property
+    def busy(self) -> bool:
+        return self.tasks > 0 or self.runs > 0
+
+    def free(self) -> dict[str, float]:
+        return {k: float(v) - float(self.used.get(k, 0)) for k, v in self.capacity.items()}
+
+
+@dataclass(frozen=True)
+class Pending:
+    """A run waiting for a node: its key and resource request."""
+
+    key: str
+    request: Resources
+
+
+@dataclass(frozen=True)
+class ClusterView:
+    """Observed state of a cluster at time ``now``."""
+
+    now: float
+    nodes: tuple[Node, ...] = ()
+    pending: tuple[Pending, ...] = ()
+    launching: int = 0          # nodes asked for that have not joined yet
+    other_tasks: int = 0        # plain Dask tasks (not runs) processing or waiting
+    threads_per_node: int = 1
+
+
+@dataclass(frozen=True)
+class ScaleSettings:
+    """The three knobs of a cluster plus the capacity of one new node."""
+
+    min_nodes: int = 0
+    max_nodes: int = 1
+    idle_seconds: float = 120.0
+    node: Resources = field(default_factory=lambda: {"cpus": 1})
+
+
+@dataclass(frozen=True)
+class ScaleDecision:
+    """Desired state: ``target`` nodes; start ``launch``, cancel ``cancel`` not yet joined,
+    release the named idle nodes. ``unplaceable`` runs fit no node of this shape at all."""
+
+    target: int
+    launch: int = 0
+    cancel: int = 0
+    release: tuple[str, ...] = ()
+    unplaceable: int = 0
+
+
+# resources -------------------------------------------------------------------------------
+def fits(request: Resources, free: Resources) -> bool:
+    """True when every amount in ``request`` is available in ``free``.
+
+    >>> fits({"cpus": 1}, {"cpus": 2, "gpus": 0})
+    True
+    >>> fits({"gpus": 1}, {"cpus": 2, "gpus": 0})
+    False
+    """
+    return all(float(amount) <= float(free.get(name, 0)) + 1e-9
+               for name, amount in request.items() if amount)
+
+
+def _take(free: dict[str, float], request: Resources) -> None:
+    for name, amount in request.items():
+        free[name] = free.get(name, 0.0) - float(amount)
+
+
+def idle_for(node: Node, now: float) -> float:
+    """Seconds the node has been idle (0 while busy)."""
+    if node.busy or node.idle_since is None:
+        return 0.0
+    return max(0.0, now - node.idle_since)
+
+
+def releasable(nodes: Sequence[Node], now: float, idle_seconds: float) -> tuple[str, ...]:
+    """Usable nodes idle for at least ``idle_seconds``, longest idle first. Never a busy one."""
+    ok = [n for n in nodes if n.state == USABLE and not n.busy and n.idle_since is not None
+          and now - n.idle_since >= idle_seconds]
+    ok.sort(key=lambda n: (n.idle_since, n.name))
+    return tuple(n.name for n in ok)
+
+
+# placement -------------------------------------------------------------------------------
+def _placement_order(nodes: Sequence[Node]) -> list[Node]:
+    """Busiest first, then the most recently active: idle nodes drain and can be released."""
+    usable = [n for n in nodes if n.state == USABLE]
+    return sorted(usable, key=lambda n: (not n.busy, -(n.idle_since or math.inf), n.name))
+
+
+def place(pending: Sequence[Pending], nodes: Sequence[Node]) -> tuple[tuple[str, str], ...]:
+    """Assign queued runs to nodes with room, first come first served, smaller runs may
+    backfill behind a big one. Returns ``(run key, node name)`` pairs.
+
+    >>> place([Pending("a", {"cpus": 1})], [Node("n1", {"cpus": 1})])
+    (('a', 'n1'),)
+    """
+    order = _placement_order(nodes)
+    free = {n.name: n.free() for n in order}
+    out: list[tuple[str, str]] = []
+    for item in pending:
+        for node in order:
+            if fits(item.request, free[node.name]):
+                _take(free[node.name], item.request)
+                out.append((item.key, node.name))
+                break
+    return tuple(out)
+
+
+def _pack_new(requests: Sequence[Resources], shape: Resources) -> tuple[int, int]:
+    """(new nodes of ``shape`` needed for ``requests``, requests that fit no such node)."""
+    bins: list[dict[str, float]] = []
+    unplaceable = 0
+    for req in requests:
+        if not fits(req, shape):
+            unplaceable += 1
+            continue
+        for free in bins:
+            if fits(req, free):
+                _take(free, req)
+                break
+        else:
+            fresh = {k: float(v) for k, v in shape.items()}
+            _take(fresh, req)
+            bins.append(fresh)
+    return len(bins), unplaceable
+
+
+# the decision ----------------------------------------------------------------------------
+def decide(view: ClusterView, settings: ScaleSettings) -> ScaleDecision:
+    """Desired node count and the actions that move the observed state towards it.
+
+    Demand counts nodes hosting work, idle or launching nodes that queued runs would use, and
+    new nodes for the rest. Idle nodes are kept until they have been idle for
+    ``idle_seconds``; ``min_nodes`` and ``max_nodes`` bound the result.
+    """
+    usable = [n for n in view.nodes if n.state == USABLE]
+    shape = {k: float(v) for k, v in settings.node.items()}
+    # capacity that exists (busiest first) or is coming; [name or None, free, used?]
+    slots: list[list[Any]] = [[n.name, n.free(), False] for n in _placement_order(usable)]
+    slots += [[None, dict(shape), False] for _ in range(view.launching)]
+    leftover: list[Resources] = []
+    for item in view.pending:
+        for slot in slots:
+            if fits(item.request, slot[1]):
+                _take(slot[1], item.request)
+                slot[2] = True
+                break
+        else:
+            leftover.append(item.request)
+    used = {s[0] for s in slots if s[2] and s[0] is not None}
+    launched_used = sum(1 for s in slots if s[2] and s[0] is None)
+    new_nodes, unplaceable = _pack_new(leftover, shape)
+    hosting = {n.name for n in usable if n.busy} | used
+    gone = set(releasable(usable, view.now, settings.idle_seconds)) - hosting
+    waiting = len(usable) - len(hosting) - len(gone)    # idle, grace not over yet: kept
+    other = math.ceil(view.other_tasks / max(1, view.threads_per_node))
+    other = max(0, other - len(hosting) - waiting)      # plain Dask work beyond those nodes
+    target = len(hosting) + waiting + launched_used + new_nodes + other
+    target = max(settings.min_nodes, min(settings.max_nodes, target))
+    have = len(usable) + view.launching
+    if target >= have:
+        return ScaleDecision(target=target, launch=target - have, unplaceable=unplaceable)
+    surplus = have - target
+    cancel = max(0, min(surplus, view.launching - launched_used))
+    candidates = [n for n in releasable(usable, view.now, settings.idle_seconds) if n in gone]
+    release = tuple(candidates[:surplus - cancel])
+    return ScaleDecision(target=target, cancel=cancel, release=release, unplaceable=unplaceable)
+
+
+# reporting -------------------------------------------------------------------------------
+def node_state_counts(view: ClusterView) -> dict[str, int]:
+    """Counts by state as the managed service reports them."""
+    counts = {"idle": 0, "running": 0, "preparing": view.launching, "leaving": 0, "unusable": 0}
+    for n in view.nodes:
+        if n.state == LEAVING:
+            counts["leaving"] += 1
+        elif n.state == UNUSABLE:
+            counts["unusable"] += 1
+        elif n.busy:
+            counts["running"] += 1
+        else:
+            counts["idle"] += 1
+    return counts
+
+
+def allocation_state(view: ClusterView, decision: ScaleDecision) -> str:
+    """``Steady`` when the cluster has the nodes it wants and none are coming or going."""
+    counts = node_state_counts(view)
+    usable = len(view.nodes) - counts["leaving"] - counts["unusable"]
+    steady = usable == decision.target and not view.launching and not counts["leaving"]
+    return "Steady" if steady else "Resizing"
+
+
+def view_from_dict(data: Mapping[str, Any]) -> ClusterView:
+    """Rebuild a view sent over the wire (see the scheduler plugin)."""
+    nodes = tuple(Node(**n) for n in data.get("nodes", ()))
+    pending = tuple(Pending(p["key"], p["request"]) for p in data.get("pending", ()))
+    return ClusterView(now=float(data["now"]), nodes=nodes, pending=pending,
+                       launching=int(data.get("launching", 0)),
+                       other_tasks=int(data.get("other_tasks", 0)),
+                       threads_per_node=int(data.get("threads_per_node", 1)))
