@@ -27,7 +27,7 @@ from sqlalchemy.orm import Session
 
 from cumulus.errors import InvalidTransitionError, RunNotFoundError, StoreError
 from cumulus.store import models as m
-from cumulus.store.engine import get_engine
+from cumulus.store.engine import READONLY, get_engine
 from cumulus.store.status import TERMINAL, RunStatus, sources_for
 
 RUN_FIELDS = ("id", "experiment_id", "parent_id", "kind", "display_name", "status", "created_at",
@@ -50,6 +50,7 @@ class Store:
     def __init__(self, url: str) -> None:
         self.url = url
         self._engine: Engine | None = None
+        self._read_engine: Engine | None = None
 
     @property
     def engine(self) -> Engine:
@@ -58,8 +59,21 @@ class Store:
         return self._engine
 
     @property
+    def read_engine(self) -> Engine:
+        """The same pool, but transactions that only read (no SQLite write lock)."""
+        if self._read_engine is None:
+            self._read_engine = self.engine.execution_options(**{READONLY: True})
+        return self._read_engine
+
+    @property
     def dialect(self) -> str:
         return self.engine.dialect.name
+
+    @contextmanager
+    def reading(self) -> Iterator[Session]:
+        """A session for reads only: never waits for writers."""
+        with Session(self.read_engine, expire_on_commit=False) as session, session.begin():
+            yield session
 
     @contextmanager
     def session(self) -> Iterator[Session]:
@@ -70,7 +84,7 @@ class Store:
     # experiments ---------------------------------------------------------------------------
     def get_or_create_experiment(self, name: str) -> dict[str, Any]:
         for _ in range(3):
-            with self.session() as s:
+            with self.reading() as s:
                 exp = s.scalar(select(m.Experiment).where(m.Experiment.name == name))
                 if exp is not None:
                     return {"id": exp.id, "name": exp.name, "created_at": exp.created_at}
@@ -85,18 +99,18 @@ class Store:
         raise StoreError(f"Could not create experiment {name!r}")
 
     def get_experiment(self, name: str) -> dict[str, Any] | None:
-        with self.session() as s:
+        with self.reading() as s:
             exp = s.scalar(select(m.Experiment).where(m.Experiment.name == name))
             return None if exp is None else {"id": exp.id, "name": exp.name,
                                              "created_at": exp.created_at}
 
     def list_experiments(self) -> list[dict[str, Any]]:
-        with self.session() as s:
+        with self.reading() as s:
             rows = s.scalars(select(m.Experiment).order_by(m.Experiment.id)).all()
             return [{"id": e.id, "name": e.name, "created_at": e.created_at} for e in rows]
 
     def experiment_name(self, experiment_id: int) -> str:
-        with self.session() as s:
+        with self.reading() as s:
             return s.scalar(select(m.Experiment.name).where(m.Experiment.id == experiment_id)) or ""
 
     # runs ----------------------------------------------------------------------------------
@@ -124,19 +138,19 @@ class Store:
             return _row(run, RUN_FIELDS)
 
     def get_run(self, run_id: str) -> dict[str, Any]:
-        with self.session() as s:
+        with self.reading() as s:
             run = s.get(m.Run, run_id)
             if run is None:
                 raise RunNotFoundError(run_id, hint="List runs with: cumulus runs list")
             return _row(run, RUN_FIELDS)
 
     def find_run(self, run_id: str) -> dict[str, Any] | None:
-        with self.session() as s:
+        with self.reading() as s:
             run = s.get(m.Run, run_id)
             return None if run is None else _row(run, RUN_FIELDS)
 
     def get_status(self, run_id: str) -> str:
-        with self.session() as s:
+        with self.reading() as s:
             status = s.scalar(select(m.Run.status).where(m.Run.id == run_id))
         if status is None:
             raise RunNotFoundError(run_id)
@@ -145,7 +159,7 @@ class Store:
     def get_statuses(self, run_ids: Sequence[str]) -> dict[str, str]:
         if not run_ids:
             return {}
-        with self.session() as s:
+        with self.reading() as s:
             rows = s.execute(select(m.Run.id, m.Run.status).where(m.Run.id.in_(list(run_ids))))
             return dict(rows.tuples().all())
 
@@ -167,14 +181,14 @@ class Store:
                        m.Run.id.desc() if newest_first else m.Run.id)
         if limit:
             q = q.limit(limit)
-        with self.session() as s:
+        with self.reading() as s:
             return [_row(r, RUN_FIELDS) for r in s.scalars(q).all()]
 
     def children(self, run_id: str, *, recursive: bool = False) -> list[dict[str, Any]]:
         out: list[dict[str, Any]] = []
         frontier = [run_id]
         while frontier:
-            with self.session() as s:
+            with self.reading() as s:
                 rows = s.scalars(select(m.Run).where(m.Run.parent_id.in_(frontier))
                                  .order_by(m.Run.created_at, m.Run.id)).all()
                 batch = [_row(r, RUN_FIELDS) for r in rows]
@@ -250,7 +264,7 @@ class Store:
             return False
 
     def status_events(self, run_id: str) -> list[dict[str, Any]]:
-        with self.session() as s:
+        with self.reading() as s:
             rows = s.scalars(select(m.StatusEvent).where(m.StatusEvent.run_id == run_id)
                              .order_by(m.StatusEvent.id)).all()
             return [_row(r, ("from_status", "to_status", "time", "reason")) for r in rows]
@@ -285,14 +299,14 @@ class Store:
         if name is not None:
             q = q.where(m.Metric.name == name)
         q = q.order_by(m.Metric.id)
-        with self.engine.connect() as conn:
+        with self.read_engine.connect() as conn:
             return [dict(r._mapping) for r in conn.execute(q.with_only_columns(
                 *m.Metric.__table__.c))]
 
     def count_metrics(self, run_id: str) -> int:
         from sqlalchemy import func
 
-        with self.engine.connect() as conn:
+        with self.read_engine.connect() as conn:
             return conn.execute(select(func.count()).select_from(m.Metric)
                                 .where(m.Metric.run_id == run_id)).scalar_one()
 
@@ -311,7 +325,7 @@ class Store:
                                                          m.LogChunk.id > after_id)
         if stream:
             q = q.where(m.LogChunk.stream == stream)
-        with self.engine.connect() as conn:
+        with self.read_engine.connect() as conn:
             rows = conn.execute(q.order_by(m.LogChunk.id)).all()
         if not rows:
             return "", after_id
@@ -332,7 +346,7 @@ class Store:
         q = select(m.Artifact).where(m.Artifact.run_id == run_id)
         if prefix:
             q = q.where(m.Artifact.path.startswith(prefix))
-        with self.session() as s:
+        with self.reading() as s:
             return [_row(a, ("path", "datastore", "location", "size", "checksum", "created_at"))
                     for a in s.scalars(q.order_by(m.Artifact.path)).all()]
 
@@ -347,14 +361,14 @@ class Store:
                     setattr(obj, k, v)
 
     def get_record(self, model: type[Any], key: str) -> dict[str, Any] | None:
-        with self.session() as s:
+        with self.reading() as s:
             obj = s.get(model, key)
             if obj is None:
                 return None
             return {c.key: getattr(obj, c.key) for c in model.__table__.columns}
 
     def list_records(self, model: type[Any]) -> list[dict[str, Any]]:
-        with self.session() as s:
+        with self.reading() as s:
             rows = s.scalars(select(model).order_by(model.name)).all()
             return [{c.key: getattr(o, c.key) for c in model.__table__.columns} for o in rows]
 
@@ -389,7 +403,7 @@ class Store:
                       .values(is_default=True))
 
     def default_datastore_name(self) -> str | None:
-        with self.session() as s:
+        with self.reading() as s:
             return s.scalar(select(m.DatastoreRecord.name)
                             .where(m.DatastoreRecord.is_default.is_(True)))
 
@@ -417,7 +431,7 @@ class Store:
         return self.delete_record(m.ComputeTargetRecord, name)
 
     def active_runs_on(self, target: str) -> list[dict[str, Any]]:
-        with self.session() as s:
+        with self.reading() as s:
             rows = s.scalars(select(m.Run).where(
                 m.Run.compute_target == target,
                 m.Run.status.not_in([x.value for x in TERMINAL]))).all()

@@ -21,6 +21,7 @@ from cumulus.errors import StoreError
 
 MIGRATIONS = Path(__file__).with_name("migrations")
 HEAD_REVISION = "0001"
+READONLY = "cumulus_readonly"  # execution option marking read-only transactions
 
 _engines: dict[tuple[int, str], Engine] = {}
 _lock = threading.Lock()
@@ -86,8 +87,12 @@ def _configure_sqlite(engine: Engine) -> None:
 
     @event.listens_for(engine, "begin")
     def _on_begin(conn: Any) -> None:
-        # IMMEDIATE takes the write lock up front: no deadlock upgrading a read lock later.
-        conn.exec_driver_sql("BEGIN IMMEDIATE")
+        # Writers take the write lock up front (IMMEDIATE: no deadlock upgrading a read lock
+        # later); readers use a deferred BEGIN, which in WAL mode never waits for a writer.
+        if conn.get_execution_options().get(READONLY):
+            conn.exec_driver_sql("BEGIN")
+        else:
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
 
 
 def _current_revision(engine: Engine) -> str | None:
