@@ -30,6 +30,9 @@ def submit_script_run(experiment: Experiment, config: ScriptRunConfig, *,
     snap = take_snapshot(config.source_directory) if config.script else None
     definition = config.to_definition()
     definition.update(extra_definition or {})
+    from cumulus.datastores._runtime import validate_data_paths
+
+    validate_data_paths(ws, definition)
     if snap is not None:
         upload_snapshot(snap, ws.get_default_datastore())
         definition["snapshot"] = snap.digest
