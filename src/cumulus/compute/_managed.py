@@ -163,6 +163,15 @@ class ManagedBackend(ComputeBackend):
                definition: dict[str, Any]) -> None:
         from cumulus.compute._submit import submit_run_task
 
+        if definition.get("distribution"):     # a gang of whole-node tasks (tasks/distributed.py)
+            from cumulus.compute._resources import node_count_of
+            from cumulus.tasks.distributed import node_request, submit_node_tasks
+
+            submit_node_tasks(self.client(), run_id, ws_payload, self.config.max_attempts,
+                              node_request(resources, self.node_resources()),
+                              ws_payload.get("store_url") or self.ws.store_url,
+                              node_count_of(definition["distribution"]))
+            return
         submit_run_task(self.client(), run_id, ws_payload, self.config.max_attempts, resources,
                         ws_payload.get("store_url") or self.ws.store_url)
 

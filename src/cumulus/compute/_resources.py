@@ -45,8 +45,8 @@ def node_count_of(distribution: Any) -> int:
         return 1
     if isinstance(distribution, Mapping):
         value = distribution.get("node_count", 1)
-    else:
-        value = getattr(distribution, "node_count", 1)
+    else:   # TensorflowDistribution counts workers + parameter servers in ``nodes``
+        value = getattr(distribution, "nodes", None) or getattr(distribution, "node_count", 1)
     return int(value or 1)
 
 

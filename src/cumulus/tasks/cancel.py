@@ -18,10 +18,9 @@ def _cancel_one(store: Any, run_id: str, reason: str) -> str:
     status = RunStatus(store.get_status(run_id))
     if status in TERMINAL:
         return status.value
-    if status in (RunStatus.QUEUED, RunStatus.NOT_STARTED):
-        if store.try_transition(run_id, RunStatus.CANCELED, reason=reason,
-                                expected=[status]):
-            return RunStatus.CANCELED.value
+    if status in (RunStatus.QUEUED, RunStatus.NOT_STARTED) and store.try_transition(
+            run_id, RunStatus.CANCELED, reason=reason, expected=[status]):
+        return RunStatus.CANCELED.value
     if status is RunStatus.CANCEL_REQUESTED:
         return status.value
     store.try_transition(run_id, RunStatus.CANCEL_REQUESTED, reason=reason)

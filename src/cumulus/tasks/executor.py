@@ -36,6 +36,11 @@ def execute_run(run_id: str, ws_payload: dict[str, Any], attempt_limit: int = 3)
     from cumulus.workspace import Workspace
 
     ws = Workspace.from_payload(ws_payload)
+    distribution = (ws.store.get_run(run_id).get("definition") or {}).get("distribution")
+    if distribution:  # node 0 of a distributed run, e.g. requeued by a manager's recovery
+        from cumulus.tasks.distributed import run_node
+
+        return run_node(ws, run_id, 0, int(distribution.get("node_count") or 1), attempt_limit)
     return _Execution(ws, run_id, attempt_limit).run()
 
 
