@@ -37,6 +37,7 @@ from ._policies import (
     TruncationSelectionPolicy,
     policy_from_dict,
 )
+from ._run import SweepRun, TrialSummary
 from ._sampling import (
     SAMPLERS,
     BayesianSampling,
@@ -69,12 +70,7 @@ from ._space import (
     randint,
     uniform,
 )
-
-# --- Sweep (controller) -------------------------------------------------------------------------
-# The lead adds `Sweep` here once the controller module (_controller.py / _sweep.py) exists:
-#     from ._sweep import Sweep
-# and appends "Sweep" to __all__ below.
-# -------------------------------------------------------------------------------------------------
+from ._sweep import Sweep
 
 __all__ = [
     "EXPRESSION_TYPES",
@@ -105,9 +101,12 @@ __all__ = [
     "Sampling",
     "SearchSpace",
     "SobolSampling",
+    "Sweep",
+    "SweepRun",
     "TrialProgress",
     "TrialRecord",
     "TrialState",
+    "TrialSummary",
     "TruncationSelectionPolicy",
     "Uniform",
     "choice",
