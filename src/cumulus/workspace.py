@@ -35,6 +35,7 @@ if TYPE_CHECKING:
     from cumulus.store import Store
 
 STATE_DIR = ".cumulus"
+DEFAULT_DS_TTL = 5.0  # seconds a looked-up default datastore is reused
 
 
 class Workspace:
@@ -146,9 +147,17 @@ class Workspace:
         return Datastore.list(self)
 
     def get_default_datastore(self) -> Datastore:
+        """The default datastore (looked up at most every few seconds: it is on hot paths)."""
+        import time
+
         from cumulus.datastores import Datastore
 
-        return Datastore.get_default(self)
+        cached = self.__dict__.get("_default_ds")
+        if cached is not None and time.monotonic() - cached[0] < DEFAULT_DS_TTL:
+            return cached[1]  # type: ignore[no-any-return]
+        ds = Datastore.get_default(self)
+        self.__dict__["_default_ds"] = (time.monotonic(), ds)
+        return ds
 
     def default_datastore_url(self) -> str:
         return (self.state_dir / "datastore").as_uri()

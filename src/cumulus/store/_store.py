@@ -223,7 +223,8 @@ class Store:
         """Move a run to ``to`` in one transaction, or raise InvalidTransitionError.
 
         ``expected`` narrows the allowed source statuses (compare-and-set); extra ``fields``
-        (exit_code, error, node, ...) are written in the same transaction.
+        (exit_code, error, node, ...) are written in the same transaction. Returns the values
+        written and the previous status.
         """
         dst = RunStatus.parse(to)
         allowed = sources_for(dst)
@@ -251,9 +252,7 @@ class Store:
                     f"Run {run_id!r} changed status concurrently; {dst.value} not applied.")
             s.add(m.StatusEvent(run_id=run_id, from_status=current, to_status=dst.value,
                                 time=now, reason=reason))
-            run = s.get(m.Run, run_id)
-            s.refresh(run)
-            return _row(run, RUN_FIELDS)
+            return {"id": run_id, "previous_status": current, **values}
 
     def try_transition(self, run_id: str, to: str | RunStatus, **kwargs: Any) -> bool:
         """Like :meth:`transition` but returns False instead of raising on a bad transition."""

@@ -98,7 +98,7 @@ class Ingestor:
                 self.ws.store.try_transition(child, status, reason="parent run ended")
 
 
-def wait_quiet(ingestor: Ingestor, attempts: int = 3, pause: float = 0.02) -> None:
+def wait_quiet(ingestor: Ingestor, attempts: int = 3, pause: float = 0.005) -> None:
     for _ in range(attempts):
         if ingestor.poll() == 0:
             return
