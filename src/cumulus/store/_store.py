@@ -138,16 +138,16 @@ class Store:
             return _row(run, RUN_FIELDS)
 
     def get_run(self, run_id: str) -> dict[str, Any]:
-        with self.reading() as s:
-            run = s.get(m.Run, run_id)
-            if run is None:
-                raise RunNotFoundError(run_id, hint="List runs with: cumulus runs list")
-            return _row(run, RUN_FIELDS)
+        rec = self.find_run(run_id)
+        if rec is None:
+            raise RunNotFoundError(run_id, hint="List runs with: cumulus runs list")
+        return rec
 
     def find_run(self, run_id: str) -> dict[str, Any] | None:
-        with self.reading() as s:
-            run = s.get(m.Run, run_id)
-            return None if run is None else _row(run, RUN_FIELDS)
+        runs = m.Run.__table__
+        with self.read_engine.begin() as conn:
+            row = conn.execute(select(runs).where(runs.c.id == run_id)).mappings().first()
+        return None if row is None else {f: row[f] for f in RUN_FIELDS}
 
     def get_status(self, run_id: str) -> str:
         with self.reading() as s:
@@ -234,8 +234,9 @@ class Store:
         values: dict[str, Any] = {"status": dst.value, "status_changed_at": now, **fields}
         if dst in TERMINAL:
             values.setdefault("end_time", now)
-        with self.session() as s:
-            current = s.scalar(select(m.Run.status).where(m.Run.id == run_id))
+        runs, events = m.Run.__table__, m.StatusEvent.__table__
+        with self.engine.begin() as conn:  # Core, not the ORM: this is the hottest write path
+            current = conn.execute(select(runs.c.status).where(runs.c.id == run_id)).scalar()
             if current is None:
                 raise RunNotFoundError(run_id)
             if RunStatus(current) not in allowed:
@@ -245,13 +246,13 @@ class Store:
                 )
             if dst is RunStatus.RUNNING:
                 values.setdefault("start_time", now)
-            res = s.execute(update(m.Run).where(m.Run.id == run_id, m.Run.status == current)
-                            .values(**values))
+            res = conn.execute(update(runs).where(runs.c.id == run_id, runs.c.status == current)
+                               .values(**values))
             if res.rowcount != 1:  # lost a race: someone else changed it in between
                 raise InvalidTransitionError(
                     f"Run {run_id!r} changed status concurrently; {dst.value} not applied.")
-            s.add(m.StatusEvent(run_id=run_id, from_status=current, to_status=dst.value,
-                                time=now, reason=reason))
+            conn.execute(insert(events).values(run_id=run_id, from_status=current,
+                                               to_status=dst.value, time=now, reason=reason))
             return {"id": run_id, "previous_status": current, **values}
 
     def try_transition(self, run_id: str, to: str | RunStatus, **kwargs: Any) -> bool:
