@@ -1,0 +1,61 @@
+"""The runnable examples, run as a user would (subprocesses in fresh workspaces)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+
+
+def _run(args: list[str], cwd: Path) -> str:
+    env = {**os.environ, "PYTHONPATH": str(REPO / "src")}
+    proc = subprocess.run(args, cwd=cwd, env=env, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, f"{args} failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
+    return proc.stdout
+
+
+def _stop_targets(root: Path) -> None:
+    from cumulus import Workspace
+    from cumulus.compute import list_targets
+
+    ws = Workspace.from_config(root)
+    for target in list_targets(ws).values():
+        target.backend.stop()
+
+
+def test_datastore_example(tmp_path: Path) -> None:
+    ws = tmp_path / "ws"
+    try:
+        out = _run([sys.executable, str(REPO / "examples/datastore/submit.py"),
+                    "--workspace", str(ws)], cwd=tmp_path)
+        assert "finished: Completed" in out
+        assert "'downloaded_bytes': 1800" in out and "'mounted_bytes': 1800" in out
+        assert "example/summary/summary.txt" in out
+    finally:
+        _stop_targets(ws)
+
+
+def test_sweep_yaml_example(tmp_path: Path) -> None:
+    cumulus = [sys.executable, "-m", "cumulus"]
+    try:
+        _run([*cumulus, "init"], cwd=tmp_path)
+        out = _run([*cumulus, "sweep", "launch", str(REPO / "examples/sweep/sweep.yaml"),
+                    "--follow"], cwd=tmp_path)
+        assert "Completed" in out
+        listing = _run([*cumulus, "runs", "list", "--json"], cwd=tmp_path)
+        assert '"kind": "sweep"' in listing
+    finally:
+        _stop_targets(tmp_path)
+
+
+def test_demo_smoke(tmp_path: Path) -> None:
+    out = _run([sys.executable, "-m", "cumulus", "demo", "--smoke", "--path", "demo"],
+               cwd=tmp_path)
+    assert "Summary" in out and "Scored over HTTP" in out
+    assert "stopped early" in out

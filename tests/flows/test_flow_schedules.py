@@ -1,0 +1,123 @@
+"""Schedules and published pipelines against a real Prefect server and the serve loop.
+
+One serve loop (the same code as `cumulus schedule serve`) runs in a thread for the module.
+"""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+import httpx
+import pytest
+from flow_helpers import put_text, unique, wait_until
+
+from cumulus.flows import Output, PublishedPipeline, Schedule, pipeline, step
+
+pytestmark = pytest.mark.integration
+
+
+@step
+def note(out: Output, *, tag: str = "x", trigger: dict | None = None) -> None:
+    Path(out, "note.txt").write_text(tag)
+
+
+@pipeline(name="flows-scheduled")
+def scheduled(tag: str = "x"):  # type: ignore[no-untyped-def]
+    note(tag=tag)
+
+
+@pytest.fixture(scope="module")
+def serving(flows_ws):  # type: ignore[no-untyped-def]
+    from cumulus.flows._serve import serve
+
+    stop = threading.Event()
+    lines: list[str] = []
+    thread = threading.Thread(target=serve, args=(flows_ws,), daemon=True,
+                              kwargs={"stop": stop, "poll_interval": 0.5, "sync_interval": 1.0,
+                                      "out": lines.append})
+    thread.start()
+    yield lines
+    stop.set()
+    thread.join(timeout=30)
+
+
+def _completed_runs(runs):  # type: ignore[no-untyped-def]
+    return [r for r in runs if r.get_status() == "Completed"]
+
+
+def test_an_interval_schedule_fires_and_can_be_disabled(flows_ws, prefect_api, serving) -> None:  # type: ignore[no-untyped-def]
+    name = unique("every2s")
+    sched = Schedule.create(flows_ws, name, pipeline=scheduled, interval=2,
+                            parameters={"tag": "tick"}, experiment="flows-scheduled")
+    assert sched.kind == "interval" and sched.enabled
+    deployment = wait_until(lambda: Schedule.get(flows_ws, name).deployment_id,
+                            what="the schedule's Prefect deployment")
+    runs = wait_until(lambda: _completed_runs(sched.get_runs()), timeout=240,
+                      what=f"a completed run of schedule {name}\n" + "\n".join(serving))
+    props = runs[0].get_properties()
+    assert props["schedule"] == name and runs[0].get_details()["params"] == {"tag": "tick"}
+    url = f"{prefect_api}/flow_runs/{props['prefect_flow_run_id']}"
+    assert httpx.get(url).json()["deployment_id"] == deployment
+    wait_until(lambda: httpx.get(url).json()["state"]["type"] == "COMPLETED",
+               what="the Prefect flow run to complete")
+    sched = Schedule.get(flows_ws, name)
+
+    sched.disable()
+    assert not Schedule.get(flows_ws, name).enabled
+    dep_url = f"{prefect_api}/deployments/{deployment}"
+    wait_until(lambda: httpx.get(dep_url).json()["paused"], what="the deployment to pause")
+    sched.delete()
+    assert name not in [s.name for s in Schedule.list(flows_ws)]
+    wait_until(lambda: httpx.get(dep_url).status_code == 404, what="the deployment to go")
+
+
+def test_a_new_file_triggers_exactly_one_run(flows_ws, serving) -> None:  # type: ignore[no-untyped-def]
+    ds = flows_ws.get_default_datastore()
+    folder = unique("incoming")
+    put_text(ds, f"{folder}/old.csv", "already there")
+    name = unique("on-data")
+    Schedule.create(flows_ws, name, pipeline=scheduled, datastore=ds,
+                    path_on_datastore=f"{folder}/", polling_interval=1,
+                    experiment="flows-scheduled")
+    sched = Schedule.get(flows_ws, name)
+    wait_until(lambda: Schedule.get(flows_ws, name).state.get("polls", 0) >= 2,
+               what="the datastore schedule to be polled")
+    assert sched.get_runs() == []  # the files present at creation trigger nothing
+
+    put_text(ds, f"{folder}/new.csv", "1,2,3")
+    runs = wait_until(lambda: _completed_runs(sched.get_runs()), timeout=240,
+                      what="the run triggered by new.csv")
+    trigger = runs[0].get_properties()["trigger"]
+    assert trigger["added"] == ["new.csv"] and trigger["changed"] == []
+    polls = Schedule.get(flows_ws, name).state["polls"]
+    wait_until(lambda: Schedule.get(flows_ws, name).state["polls"] >= polls + 3,
+               what="three more polls")
+    assert len(sched.get_runs()) == 1  # one batch of changes, one run
+    sched.delete()
+
+
+def test_a_published_pipeline_runs_over_prefects_rest_api(flows_ws, prefect_api, serving) -> None:  # type: ignore[no-untyped-def]
+    name = unique("pub")
+    pub = scheduled.publish(flows_ws, name, experiment="flows-published",
+                            parameters={"tag": "default"})
+    assert PublishedPipeline.get(flows_ws, name).version == 1
+    deployment = wait_until(lambda: PublishedPipeline.get(flows_ws, name).deployment_id,
+                            what="the published pipeline's Prefect deployment")
+    resp = httpx.post(f"{prefect_api}/deployments/{deployment}/create_flow_run",
+                      json={"parameters": {"pipeline_parameters": {"tag": "from-rest"}}})
+    assert resp.status_code == 201, resp.text
+
+    def finished():  # type: ignore[no-untyped-def]
+        runs = [r for r in flows_ws.store.list_runs(kind="pipeline", status="Completed")
+                if (r["properties"] or {}).get("published_pipeline") == name]
+        return runs
+
+    runs = wait_until(finished, timeout=240, what="the REST-triggered run")
+    assert runs[0]["params"] == {"tag": "from-rest"}
+    assert runs[0]["properties"]["prefect_flow_run_id"] == resp.json()["id"]
+
+    direct = pub.submit(pipeline_parameters={"tag": "direct"})
+    assert direct.wait_for_completion(timeout=120)["params"] == {"tag": "direct"}
+    assert direct.experiment.name == "flows-published"
+    pub.delete()
