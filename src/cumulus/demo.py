@@ -138,9 +138,7 @@ def run_demo(path: str = "cumulus-demo", *, smoke: bool = False) -> dict[str, An
             "store": ws.get_details()["store"], "seconds": round(time.monotonic() - started, 1),
         }
     finally:
-        if service is not None:
-            service.delete()
-        target.delete(force=True)
+        _stop_everything(ws, service, target, console)
     _print_summary(console, root, summary)
     return summary
 
@@ -180,6 +178,21 @@ def _sweep(exp: Any, src: Path, split: Any, smoke: bool, console: Any) -> dict[s
     args = [str(x) for k, v in params.items() for x in (k if k.startswith("-") else f"--{k}", v)]
     return {"params": params, "args": args, "sweep_id": srun.id, "trials": len(trials),
             "terminated": terminated, "nodes": nodes}
+
+
+def _stop_everything(ws: Any, service: Any, target: Any, console: Any) -> None:
+    """Stop what the demo started: the service, the cluster, the pipeline agent and server."""
+    from cumulus.flows import stop_services
+
+    stopped = []
+    if service is not None:
+        service.delete()
+        stopped.append("scoring service digits-svc")
+    target.delete(force=True)
+    stopped.append(f"compute target {TARGET}")
+    services = stop_services(ws)
+    stopped += [name.replace("_", " ") for name, was in services.items() if was]
+    console.print(f"Stopped: {', '.join(stopped)}")
 
 
 def _score(service: Any) -> dict[str, Any]:
