@@ -15,17 +15,23 @@ def workspace() -> Any:
 
 
 def console(stderr: bool = False) -> Any:
+    """A rich console; when the output is not a terminal, wide enough not to fold ids."""
+    import sys
+
     from rich.console import Console
 
-    return Console(stderr=stderr, highlight=False)
+    stream = sys.stderr if stderr else sys.stdout
+    width = None if stream.isatty() else 200
+    return Console(stderr=stderr, highlight=False, width=width)
 
 
 def table(title: str | None, columns: list[str]) -> Any:
     from rich.table import Table
 
     t = Table(title=title, header_style="bold")
-    for c in columns:
-        t.add_column(c, overflow="fold")
+    for i, c in enumerate(columns):
+        # the first column is an id: never wrap it; the rest may be shortened
+        t.add_column(c, no_wrap=i == 0, overflow="fold" if i == 0 else "ellipsis")
     return t
 
 
