@@ -81,6 +81,9 @@ def show(run_id: str, as_json: bool) -> None:
                 "node", "startTimeUtc", "endTimeUtc"):
         if d.get(key) not in (None, [], ""):
             c.print(f"  {key}: {d[key]}")
+    reason = (d.get("properties") or {}).get("reason")
+    if reason:
+        c.print(f"  why it ran: {reason}")
     for key in ("params", "tags", "properties"):
         if d.get(key):
             c.print(f"  {key}: {json.dumps(d[key], default=str)}")
