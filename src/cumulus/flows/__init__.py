@@ -31,16 +31,19 @@ _EXPORTS = {
     "pipeline": "cumulus.flows._pipeline",
     "PublishedPipeline": "cumulus.flows._published", "Schedule": "cumulus.flows._schedule",
     "Step": "cumulus.flows._step", "script_step": "cumulus.flows._step",
+    "deploy_model": "cumulus.flows._deploy",
     "step": "cumulus.flows._step", "StepOutputs": "cumulus.flows._trace",
     "stop_services": "cumulus.flows._agent",
 }
 
 __all__ = ["Input", "Output", "Pipeline", "PipelineRun", "PublishedPipeline", "Schedule",
-           "Step", "StepCall", "StepKind", "StepOutputs", "pipeline", "script_step", "step",
+           "Step", "StepCall", "StepKind", "StepOutputs", "deploy_model", "pipeline",
+           "script_step", "step",
            "stop_services"]
 
 if TYPE_CHECKING:
     from cumulus.flows._agent import stop_services
+    from cumulus.flows._deploy import deploy_model
     from cumulus.flows._io import Input, Output
     from cumulus.flows._kinds import StepCall, StepKind
     from cumulus.flows._pipeline import Pipeline, PipelineRun, pipeline

@@ -175,6 +175,7 @@ class _Execution:
             "CUMULUS_RUN_ID": self.run_id,
             "CUMULUS_CONTROL_DIR": str(self.control_dir),
             "CUMULUS_EXPERIMENT": self.store.experiment_name(rec["experiment_id"]),
+            "CUMULUS_WORKSPACE": str(self.ws.root),
             "CUMULUS_OUTPUTS_DIR": str(self.run_dir / "outputs"),
             "PYTHONUNBUFFERED": "1",
             "PYTHONPATH": os.pathsep.join(
