@@ -69,20 +69,9 @@ class TensorflowDistribution:
 
 
 @dataclass(frozen=True)
-class MpiDistribution:
+class MpiDistribution(PyTorchDistribution):
     """An MPI-style host list for other launchers: CUMULUS_HOSTS ("h1:slots,h2:slots"), a
     hostfile in CUMULUS_HOSTFILE, plus the same rank variables as PyTorchDistribution."""
-
-    node_count: int = 1
-    process_count_per_node: int = 1
-
-    def __post_init__(self) -> None:
-        _positive("node_count", self.node_count)
-        _positive("process_count_per_node", self.process_count_per_node)
-
-    @property
-    def nodes(self) -> int:
-        return self.node_count
 
     def to_dict(self) -> dict[str, Any]:
         return {"type": "mpi", **asdict(self)}

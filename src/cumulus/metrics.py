@@ -41,10 +41,3 @@ def _shape(items: list[dict[str, Any]]) -> Any:
         return paths[0] if len(paths) == 1 else paths
     values = [_value(i) for i in items]
     return values[0] if len(values) == 1 else values
-
-
-def series(rows: Iterable[dict[str, Any]], name: str) -> list[tuple[int, float]]:
-    """(step, value) points of a scalar metric, in logging order."""
-    return [(r["step"] if r["step"] is not None else i, r["value"])
-            for i, r in enumerate(r for r in rows if r["name"] == name)
-            if r["value"] is not None]

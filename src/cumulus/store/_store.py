@@ -13,7 +13,6 @@ Example::
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
@@ -442,7 +441,3 @@ def _targets(status: str) -> set[RunStatus]:
     from cumulus.store.status import TRANSITIONS
 
     return set(TRANSITIONS[RunStatus(status)])
-
-
-def dumps(value: Any) -> str:
-    return json.dumps(value, separators=(",", ":"), default=str)

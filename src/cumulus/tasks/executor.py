@@ -386,14 +386,3 @@ def package_path() -> str:
 
 def _env_name(name: str) -> str:
     return "".join(c.upper() if c.isalnum() else "_" for c in name.lstrip("-"))
-
-
-def run_inline(run_id: str, ws_payload: dict[str, Any]) -> str:  # pragma: no cover - debug aid
-    """Execute a run in this process (debugging without a cluster)."""
-    return execute_run(run_id, ws_payload)
-
-
-if __name__ == "__main__":  # pragma: no cover
-    import json
-
-    print(run_inline(sys.argv[1], json.loads(sys.argv[2])))
