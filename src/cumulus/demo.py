@@ -32,11 +32,12 @@ def prepare(raw: Input, split: Output, *, test_fraction: float = 0.25) -> int:
 
     from cumulus import Run
 
-    table = np.loadtxt(Path(raw) / "digits.csv" if Path(raw).is_dir() else raw, delimiter=",")
+    src = Path(str(raw))
+    table = np.loadtxt(src / "digits.csv" if src.is_dir() else src, delimiter=",")
     x, y = (table[:, :-1] / 16.0).astype("float32"), table[:, -1].astype(int)
     x_tr, x_te, y_tr, y_te = train_test_split(x, y, test_size=test_fraction, random_state=0,
                                               stratify=y)
-    np.savez_compressed(Path(split) / "digits.npz", X_train=x_tr, X_test=x_te, y_train=y_tr,
+    np.savez_compressed(Path(str(split)) / "digits.npz", X_train=x_tr, X_test=x_te, y_train=y_tr,
                         y_test=y_te)
     Run.get_context().log("train_rows", len(y_tr))
     return len(y_tr)

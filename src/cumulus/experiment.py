@@ -12,12 +12,15 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from functools import cached_property
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, overload
 
 from cumulus.errors import ValidationError
 
 if TYPE_CHECKING:
+    from cumulus.flows._pipeline import Pipeline, PipelineRun
     from cumulus.run import Run
+    from cumulus.runconfig import ScriptRunConfig
+    from cumulus.sweeps import Sweep, SweepRun
     from cumulus.workspace import Workspace
 
 
@@ -35,19 +38,29 @@ class Experiment:
     def id(self) -> int:
         return int(self.workspace.store.get_or_create_experiment(self.name)["id"])
 
+    @overload
+    def submit(self, config: ScriptRunConfig, tags: dict[str, Any] | None = None,
+               **kwargs: Any) -> Run: ...
+    @overload
+    def submit(self, config: Sweep, tags: dict[str, Any] | None = None,
+               **kwargs: Any) -> SweepRun: ...
+    @overload
+    def submit(self, config: Pipeline, tags: dict[str, Any] | None = None,
+               **kwargs: Any) -> PipelineRun: ...
+    @overload
+    def submit(self, config: Any, tags: dict[str, Any] | None = None, **kwargs: Any) -> Run: ...
+
     def submit(self, config: Any, tags: dict[str, Any] | None = None, **kwargs: Any) -> Run:
         """Validate ``config`` completely, record it Queued and hand it to its compute target.
 
-        ``config`` is a ScriptRunConfig, a Sweep, or a pipeline; each knows how to submit itself.
+        ``config`` is a ScriptRunConfig, a Sweep, an AutoMLConfig or a pipeline; the run class
+        returned matches it (Run, SweepRun, PipelineRun, ...).
         """
-        submit = getattr(config, "_submit", None)
-        if submit is None:
-            raise ValidationError(
-                f"Cannot submit a {type(config).__name__}. Submit a ScriptRunConfig, a Sweep "
-                "or a @pipeline function.")
+        from cumulus.submission import submit_config
+
         if tags is not None and not isinstance(tags, dict):
             raise ValidationError(f"tags must be a dict of name -> value, got {tags!r}.")
-        return submit(self, tags=tags, **kwargs)
+        return submit_config(config, self, tags=tags, **kwargs)
 
     def get_runs(self, *, include_children: bool = False, status: str | None = None,
                  limit: int | None = None) -> Iterator[Run]:

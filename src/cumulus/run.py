@@ -29,11 +29,26 @@ _TERMINAL = ("Completed", "Failed", "Canceled")
 class Run:
     """A run recorded in the store: status, metrics, files, children, tags."""
 
+    def __new__(cls, *args: Any, **kwargs: Any) -> Run:
+        """``Run(exp, id)`` gives the class that fits the run: a sweep's run comes back as a
+        SweepRun, a pipeline's as a PipelineRun (see :data:`RUN_CLASSES`)."""
+        if cls is not Run or len(args) < 2:
+            return super().__new__(cls)
+        experiment, run_id = args[0], args[1]
+        record = kwargs.get("_record")
+        if record is None:
+            record = experiment.workspace.store.get_run(run_id)
+        obj = super().__new__(run_class(record))
+        obj._record = record
+        return obj
+
     def __init__(self, experiment: Experiment, run_id: str, *,
                  _record: dict[str, Any] | None = None) -> None:
         self.experiment = experiment
         self.id = run_id
-        self._record = _record if _record is not None else self._store.get_run(run_id)
+        if _record is None:
+            _record = self.__dict__.get("_record") or self._store.get_run(run_id)
+        self._record = _record
 
     # script side -------------------------------------------------------------------------
     @staticmethod
@@ -45,11 +60,11 @@ class Run:
 
     # plumbing ----------------------------------------------------------------------------
     @property
-    def _store(self):  # type: ignore[no-untyped-def]
+    def _store(self):
         return self.experiment.workspace.store
 
     @property
-    def workspace(self):  # type: ignore[no-untyped-def]
+    def workspace(self):
         return self.experiment.workspace
 
     def _refresh(self) -> dict[str, Any]:
@@ -291,6 +306,31 @@ class Run:
 
     def __hash__(self) -> int:
         return hash(self.id)
+
+
+#: run type (the definition's ``type``, else the run's kind) -> "module.Class" of its handle
+RUN_CLASSES: dict[str, str] = {
+    "sweep": "cumulus.sweeps._run.SweepRun",
+    "pipeline": "cumulus.flows._pipeline.PipelineRun",
+    "automl": "cumulus.automl._run.AutoMLRun",
+}
+
+
+def run_class(record: dict[str, Any]) -> type[Run]:
+    """The Run class for a stored run record (plain Run unless its type has its own)."""
+    import importlib
+
+    definition = record.get("definition") or {}
+    kind = definition.get("type") if isinstance(definition, dict) else None
+    dotted = RUN_CLASSES.get(kind or "") or RUN_CLASSES.get(record.get("kind") or "")
+    if not dotted:
+        return Run
+    module, _, name = dotted.rpartition(".")
+    try:
+        cls = getattr(importlib.import_module(module), name)
+    except (ImportError, AttributeError):
+        return Run
+    return cls if isinstance(cls, type) and issubclass(cls, Run) else Run
 
 
 def _iso(value: Any) -> str | None:

@@ -155,3 +155,14 @@ def _distribution_definition(distribution: Any) -> dict[str, Any] | None:
 def new_run_id(experiment_name: str) -> str:
     safe = "".join(c if c.isalnum() or c in "-_" else "-" for c in experiment_name)[:60]
     return f"{safe}_{int(time.time())}_{uuid.uuid4().hex[:8]}"
+
+
+def _register() -> None:
+    from cumulus.submission import submit_config
+
+    @submit_config.register(ScriptRunConfig)
+    def _submit_script(config: ScriptRunConfig, experiment: Experiment, **options: Any) -> Run:
+        return config._submit(experiment, **options)
+
+
+_register()

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from cumulus._install import cache_dir
 from cumulus.errors import SnapshotError
 
 if TYPE_CHECKING:
@@ -49,7 +50,7 @@ class Snapshot:
         return f"snapshots/{self.digest}.tar.gz"
 
 
-def _spec(root: Path):  # type: ignore[no-untyped-def]
+def _spec(root: Path):
     import pathspec
 
     lines = list(ALWAYS_IGNORED)
@@ -108,7 +109,7 @@ def _file_hash(path: Path) -> str:
     return digest
 
 
-def take_snapshot(source_directory: str | Path) -> Snapshot:
+def take_snapshot(source_directory: str | os.PathLike[str]) -> Snapshot:
     """Scan and hash ``source_directory``; raises SnapshotError if missing or too large."""
     root = Path(source_directory).resolve()
     if not root.is_dir():
@@ -137,10 +138,6 @@ def upload_snapshot(snap: Snapshot, ds: Datastore) -> bool:
     return True
 
 
-def cache_dir() -> Path:
-    base = os.environ.get("CUMULUS_CACHE_DIR") or os.path.join(
-        os.path.expanduser("~"), ".cache", "cumulus")
-    return Path(base)
 
 
 def materialize_snapshot(digest: str, ds: Datastore, dest: Path) -> None:

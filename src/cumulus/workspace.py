@@ -154,7 +154,7 @@ class Workspace:
 
         cached = self.__dict__.get("_default_ds")
         if cached is not None and time.monotonic() - cached[0] < DEFAULT_DS_TTL:
-            return cached[1]  # type: ignore[no-any-return]
+            return cached[1]
         ds = Datastore.get_default(self)
         self.__dict__["_default_ds"] = (time.monotonic(), ds)
         return ds

@@ -26,7 +26,9 @@ MISSING = "cumulus-test-no-such-package-4f1c2"
 def cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """A cache folder of this test's own, so every environment starts unbuilt."""
     monkeypatch.setenv("CUMULUS_CACHE_DIR", str(tmp_path / "cache"))
-    return tmp_path / "cache" / "envs"
+    from cumulus._install import install_key
+
+    return tmp_path / "cache" / "installs" / install_key() / "envs"  # this installation's
 
 
 def _py(python: str, code: str) -> str:
@@ -130,7 +132,7 @@ def test_concurrent_processes_build_once(cache: Path, tmp_path: Path) -> None:
         fcntl.flock(held, fcntl.LOCK_EX)
         procs = [subprocess.Popen([sys.executable, str(script), json.dumps(env.to_dict())],
                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                                  env={**os.environ, "CUMULUS_CACHE_DIR": str(cache.parent)})
+                                  env={**os.environ, "CUMULUS_CACHE_DIR": str(tmp_path / "cache")})
                  for _ in range(3)]
         deadline = time.monotonic() + 60
         while _waiters(lock) < 3 and time.monotonic() < deadline:

@@ -109,6 +109,15 @@ def test_grid_sweep_completes_and_finds_the_best_run(workspace, script_dir) -> N
     assert progress["Completed"] == 4 and progress["issued"] == 4 and progress["planned"] == 4
     assert srun.controller_status()["pid"] is None  # released at the end
 
+    # looked up again by id or listed, the sweep comes back with its own methods
+    from cumulus import Run
+
+    again = Run(srun.experiment, srun.id)
+    assert type(again) is SweepRun and again.get_best_run_by_primary_metric() == best
+    listed = {r.id: r for r in srun.experiment.get_runs()}
+    assert type(listed[srun.id]) is SweepRun
+    assert all(type(t) is Run for t in trials)
+
 
 def test_bandit_cancels_the_bad_trial_while_it_runs(workspace, script_dir) -> None:  # type: ignore[no-untyped-def]
     src = ScriptRunConfig(source_directory=script_dir({"curves.py": CURVES}),

@@ -53,7 +53,7 @@ class LazyGroup(click.Group):
             return None
         module, _, attr = target.partition(":")
         try:
-            return getattr(importlib.import_module(module), attr)  # type: ignore[no-any-return]
+            return getattr(importlib.import_module(module), attr)
         except ModuleNotFoundError as exc:
             if exc.name and exc.name.startswith("cumulus"):
                 return None

@@ -17,7 +17,7 @@ from cumulus.cli._common import (
 )
 
 
-def _run(run_id: str):  # type: ignore[no-untyped-def]
+def _run(run_id: str):
     from cumulus.run import Run
 
     return Run._get(workspace(), run_id)

@@ -27,7 +27,7 @@ from cumulus.compute._policy import (
 )
 
 
-class RunAdaptive(Adaptive):  # type: ignore[misc]
+class RunAdaptive(Adaptive):
     """Scale a Dask cluster to its queued and running runs between min and max nodes."""
 
     def __init__(self, cluster: Any, settings: ScaleSettings, threads_per_node: int = 1,

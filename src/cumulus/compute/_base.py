@@ -113,4 +113,4 @@ def backend_class(name: str) -> type[ComputeBackend]:
                               f"{allowed_list(REGISTRY)}." + did_you_mean(name, REGISTRY))
     path = REGISTRY[name][0]
     module, _, cls = path.rpartition(".")
-    return getattr(importlib.import_module(module), cls)  # type: ignore[no-any-return]
+    return getattr(importlib.import_module(module), cls)

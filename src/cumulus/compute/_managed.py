@@ -30,6 +30,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from cumulus._install import PACKAGE_ROOT
 from cumulus.compute._base import ComputeBackend
 from cumulus.compute._client import drop_client, get_client
 from cumulus.compute._status import ClusterStatus, zero_counts
@@ -38,7 +39,6 @@ from cumulus.errors import ComputeError
 START_TIMEOUT = 90.0
 STALE_AFTER = 15.0
 STOP_TIMEOUT = 30.0
-PACKAGE_ROOT = str(Path(__file__).resolve().parents[2])
 
 
 def pid_alive(pid: Any) -> bool:

@@ -79,7 +79,7 @@ class Backend:
         import fsspec
 
         try:
-            return fsspec.get_filesystem_class(self.protocol)  # type: ignore[no-any-return]
+            return fsspec.get_filesystem_class(self.protocol)
         except ImportError:
             package, extra = INSTALL_HINTS.get(self.protocol, (f"{self.protocol}fs", None))
             raise MissingDependencyError(f"Datastore protocol {self.protocol!r}", package,
@@ -254,7 +254,7 @@ def backend_class(protocol: str) -> type[Backend]:
     target = BACKENDS.get(protocol)
     if target is not None:
         module, _, name = target.partition(":")
-        return getattr(importlib.import_module(module), name)  # type: ignore[no-any-return]
+        return getattr(importlib.import_module(module), name)
     from fsspec.registry import known_implementations, registry
 
     if protocol in known_implementations or protocol in registry:

@@ -32,6 +32,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from cumulus._install import PACKAGE_ROOT
 from cumulus.datastores._transfer import (
     COMMITTING,
     MANIFEST,
@@ -45,7 +46,6 @@ from cumulus.errors import DatastoreError
 if TYPE_CHECKING:
     from cumulus.datastores._datastore import Datastore
 
-PACKAGE_ROOT = str(Path(__file__).resolve().parents[2])
 
 
 def staging_path(run_id: str, path: str) -> str:
@@ -73,7 +73,7 @@ def commit_output(ds: Datastore, local: Path, path: str, run_id: str, *,
     files = walk_files(local) if local.is_dir() else []
     result = upload(ds, [(full, f"{staging}/{rel}") for full, rel in files], overwrite=True,
                     show_progress=False)
-    manifest = {"format": 1, "run_id": run_id, "datastore": ds.name, "path": path,
+    manifest: dict[str, Any] = {"format": 1, "run_id": run_id, "datastore": ds.name, "path": path,
                 "committed_at": time.time(), "bytes": result.bytes, "files": []}
     if ds.backend.atomic_dir_rename:
         _commit_by_rename(ds, staging, path, manifest)

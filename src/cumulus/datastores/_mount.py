@@ -25,6 +25,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from cumulus._install import PACKAGE_ROOT
 from cumulus.errors import DatastoreError
 
 if TYPE_CHECKING:
@@ -34,7 +35,6 @@ READY_TIMEOUT = 30.0
 FIRST_BLOCK = 1 << 20   # a small first block: a quick first byte
 BLOCK = 8 << 20         # then blocks this big ...
 READ_AHEAD = 2          # ... fetched this many ahead of the reader
-PACKAGE_ROOT = str(Path(__file__).resolve().parents[2])
 
 
 def mount_unavailable_reason(device: str = "/dev/fuse") -> str | None:
@@ -186,7 +186,7 @@ def _operations(fs: Any, root: str) -> Any:
     pool = ThreadPoolExecutor(max_workers=READ_AHEAD + 2)
     uid, gid, now = os.getuid(), os.getgid(), time.time()
 
-    class ReadOnly(Operations):  # type: ignore[misc]
+    class ReadOnly(Operations):
         def __init__(self) -> None:
             self.infos: dict[str, dict[str, Any]] = {}
             self.readers: dict[int, BlockReader] = {}

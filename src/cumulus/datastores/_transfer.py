@@ -15,6 +15,7 @@ Example::
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import os
 import posixpath
@@ -140,7 +141,7 @@ async def _run_async(ds: Datastore, jobs: list[Job], direction: str, progress: T
         for job in queue:  # workers share one iterator: each job is taken once
             cb = progress.callback()
             try:
-                results[job.rel] = await aretry(lambda j=job, c=cb: _aone(ds, j, direction, c),
+                results[job.rel] = await aretry(functools.partial(_aone, ds, job, direction, cb),
                                                 transient=ds.backend.is_transient)
             except Exception as exc:
                 errors.append((job, exc))

@@ -34,6 +34,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from cumulus._install import PACKAGE_ROOT
 from cumulus.flows._prefect import EPHEMERAL, SERVER_ENV, pid_alive, resolve_api
 
 if TYPE_CHECKING:
@@ -44,7 +45,6 @@ HEARTBEAT = 2.0
 STALE_AFTER = 20.0
 START_GRACE = 180.0
 RECOVER_EVERY = 30.0  # importing Prefect on a loaded machine can take a while
-PACKAGE_ROOT = str(Path(__file__).resolve().parents[2])
 
 
 def _state_file(ws: Workspace) -> Path:

@@ -216,7 +216,7 @@ def dumps_by_value(obj: Any, owners: list[Any] | None = None) -> bytes:
 
     import cloudpickle
 
-    class Pickler(cloudpickle.Pickler):  # type: ignore[misc]
+    class Pickler(cloudpickle.Pickler):
         def reducer_override(self, item: Any) -> Any:
             reduced = _reducer(item)
             if reduced is not NotImplemented:

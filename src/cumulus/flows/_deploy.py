@@ -33,7 +33,7 @@ def deploy_model(model: Input, *, service_name: str, entry_script: str,
 
     ws = Workspace.from_config(os.environ["CUMULUS_WORKSPACE"])
     run = Run.get_context()
-    registered = Model.register(ws, model_path=model, model_name=model_name or service_name,
+    registered = Model.register(ws, model_path=str(model), model_name=model_name or service_name,
                                 properties={"pipeline_step_run": run.id})
     config = InferenceConfig(entry_script=entry_script, source_directory=source_directory)
     try:

@@ -236,3 +236,15 @@ class PipelineRun(Run):
     @property
     def prefect_flow_run_id(self) -> str | None:
         return self.get_properties().get("prefect_flow_run_id")
+
+
+def _register() -> None:
+    from cumulus.submission import submit_config
+
+    @submit_config.register(Pipeline)
+    def _submit_pipeline(config: Pipeline, experiment: Experiment,
+                         **options: Any) -> PipelineRun:
+        return config._submit(experiment, **options)
+
+
+_register()

@@ -109,7 +109,7 @@ def store_content(ws: Workspace, content: Content) -> str:
 
 def read_manifest(ds: Datastore, rel: str) -> list[tuple[str, int, str]]:
     with ds.fs.open(ds.full_path(f"{rel}/{MANIFEST}"), "r") as fh:
-        return [tuple(f) for f in json.load(fh)["files"]]  # type: ignore[misc]
+        return [tuple(f) for f in json.load(fh)["files"]]
 
 
 def fetch_to(ws: Workspace, location: str, target: Path) -> list[str]:

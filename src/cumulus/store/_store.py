@@ -19,7 +19,7 @@ from contextlib import contextmanager
 from datetime import datetime, timezone
 from typing import Any
 
-from sqlalchemy import delete, insert, select, update
+from sqlalchemy import Table, delete, insert, select, update
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
@@ -201,7 +201,7 @@ class Store:
             raise StoreError("Use transition() to change a run's status.")
         with self.session() as s:
             res = s.execute(update(m.Run).where(m.Run.id == run_id).values(**fields))
-            if res.rowcount == 0:
+            if res.rowcount == 0:  # type: ignore[attr-defined]
                 raise RunNotFoundError(run_id)
 
     def merge_run_dict(self, run_id: str, field: str, values: dict[str, Any]) -> dict[str, Any]:
@@ -233,7 +233,8 @@ class Store:
         values: dict[str, Any] = {"status": dst.value, "status_changed_at": now, **fields}
         if dst in TERMINAL:
             values.setdefault("end_time", now)
-        runs, events = m.Run.__table__, m.StatusEvent.__table__
+        runs: Table = m.Run.__table__  # type: ignore[assignment]
+        events: Table = m.StatusEvent.__table__  # type: ignore[assignment]
         with self.engine.begin() as conn:  # Core, not the ORM: this is the hottest write path
             current = conn.execute(select(runs.c.status).where(runs.c.id == run_id)).scalar()
             if current is None:

@@ -131,7 +131,7 @@ def _migrate(engine: Engine) -> None:
 
 
 @contextmanager
-def _migration_lock(engine: Engine):  # type: ignore[no-untyped-def]
+def _migration_lock(engine: Engine):
     if engine.dialect.name == "postgresql":
         with engine.connect() as conn:
             conn.execute(text("SELECT pg_advisory_lock(727274)"))

@@ -33,9 +33,9 @@ import time
 import traceback
 from dataclasses import replace
 from datetime import datetime, timezone
-from pathlib import Path
 from typing import Any
 
+from cumulus._install import PACKAGE_ROOT
 from cumulus.errors import SweepError
 
 from . import _state
@@ -61,7 +61,7 @@ MAX_ERRORS = 5               # consecutive failed iterations before the sweep is
 LOG_FLUSH = 1.0              # seconds between writes of the sweep run's log
 LOST_CHECK = 30.0            # seconds between checks for trials whose task was lost
 LOST_AFTER = 30.0            # an active trial this long without a sign of life is checked
-PACKAGE_ROOT = str(Path(__file__).resolve().parents[2])
+
 log = logging.getLogger("cumulus.sweeps.controller")
 
 
@@ -567,7 +567,11 @@ def main(argv: list[str] | None = None) -> int:
 
     ws = Workspace.from_payload(json.loads(os.environ.pop(WORKSPACE_ENV)))
     controller = SweepController(ws, args[0])
-    signal.signal(signal.SIGTERM, lambda *_: (controller.stop.set(), controller.wakeup.poke()))
+    def _on_term(*_: Any) -> None:
+        controller.stop.set()
+        controller.wakeup.poke()
+
+    signal.signal(signal.SIGTERM, _on_term)
     status = controller.run()
     print(f"sweep {args[0]}: {status}", flush=True)
     return 0

@@ -29,7 +29,7 @@ from ._policies import (
     PolicySnapshot,
     TrialProgress,
 )
-from ._sampling_base import Goal, Sampling, TrialRecord
+from ._sampling_base import Goal, Sampling, TrialRecord, TrialState
 
 ACTIVE_STATUSES = frozenset({"NotStarted", "Queued", "Preparing", "Starting", "Running",
                              "Finalizing", "CancelRequested"})
@@ -103,6 +103,7 @@ class Trial:
 
     def record(self) -> TrialRecord:
         """The trial as a sampler history entry."""
+        state: TrialState
         if self.active:
             state = "running"
         elif self.status == "Completed":

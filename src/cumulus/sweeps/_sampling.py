@@ -231,7 +231,7 @@ class _StudyCache:
 
         self.space, self.distributions, self.goal = space, distributions, goal
         with _quiet_optuna():
-            self.study = optuna.create_study(direction=goal,
+            self.study = optuna.create_study(direction=goal,  # type: ignore[arg-type]
                                              sampler=optuna.samplers.RandomSampler(seed=0))
         self.known: dict[str, _Told] = {}
         self.pending: list[tuple[tuple[Any, ...], int]] = []

@@ -135,7 +135,7 @@ def _build(type_name: Any, args: Sequence[Any], kwargs: Mapping[str, Any],
     if name == "choice" and "values" in named:
         args = [*args, named.pop("values")]
     try:
-        return _FACTORIES[name](*args, **named)  # type: ignore[no-any-return]
+        return _FACTORIES[name](*args, **named)
     except TypeError as exc:
         raise SweepError(f"{name}() takes arguments {', '.join(allowed)}; got {source!r} "
                          f"({exc}).") from None
@@ -231,6 +231,7 @@ class SearchSpace(Mapping[str, ParameterExpression]):
     """
 
     __slots__ = ("_items",)
+    _items: tuple[tuple[str, ParameterExpression], ...]
 
     def __init__(self, parameters: Mapping[str, Any]) -> None:
         if isinstance(parameters, SearchSpace):

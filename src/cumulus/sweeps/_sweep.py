@@ -313,3 +313,14 @@ def _summary(definition: dict[str, Any]) -> dict[str, Any]:
     out = {k: v for k, v in definition.items() if k not in ("warm_start", "trial_template")}
     out["warm_start_trials"] = len(definition.get("warm_start") or ())
     return out
+
+
+def _register() -> None:
+    from cumulus.submission import submit_config
+
+    @submit_config.register(Sweep)
+    def _submit_sweep(config: Sweep, experiment: Experiment, **options: Any) -> SweepRun:
+        return config._submit(experiment, **options)
+
+
+_register()

@@ -78,7 +78,7 @@ def docker_client() -> Any:
     without either, the default socket.
     """
     try:
-        import docker  # type: ignore[import-untyped]
+        import docker
     except ImportError:
         raise MissingDependencyError("Running in a container", "docker", "docker") from None
     own = os.environ.get("CUMULUS_DOCKER_HOST")
@@ -109,7 +109,7 @@ def _dockerfile_tag(env: Environment) -> str:
 
 
 def _get(client: Any, ref: str) -> Any | None:
-    import docker.errors  # type: ignore[import-untyped]
+    import docker.errors
 
     try:
         return client.images.get(ref)
@@ -188,7 +188,7 @@ def _base_image(env: Environment, client: Any, log: Log) -> str:
 
 
 def _pull(env: Environment, client: Any, log: Log) -> None:
-    import docker.errors  # type: ignore[import-untyped]
+    import docker.errors
 
     log(f"[cumulus] environment {env.name!r}: image {env.image!r} is not on this node; "
         "pulling it")
@@ -241,7 +241,7 @@ def _build_stream(env: Environment, client: Any, context: Any, tag: str, log: Lo
 
 def _probe(env: Environment, client: Any, base: str) -> tuple[str, str]:
     """(python version 'X.Y', uv platform) of the interpreter inside ``base``."""
-    import docker.errors  # type: ignore[import-untyped]
+    import docker.errors
 
     python = env.python or "python3"
     try:
@@ -392,7 +392,7 @@ def _limits(resources: dict[str, Any]) -> dict[str, int]:
 # the launcher process --------------------------------------------------------------------
 def launch(spec: dict[str, Any]) -> int:
     """Run the container of ``spec``; its output goes to stdout. Returns its exit code."""
-    import docker.errors  # type: ignore[import-untyped]
+    import docker.errors
 
     client = docker_client()
     volumes = {host: {"bind": inside, "mode": mode} for host, inside, mode in spec["mounts"]}

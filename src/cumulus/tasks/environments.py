@@ -1,10 +1,11 @@
 """Run environments on a node: the interpreter a run's script executes with.
 
 A ``virtualenv`` environment becomes a virtual environment built with uv under
-``cache_dir()/envs/<key>``, where ``key`` hashes the environment's build hash and the worker's
-interpreter. It is built once per node: a build runs under a file lock into a temporary folder
-that is renamed into place only when it succeeded (``uv venv --relocatable`` makes that rename
-safe), so concurrent runs wait for one build and a failed build leaves nothing behind. A cached
+``install_cache_dir()/envs/<key>``, where ``key`` hashes the environment's build hash and the
+installation (interpreter prefix, Cumulus version). It is built once per node: a build runs
+under a file lock into a temporary folder that is renamed into place only when it succeeded
+(``uv venv --relocatable`` makes that rename safe), so concurrent runs wait for one build
+and a failed build leaves nothing behind. A cached
 environment costs one ``stat``.
 
 ``inherit_packages=True`` writes a ``.pth`` file into the new environment that adds the
@@ -89,19 +90,21 @@ class CachedVenv:
 
     @property
     def info(self) -> dict[str, Any]:
-        return json.loads((self.path / MARKER).read_text())  # type: ignore[no-any-return]
+        return json.loads((self.path / MARKER).read_text())
 
 
 def envs_dir() -> Path:
-    from cumulus.snapshot import cache_dir
+    """Environments built by this installation (their ``.pth`` files point into it)."""
+    from cumulus._install import install_cache_dir
 
-    return cache_dir() / "envs"
+    return install_cache_dir() / "envs"
 
 
 def venv_key(env: Environment) -> str:
     """The cache key on this node: the build hash and the interpreter that builds it."""
-    base = os.path.realpath(sys.executable)
-    return hashlib.sha256(f"{env.build_hash}|{base}".encode()).hexdigest()[:24]
+    from cumulus._install import install_key
+
+    return hashlib.sha256(f"{env.build_hash}|{install_key()}".encode()).hexdigest()[:24]
 
 
 def cached_venv(env: Environment) -> CachedVenv | None:
@@ -242,7 +245,7 @@ def find_uv() -> list[str]:
     if sibling.is_file() and os.access(sibling, os.X_OK):
         return [str(sibling)]
     try:
-        import uv  # type: ignore[import-not-found]
+        import uv
 
         return [uv.find_uv_bin()]
     except (ImportError, FileNotFoundError, AttributeError):

@@ -19,6 +19,7 @@ import traceback
 from pathlib import Path
 from typing import Any
 
+from cumulus._install import PACKAGE_ROOT
 from cumulus.store.status import TERMINAL, RunStatus
 from cumulus.tasks.ingest import Ingestor, wait_quiet
 
@@ -28,7 +29,6 @@ CANCEL_CHECK = 0.5
 HEARTBEAT = 5.0
 LOGS_SYNC = 5.0
 KILL_GRACE = 3.0
-PACKAGE_ROOT = str(Path(__file__).resolve().parents[2])  # the folder holding `cumulus`
 
 
 def execute_run(run_id: str, ws_payload: dict[str, Any], attempt_limit: int = 3) -> str:
@@ -367,9 +367,9 @@ def package_path() -> str:
     Putting the package's parent on the path would expose all of site-packages (in a regular
     install) ahead of a run environment's own pins; a folder with one symlink exposes nothing else.
     """
-    from cumulus.snapshot import cache_dir
+    from cumulus._install import install_cache_dir
 
-    folder = cache_dir() / "pylib"
+    folder = install_cache_dir() / "pylib"  # per installation: never re-pointed elsewhere
     link = folder / "cumulus"
     target = Path(PACKAGE_ROOT) / "cumulus"
     if not (link.is_symlink() and link.resolve() == target.resolve()):

@@ -18,6 +18,8 @@ def run_migrations() -> None:
         url = context.get_x_argument(as_dictionary=True).get("url") or config.get_main_option(
             "sqlalchemy.url"
         )
+        if not url:
+            raise SystemExit("alembic: pass the store URL with -x url=...")
         with create_engine(url).connect() as conn:
             _run(conn)
             conn.commit()
@@ -25,7 +27,7 @@ def run_migrations() -> None:
     _run(connection)
 
 
-def _run(connection) -> None:  # type: ignore[no-untyped-def]
+def _run(connection) -> None:
     context.configure(
         connection=connection,
         target_metadata=target_metadata,

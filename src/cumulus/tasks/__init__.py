@@ -1,0 +1,1 @@
+"""What runs on a node: the executor, Run.get_context(), environments, containers."""
