@@ -213,66 +213,30 @@ def _record_env(rec: Any) -> Environment:
 
 
 def _register(ws: Any, env: Environment) -> Environment:
-    from sqlalchemy import func, select
-    from sqlalchemy.exc import IntegrityError
-
-    from cumulus.store.models import EnvironmentRecord as R
-
-    digest = env.content_hash
-    for _ in range(5):
-        try:
-            with ws.store.session() as s:
-                latest = s.scalars(select(R).where(R.name == env.name)
-                                   .order_by(R.version.desc()).limit(1)).first()
-                if latest is not None and latest.hash == digest:
-                    return _record_env(latest)
-                version = (s.scalar(select(func.max(R.version)).where(R.name == env.name))
-                           or 0) + 1
-                doc = {**env.to_dict(), "version": version}
-                rec = R(name=env.name, version=version, hash=digest, definition=doc)
-                s.add(rec)
-                s.flush()
-                return _record_env(rec)
-        except IntegrityError:  # another process took this version number: look again
-            continue
-    raise ValidationError(f"Environment {env.name!r} could not be registered: too many "
-                          "concurrent registrations of the same name; try again.")
+    doc = env.to_dict()
+    return _record_env(ws.store.environments.register(env.name, env.content_hash, doc))
 
 
 def _get(ws: Any, name: str, version: int | None) -> Environment:
-    from sqlalchemy import select
-
-    from cumulus.store.models import EnvironmentRecord as R
-
     if version is not None and (isinstance(version, bool) or not isinstance(version, int)
                                 or version < 1):
         raise ValidationError(f"Environment version must be an int >= 1 or None (latest), got "
                               f"{version!r}.")
-    with ws.store.session() as s:
-        q = select(R).where(R.name == name)
-        q = q.where(R.version == version) if version else q.order_by(R.version.desc())
-        rec = s.scalars(q.limit(1)).first()
-        if rec is not None:
-            return _record_env(rec)
-        versions = s.scalars(select(R.version).where(R.name == name)).all()
-        names = sorted(set(s.scalars(select(R.name)).all()))
+    repo = ws.store.environments
+    rec = repo.get(name, version)
+    if rec is not None:
+        return _record_env(rec)
+    versions = repo.version_numbers(name)
     if versions:
         raise EnvironmentNotFoundError(
-            f"{name}:{version}", [f"{name}:{v}" for v in sorted(versions)],
+            f"{name}:{version}", [f"{name}:{v}" for v in versions],
             hint="Pass one of the registered versions, or version=None for the latest.")
-    raise EnvironmentNotFoundError(name, names, hint="Register it first: env.register(ws).")
+    raise EnvironmentNotFoundError(name, repo.names(),
+                                   hint="Register it first: env.register(ws).")
 
 
 def _versions(ws: Any, name: str | None, latest_only: bool = False) -> list[Environment]:
-    from sqlalchemy import select
-
-    from cumulus.store.models import EnvironmentRecord as R
-
-    q = select(R).order_by(R.name, R.version)
-    if name is not None:
-        q = q.where(R.name == name)
-    with ws.store.session() as s:
-        envs = [_record_env(r) for r in s.scalars(q).all()]
+    envs = [_record_env(r) for r in ws.store.environments.list(name)]
     if latest_only:
         return list({e.name: e for e in envs}.values())
     return envs

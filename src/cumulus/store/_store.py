@@ -26,6 +26,7 @@ from sqlalchemy.orm import Session
 
 from cumulus.errors import InvalidTransitionError, RunNotFoundError, StoreError
 from cumulus.store import models as m
+from cumulus.store._versioned import VersionedRepository
 from cumulus.store.engine import READONLY, get_engine
 from cumulus.store.status import TERMINAL, RunStatus, sources_for
 
@@ -79,6 +80,15 @@ class Store:
         """A session in one transaction: committed on success, rolled back on error."""
         with Session(self.engine, expire_on_commit=False) as session, session.begin():
             yield session
+
+    # repositories --------------------------------------------------------------------------
+    @property
+    def environments(self) -> VersionedRepository:
+        return VersionedRepository(self, m.EnvironmentRecord, "Environment")
+
+    @property
+    def datasets(self) -> VersionedRepository:
+        return VersionedRepository(self, m.DatasetRecord, "Dataset")
 
     # experiments ---------------------------------------------------------------------------
     def get_or_create_experiment(self, name: str) -> dict[str, Any]:

@@ -189,3 +189,16 @@ class SweepState(Base):
     state: Mapped[dict[str, Any]] = mapped_column(default=dict)
     controller_pid: Mapped[int | None] = mapped_column(Integer)
     controller_heartbeat: Mapped[datetime | None]
+
+
+class DatasetRecord(Base):
+    """A registered dataset version: a named, versioned document (paths on datastores)."""
+
+    __tablename__ = "datasets"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    name: Mapped[str] = mapped_column(String(255), index=True)
+    version: Mapped[int] = mapped_column(Integer)
+    hash: Mapped[str] = mapped_column(String(128))
+    definition: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    __table_args__ = (UniqueConstraint("name", "version", name="uq_dataset_name_version"),)
