@@ -32,14 +32,17 @@ class Run:
     def __new__(cls, *args: Any, **kwargs: Any) -> Run:
         """``Run(exp, id)`` gives the class that fits the run: a sweep's run comes back as a
         SweepRun, a pipeline's as a PipelineRun (see :data:`RUN_CLASSES`)."""
-        if cls is not Run or len(args) < 2:
+        if not cls.__dict__.get("_by_record", cls is Run) or len(args) < 2:
             return super().__new__(cls)
         experiment, run_id = args[0], args[1]
         record = kwargs.get("_record")
         if record is None:
             record = experiment.workspace.store.get_run(run_id)
-        obj = super().__new__(run_class(record))
+        target = run_class(record)
+        obj = super().__new__(cls if target is Run else target)
         obj._record = record
+        if not isinstance(obj, cls):  # Python calls __init__ only on instances of cls
+            type(obj).__init__(obj, *args, **kwargs)
         return obj
 
     def __init__(self, experiment: Experiment, run_id: str, *,
@@ -117,17 +120,52 @@ class Run:
             "statusHistory": [
                 {"status": e["to_status"], "time": _iso(e["time"]), "reason": e["reason"]}
                 for e in self._store.status_events(self.id)],
+            "runDefinition": {
+                "script": definition.get("script"), "arguments": definition.get("arguments"),
+                "target": rec.get("compute_target"),
+                "environment": definition.get("environment"),
+                "distribution": definition.get("distribution"),
+                "maxRunDurationSeconds": definition.get("max_run_duration_seconds"),
+                "environmentVariables": definition.get("environment_variables") or {}},
+            "logFiles": {"logs/run.log": f"cumulus runs logs {rec['id']}"},
         }
+
+    @property
+    def name(self) -> str:
+        """The display name (the script, step or sweep name), else the id."""
+        return self._record.get("display_name") or self.id
+
+    @classmethod
+    def get(cls, workspace: Any, run_id: str) -> Run:
+        """Any run of ``workspace`` by id (as its own class: a sweep as a SweepRun...)."""
+        return cls._get(workspace, run_id)
+
+    def get_detailed_status(self) -> dict[str, Any]:
+        rec = self._refresh()
+        return {"status": rec["status"], "details": (rec.get("error") or {}).get("message")}
+
+    def get_all_logs(self, destination: str | os.PathLike[str] | None = None) -> list[str]:
+        """Write the run's log to ``destination/logs/run.log``; returns the file paths."""
+        target = Path(destination or ".") / "logs" / "run.log"
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(self.get_log())
+        return [str(target)]
+
+    def get_portal_url(self) -> str:
+        """Where the run is shown in ``cumulus ui`` (started separately)."""
+        return f"http://127.0.0.1:8765/runs/{self.id}"
 
     # waiting and logs --------------------------------------------------------------------
     def wait_for_completion(self, show_output: bool = False, *, raise_on_error: bool = True,
                             timeout: float | None = None, poll_interval: float = 0.2,
-                            stream: TextIO | None = None) -> dict[str, Any]:
+                            stream: TextIO | None = None, timeout_seconds: float | None = None,
+                            wait_post_processing: bool = False) -> dict[str, Any]:
         """Block until the run ends; with ``show_output`` stream its log live as it is written.
 
         With ``raise_on_error`` a Failed or Canceled run raises RunError carrying the exit code
         and the last log lines.
         """
+        timeout = timeout if timeout is not None else timeout_seconds  # SDK v1 name
         out = stream or sys.stdout
         cursor = 0
         deadline = None if timeout is None else time.monotonic() + timeout

@@ -46,6 +46,13 @@ class ScriptRunConfig:
 
     def __post_init__(self) -> None:
         self.arguments = list(self.arguments or [])
+        if self.compute_target is not None and not isinstance(self.compute_target, str):
+            name = getattr(self.compute_target, "name", None)  # a ComputeTarget object
+            if not isinstance(name, str):
+                raise ValidationError(
+                    f"compute_target must be a target name or a ComputeTarget, got "
+                    f"{type(self.compute_target).__name__} {self.compute_target!r:.80}.")
+            self.compute_target = name
 
     # validation --------------------------------------------------------------------------
     def validate(self) -> None:

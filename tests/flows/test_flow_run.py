@@ -267,18 +267,31 @@ def writes_nothing(out: Output) -> None:
     print("forgot to write the output")
 
 
+@step
+def count_files(data: Input) -> int:
+    import os
+
+    n = len(os.listdir(data))
+    print(f"files in the empty output: {n}")
+    return n
+
+
 @pipeline(name="flows-empty")
 def empty_output():  # type: ignore[no-untyped-def]
-    writes_nothing()
+    out = writes_nothing()
+    count_files(data=out)
 
 
-def test_an_empty_output_fails_the_step_with_the_reason(flows_ws) -> None:  # type: ignore[no-untyped-def]
+def test_an_empty_output_is_allowed_and_read_as_an_empty_folder(flows_ws) -> None:  # type: ignore[no-untyped-def]
+    """As in the managed service: a step may leave an output empty (with a warning); the
+    steps reading it get an empty folder."""
     prun = Experiment(flows_ws, "flows-empty").submit(empty_output)
     details = prun.wait_for_completion(timeout=180, raise_on_error=False)
-    assert details["status"] == "Failed"
+    assert details["status"] == "Completed", prun.get_log()
     run = prun.find_step_run("writes_nothing")[0]
-    assert run.get_status() == "Failed"
+    assert run.get_status() == "Completed"
     assert "output(s) out are empty" in run.get_log()
+    assert "files in the empty output: 0" in prun.find_step_run("count_files")[0].get_log()
 
 
 FIT = """

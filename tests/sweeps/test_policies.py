@@ -110,8 +110,9 @@ def test_finished_trials_are_never_cancelled_but_are_references():
 def test_bandit_delay_evaluation_gates_intervals():
     policy = BanditPolicy(slack_amount=0.1, delay_evaluation=3)
     ref = [1.0] * 5
-    assert cancel(policy, snap("maximize", ("ref",), ref=ref, c=[0.0] * 3)) == set()
-    assert cancel(policy, snap("maximize", ("ref",), ref=ref, c=[0.0] * 4)) == {"c"}
+    # first evaluated at interval delay_evaluation (>=), as the managed service documents
+    assert cancel(policy, snap("maximize", ("ref",), ref=ref, c=[0.0] * 2)) == set()
+    assert cancel(policy, snap("maximize", ("ref",), ref=ref, c=[0.0] * 3)) == {"c"}
 
 
 def test_bandit_evaluation_interval_gates_intervals():
@@ -175,7 +176,7 @@ def test_median_needs_another_trial_at_the_same_interval():
 def test_median_gating():
     policy = MedianStoppingPolicy(evaluation_interval=2, delay_evaluation=2)
     ref = [1.0] * 6
-    for n, expected in ((1, set()), (2, set()), (3, set()), (4, {"c"}), (5, set()), (6, {"c"})):
+    for n, expected in ((1, set()), (2, {"c"}), (3, set()), (4, {"c"}), (5, set()), (6, {"c"})):
         assert cancel(policy, snap("maximize", ("ref",), ref=ref, c=[0.0] * n)) == expected
 
 
@@ -211,7 +212,7 @@ def test_truncation_ranks_by_best_so_far_among_trials_that_reached_the_interval(
 
 
 def test_truncation_gating_and_validation():
-    policy = TruncationSelectionPolicy(50, evaluation_interval=1, delay_evaluation=1)
+    policy = TruncationSelectionPolicy(50, evaluation_interval=1, delay_evaluation=2)
     assert cancel(policy, snap("maximize", a=[1.0], b=[0.0])) == set()
     assert cancel(policy, snap("maximize", a=[1.0, 1.0], b=[0.0, 0.0])) == {"b"}
     for pct in (0, 100, 0.5, -5, True):

@@ -26,6 +26,7 @@ COMMANDS: dict[str, str] = {
     "schedule": "cumulus.cli._pipeline:schedule",
     "model": "cumulus.cli._model:model",
     "env": "cumulus.cli._env:env",
+    "migrate": "cumulus.cli._migrate:migrate",
 }
 HELP = {
     "init": "Create a workspace (cumulus.yaml) here.",
@@ -40,6 +41,7 @@ HELP = {
     "schedule": "Schedule pipelines.",
     "model": "Register, deploy and inspect models.",
     "env": "List and build environments.",
+    "migrate": "Rewrite Azure ML SDK v1 imports to cumulus.azureml.",
 }
 
 

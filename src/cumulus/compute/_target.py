@@ -151,10 +151,13 @@ class ComputeTarget:
 
     def wait_for_completion(self, show_output: bool = False, min_node_count: int | None = None,
                             timeout_in_minutes: float = 25) -> ClusterStatus:
-        """Wait until the target is up (and has ``min_node_count`` nodes, if given).
+        """Wait until the target is up with ``min_node_count`` nodes (default: its
+        ``min_nodes``, as the managed service's ``wait_for_completion`` does).
 
         With ``show_output`` a line is printed whenever the node counts change.
         """
+        if min_node_count is None:
+            min_node_count = self.config.min_nodes or None
         deadline = time.monotonic() + timeout_in_minutes * 60
         last = None
         while True:

@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING
 
 from cumulus.datastores._backends import FileStat
 from cumulus.datastores._progress import TransferProgress
-from cumulus.datastores._transfer import Job, human_bytes, listing, run_jobs
+from cumulus.datastores._transfer import MANIFEST, Job, human_bytes, listing, run_jobs
 from cumulus.errors import DatastoreError, ValidationError
 
 if TYPE_CHECKING:
@@ -86,6 +86,9 @@ class ContentCache:
         """Make ``dest`` hold datastore ``path`` (a file or a folder), fetching only misses."""
         started = time.perf_counter()
         tree = listing(ds, path)
+        if not tree and _committed_empty(ds, path):  # an output its run left empty
+            dest.mkdir(parents=True, exist_ok=True)
+            return CacheStats(files=0, total_bytes=0)
         if not tree:
             raise DatastoreError(
                 f"Input {ds.name}:{path or '/'} does not exist on the datastore (looked for "
@@ -280,3 +283,10 @@ def _unlink(path: Path) -> None:
         os.unlink(path)
     except FileNotFoundError:
         pass
+
+
+def _committed_empty(ds: Datastore, path: str) -> bool:
+    """True when ``path`` is a run output committed with no files (only its manifest)."""
+    import posixpath
+
+    return bool(path) and bool(ds.fs.exists(ds.full_path(posixpath.join(path, MANIFEST))))

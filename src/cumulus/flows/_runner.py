@@ -3,7 +3,7 @@
 The executor has already downloaded the inputs and made the output folders, and passes their
 local paths as arguments; this loads the cloudpickled function from the step's snapshot and
 calls it with them and the step's parameters, so ``Run.get_context()`` inside the function is
-the step run. Outputs the function left empty fail the step with a clear message.
+the step run. Outputs the function leaves empty are allowed (with a warning in the log).
 
 Command line (written by the pipeline engine)::
 
@@ -19,7 +19,6 @@ import sys
 from typing import Any
 
 PAYLOAD = "_cumulus_step.pkl"
-EMPTY_OUTPUT_EXIT = 3
 
 
 def parse(argv: list[str]) -> tuple[str, dict[str, Any], dict[str, str], dict[str, str]]:
@@ -71,11 +70,9 @@ def main(argv: list[str] | None = None) -> None:
           f"{sorted(outputs)}, parameters {sorted(params)}", flush=True)
     result = fn(**params, **inputs, **outputs)
     empty = [n for n, path in outputs.items() if not _has_files(path)]
-    if empty:
-        print(f"[cumulus] step {step}: output(s) {', '.join(empty)} are empty. A step must "
-              "write at least one file into each Output folder it declares (its parameter is "
-              "the folder's local path).", file=sys.stderr, flush=True)
-        sys.exit(EMPTY_OUTPUT_EXIT)
+    if empty:  # allowed (as in the managed service): later steps get an empty folder
+        print(f"[cumulus] step {step}: warning: output(s) {', '.join(empty)} are empty; the "
+              "steps reading them get an empty folder.", file=sys.stderr, flush=True)
     _record_result(result)
 
 

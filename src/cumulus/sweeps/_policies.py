@@ -10,7 +10,9 @@ Conventions shared by all policies:
   interval ``k``. The step numbers stored with each point are informational.
 * A running trial is judged at its current interval ``k`` (the number of values it has reported)
   and only when the policy is due there: for Bandit, median stopping and truncation selection
-  ``k % evaluation_interval == 0 and k > delay_evaluation``; for ASHA ``k`` must be a rung.
+  ``k % evaluation_interval == 0 and k >= delay_evaluation`` (the first evaluation is at
+  interval ``delay_evaluation``, as the managed service documents); for ASHA ``k`` must be a
+  rung.
   Call ``trials_to_cancel`` after every metrics poll.
 * A trial's value at interval ``k`` is its *best-so-far*: the best of its first ``k`` values.
 * Finished trials are never cancelled but are references for the others: every trial that
@@ -231,7 +233,7 @@ class _IntervalPolicy(EarlyTerminationPolicy):
 
     def due(self, interval: int) -> bool:
         """Whether the policy evaluates a trial at ``interval``."""
-        return interval % self.evaluation_interval == 0 and interval > self.delay_evaluation
+        return interval % self.evaluation_interval == 0 and interval >= self.delay_evaluation
 
     def _cancels(self, snapshot: PolicySnapshot, trial: TrialProgress) -> bool:
         return self.due(trial.interval) and self._cancels_at(snapshot, trial, trial.interval)

@@ -168,6 +168,13 @@ class SweepRun(Run):
             return None
         return Run._get(self.workspace, ranked[0].run_id)
 
+    def get_metrics(self, name: str | None = None,
+                    recursive: bool = False) -> dict[str, Any]:
+        """Every trial's metrics by trial run id (what HyperDrive's run returns)."""
+        by_run = super().get_metrics(name, recursive=True)
+        by_run.pop(self.id, None)
+        return by_run
+
     def get_hyperparameters(self) -> dict[str, dict[str, Any]]:
         """Run id -> the hyperparameters of that trial."""
         return {s.run_id: s.params for s in self.get_trials()}
@@ -228,12 +235,14 @@ class SweepRun(Run):
     # waiting -----------------------------------------------------------------------------
     def wait_for_completion(self, show_output: bool = False, *, raise_on_error: bool = True,
                             timeout: float | None = None, poll_interval: float = 0.2,
-                            stream: TextIO | None = None) -> dict[str, Any]:
+                            stream: TextIO | None = None, timeout_seconds: float | None = None,
+                            wait_post_processing: bool = False) -> dict[str, Any]:
         """Block until the sweep ends; with ``show_output`` stream the controller's log.
 
         Raises SweepError when the controller stopped without ending the sweep (resume it
         with ``srun.resume()`` or ``cumulus sweep resume ID``).
         """
+        timeout = timeout if timeout is not None else timeout_seconds  # SDK v1 name
         out = stream or sys.stdout
         cursor = 0
         deadline = None if timeout is None else time.monotonic() + timeout

@@ -107,8 +107,15 @@ class GridSampling(Sampling):
 # --------------------------------------------------------------------------- random and Sobol
 
 
+FINITE_LIMIT = 100_000  # a finite space larger than this is sampled with replacement
+
+
 class RandomSampling(Sampling):
     """Independent random draws; point ``i`` is drawn from ``default_rng([seed, i])``.
+
+    Over a finite space (only ``choice``/``randint``) draws are without replacement: a shuffled
+    order of every configuration, so none repeats and the sweep ends when all were tried (as
+    the managed service documents for ``max_total_runs``).
 
     The sweep's ``i``-th trial therefore has the same parameters however the trials were batched
     and whether or not the controller restarted in between. ``seed=None`` draws a seed once, at
@@ -125,15 +132,54 @@ class RandomSampling(Sampling):
     def __init__(self, space: SearchSpace | Mapping[str, Any], seed: int | None = None) -> None:
         self.space = SearchSpace.coerce(space)
         self.seed = check_seed(seed)
+        self._finite: list[dict[str, Any]] | bool | None = False  # False: not computed yet
 
     def point(self, index: int) -> dict[str, Any]:
         """The ``index``-th point of this sampler's sequence."""
+        finite = self._points()
+        if finite is not None:
+            return finite[index % len(finite)]
         return self.space.sample(np.random.default_rng([self.seed, index]))
+
+    def _points(self) -> list[dict[str, Any]] | None:
+        """A finite space (choice/randint only, at most FINITE_LIMIT points) as one shuffled
+        list, so that draws never repeat a configuration; None for other spaces."""
+        if self._finite is False:
+            try:
+                axes = [_grid_values(n, e) for n, e in self.space.items()]
+            except SweepError:
+                axes = []
+            if not axes or math.prod(len(a) for a in axes) > FINITE_LIMIT:
+                self._finite = None
+            else:
+                points = [dict(zip(self.space.names, c, strict=True))
+                          for c in itertools.product(*axes)]
+                order = np.random.default_rng([self.seed, 0x5EED]).permutation(len(points))
+                self._finite = [points[i] for i in order]
+        return self._finite  # type: ignore[return-value]
+
+    @property
+    def total_size(self) -> int | None:
+        finite = self._points()
+        return None if finite is None else len(finite)
 
     def suggest(self, history: Sequence[TrialRecord], n: int, *,
                 goal: Goal | str | None = None) -> list[dict[str, Any]]:
-        start = len(as_history(history))
-        return [self.point(start + i) for i in range(check_count(n))]
+        past = as_history(history)
+        finite = self._points()
+        if finite is None:
+            start = len(past)
+            return [self.point(start + i) for i in range(check_count(n))]
+        issued = {param_key(self.space, r.params) for r in past}
+        fresh = (p for p in finite if param_key(self.space, p) not in issued)
+        return list(itertools.islice(fresh, check_count(n)))
+
+    def exhausted(self, history: Sequence[TrialRecord]) -> bool:
+        finite = self._points()
+        if finite is None:
+            return False
+        issued = {param_key(self.space, r.params) for r in as_history(history)}
+        return all(param_key(self.space, p) in issued for p in finite)
 
     def to_dict(self) -> dict[str, Any]:
         return {**self._base_dict(), "seed": self.seed}

@@ -156,6 +156,7 @@ def load_handler(spec: Spec, previous: Handler | None = None) -> Handler:
             os.environ.pop(name, None)
     os.environ.update(spec.env_vars)
     os.environ["CUMULUS_MODEL_DIR"] = spec.model_dir
+    os.environ["AZUREML_MODEL_DIR"] = spec.model_dir  # what scoring scripts of the SDK v1 read
     _switch_source_dir(spec.source_directory, previous.source_directory if previous else None)
     module = _import_entry(spec)
     init, run = getattr(module, "init", None), getattr(module, "run", None)
@@ -166,6 +167,7 @@ def load_handler(spec: Spec, previous: Handler | None = None) -> Handler:
             "function; a scoring script needs init() (load the model from "
             "$CUMULUS_MODEL_DIR) and run(raw_data) (score one request)")
     assert init is not None and run is not None
+    run = _with_schema(run)
     _check_run_signature(run)
     try:
         init()
@@ -193,6 +195,27 @@ def _import_entry(spec: Spec) -> ModuleType:
             f"importing entry script {Path(spec.entry_script).name!r} raised "
             f"{type(exc).__name__}: {exc}") from exc
     return module
+
+
+def _with_schema(run: Callable[..., Any]) -> Callable[..., Any]:
+    """A ``run`` decorated with the ``inference_schema`` package's ``@input_schema`` takes its
+    parameters by name from the JSON body (``{"data": [...]}`` -> ``run(data=...)``), which its
+    decorators convert to the declared types; an undecorated ``run`` gets the raw body."""
+    if "inference_schema" not in sys.modules:
+        return run
+    from inference_schema.schema_util import get_input_schema, is_schema_decorated
+
+    if not is_schema_decorated(run) or not get_input_schema(run):
+        return run
+
+    def run_with_schema(raw_data: str) -> Any:
+        body = json.loads(raw_data) if raw_data else {}
+        if not isinstance(body, dict):
+            raise ValueError("the request body must be a JSON object naming run()'s "
+                             f"parameters: {sorted(get_input_schema(run).get('properties', {}))}")
+        return run(**body)
+
+    return run_with_schema
 
 
 def _check_run_signature(run: Callable[..., Any]) -> None:

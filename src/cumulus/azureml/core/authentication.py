@@ -1,0 +1,31 @@
+"""``azureml.core.authentication``: accepted and reported; a local workspace needs no sign-in."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from cumulus.azureml._compat import azure_only
+
+
+class AbstractAuthentication:
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        azure_only("auth", type(self).__name__, "a Cumulus workspace needs no Azure sign-in")
+
+    def get_authentication_header(self) -> dict[str, str]:
+        return {}
+
+
+class InteractiveLoginAuthentication(AbstractAuthentication): ...
+
+
+class ServicePrincipalAuthentication(AbstractAuthentication): ...
+
+
+class MsiAuthentication(AbstractAuthentication): ...
+
+
+class AzureCliAuthentication(AbstractAuthentication): ...
+
+
+__all__ = ["AzureCliAuthentication", "InteractiveLoginAuthentication", "MsiAuthentication",
+           "ServicePrincipalAuthentication"]

@@ -1,0 +1,1 @@
+"""``azureml.pipeline``: pipelines of steps, over Cumulus pipelines (Prefect flows)."""

@@ -1,0 +1,221 @@
+"""``azureml.pipeline.steps``: PythonScriptStep and HyperDriveStep, as native pipeline steps.
+
+Each step keeps the SDK's fields; when its pipeline is built, it becomes a recipe of plain data
+(a native ScriptRunConfig, argument slots for data and parameters) that records a native
+``script_step`` each time the pipeline body runs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+from cumulus.azureml._compat import azure_only, target_name, unsupported
+from cumulus.azureml.core.runconfig import RunConfiguration
+from cumulus.azureml.core.script_run_config import native_argument, native_environment
+from cumulus.azureml.pipeline.core._data import (
+    InputRef,
+    OutputFileDatasetConfig,
+    PipelineData,
+    data_of,
+)
+from cumulus.azureml.pipeline.core.graph import PipelineParameter
+from cumulus.errors import PipelineError
+
+
+def _data_info(data: PipelineData) -> tuple[int, str, str | None, str | None]:
+    return (id(data), data.name, data.datastore_name, data.destination)
+
+
+def _output(outputs: dict[int, Any], info: tuple[int, str, str | None, str | None]) -> Any:
+    from cumulus.flows import Output
+
+    key, name, datastore, path = info
+    if key not in outputs:
+        outputs[key] = Output(name, datastore=datastore, path=path)
+    return outputs[key]
+
+
+class PipelineStep:
+    """What every SDK step shares: a name, ordering (``run_after``), data dependencies."""
+
+    def __init__(self, name: str, inputs: list[Any] | None, outputs: list[Any] | None,
+                 allow_reuse: bool) -> None:
+        if not isinstance(name, str) or not name:
+            raise PipelineError(f"A step needs a name, got {name!r}.")
+        self.name = name
+        self.inputs = list(inputs or [])
+        self.outputs = list(outputs or [])
+        self.allow_reuse = allow_reuse
+        self._after: list[PipelineStep] = []
+        for out in self._produced():
+            if out._producer is not None and out._producer is not self:
+                raise PipelineError(f"{out!r} is written by step {out._producer.name!r} and "
+                                    f"by step {name!r}; give each step its own output.")
+            out._producer = self
+
+    def run_after(self, step: PipelineStep) -> None:
+        self._after.append(step)
+
+    def _arguments(self) -> list[Any]:
+        return []
+
+    def _values(self) -> Iterator[Any]:
+        yield from self._arguments()
+        yield from self.inputs
+
+    def _produced(self) -> list[PipelineData]:
+        """The data this step writes: its ``outputs``, and OutputFileDatasetConfigs in its
+        arguments that it does not read."""
+        produced = [o for o in self.outputs if isinstance(o, PipelineData)]
+        read = {id(data_of(i)) for i in self.inputs if data_of(i) is not None}
+        for arg in self._arguments():
+            if isinstance(arg, OutputFileDatasetConfig) and id(arg) not in read \
+                    and all(arg is not o for o in produced):
+                produced.append(arg)
+        return produced
+
+    def _upstream(self) -> list[PipelineStep]:
+        ups = list(self._after)
+        mine = {id(d) for d in self._produced()}
+        for value in self._values():
+            data = data_of(value)
+            if data is not None and id(data) not in mine and data._producer is not None:
+                ups.append(data._producer)
+        return ups
+
+    def _defaults(self, source_directory: str | None) -> None: ...
+
+    def _recipe(self) -> dict[str, Any]:
+        raise NotImplementedError
+
+
+class PythonScriptStep(PipelineStep):
+    """Run ``script_name`` from ``source_directory`` with ``arguments`` as a pipeline step."""
+
+    def __init__(self, script_name: str, name: str | None = None,
+                 arguments: list[Any] | None = None, compute_target: Any = None,
+                 runconfig: RunConfiguration | None = None,
+                 runconfig_pipeline_params: dict[str, Any] | None = None,
+                 inputs: list[Any] | None = None, outputs: list[Any] | None = None,
+                 params: dict[str, Any] | None = None, source_directory: str | None = None,
+                 allow_reuse: bool = True, version: str | None = None,
+                 hash_paths: list[str] | None = None) -> None:
+        self.script_name = script_name
+        self.arguments = list(arguments or [])
+        self.compute_target = compute_target
+        self.runconfig = runconfig
+        self.source_directory = source_directory
+        self.params = dict(params or {})
+        azure_only("hash_paths", hash_paths, "reuse always hashes the whole source_directory")
+        azure_only("runconfig_pipeline_params", runconfig_pipeline_params, "not used")
+        super().__init__(name or script_name, inputs, outputs, allow_reuse)
+
+    def _arguments(self) -> list[Any]:
+        return self.arguments
+
+    def _defaults(self, source_directory: str | None) -> None:
+        if self.source_directory is None:
+            self.source_directory = source_directory or "."
+
+    def _slot(self, value: Any, produced: set[int]) -> tuple[str, Any]:
+        if isinstance(value, PipelineParameter):
+            return ("param", value.name)
+        data = data_of(value)
+        if data is not None:
+            kind = "out" if id(data) in produced and not isinstance(value, InputRef) else "in"
+            return (kind, _data_info(data))
+        return ("value", native_argument(value))
+
+    def _recipe(self) -> dict[str, Any]:
+        from cumulus.runconfig import ScriptRunConfig
+
+        rc = self.runconfig or RunConfiguration()
+        produced = {id(d) for d in self._produced()}
+        args = [self._slot(a, produced) for a in self.arguments]
+        in_args = {id(data_of(a)) for a in self.arguments if data_of(a) is not None}
+        extra_in = {f"input{i}" if data_of(v) is None else data_of(v).name:  # type: ignore[union-attr]
+                    self._slot(v, set()) for i, v in enumerate(self.inputs)
+                    if id(data_of(v)) not in in_args}
+        outs = [_data_info(d) for d in self._produced()]
+        env_vars = {str(k): str(v) for k, v in (rc.environment_variables or {}).items()}
+        env_vars.update({f"AML_PARAMETER_{k}": str(v) for k, v in self.params.items()
+                         if not isinstance(v, PipelineParameter)})
+        template = ScriptRunConfig(
+            source_directory=self.source_directory or ".", script=self.script_name,
+            compute_target=target_name(self.compute_target or rc.target),
+            environment=native_environment(rc.environment),
+            max_run_duration_seconds=rc.max_run_duration_seconds,
+            environment_variables=env_vars)
+        template.validate()  # bad input fails when the pipeline is built
+        name, reuse = self.name, self.allow_reuse
+        after = [id(s) for s in self._after]
+
+        def record(values: dict[str, Any], outputs: dict[int, Any],
+                   handles: dict[int, Any]) -> Any:
+            import dataclasses
+
+            from cumulus.flows import script_step
+
+            def fill(slot: tuple[str, Any]) -> Any:
+                kind, x = slot
+                if kind == "param":
+                    return values[x]
+                return _output(outputs, x) if kind in ("out", "in") else x
+
+            config = dataclasses.replace(template, arguments=[fill(s) for s in args])
+            target = None if config.compute_target in (None, "local") else config.compute_target
+            return script_step(config, name=name, compute_target=target,
+                               outputs=[_output(outputs, o) for o in outs],
+                               inputs={k: fill(v) for k, v in extra_in.items()},
+                               allow_reuse=reuse,
+                               run_after=[handles[i] for i in after if i in handles] or None)
+
+        return {"id": id(self), "record": record}
+
+
+class HyperDriveStep(PipelineStep):
+    """A HyperDrive sweep as a pipeline step (without data inputs or outputs for now)."""
+
+    def __init__(self, name: str, hyperdrive_config: Any,
+                 estimator_entry_script_arguments: list[Any] | None = None,
+                 inputs: list[Any] | None = None, outputs: list[Any] | None = None,
+                 metrics_output: Any = None, allow_reuse: bool = True,
+                 version: str | None = None) -> None:
+        if inputs or outputs or metrics_output:
+            raise PipelineError(
+                f"HyperDriveStep {name!r}: a sweep step cannot take inputs or outputs yet. "
+                "Run the sweep as its own run (exp.submit(hyperdrive_config)) reading a "
+                "datastore path, or pass the data as a datastore path in its arguments.")
+        self.hyperdrive_config = hyperdrive_config
+        super().__init__(name, inputs, outputs, allow_reuse)
+
+    def _recipe(self) -> dict[str, Any]:
+        sweep = self.hyperdrive_config.to_native()
+        name, reuse = self.name, self.allow_reuse
+        after = [id(s) for s in self._after]
+
+        def record(values: dict[str, Any], outputs: dict[int, Any],
+                   handles: dict[int, Any]) -> Any:
+            from cumulus.flows import script_step
+
+            return script_step(sweep, name=name, allow_reuse=reuse,
+                               run_after=[handles[i] for i in after if i in handles] or None)
+
+        return {"id": id(self), "record": record}
+
+
+class ParallelRunStep(PipelineStep):
+    def __init__(self, name: str, parallel_run_config: Any, inputs: list[Any], **_: Any) -> None:
+        unsupported("ParallelRunStep", "Batch scoring steps are not available in this version "
+                    "of Cumulus; score with a PythonScriptStep that loops over its input folder.")
+
+
+class DataTransferStep(PipelineStep):
+    def __init__(self, name: str, **_: Any) -> None:
+        unsupported("DataTransferStep", "Copy data in a PythonScriptStep with the datastores' "
+                    "download/upload, or read the source datastore path directly as an input.")
+
+
+__all__ = ["DataTransferStep", "HyperDriveStep", "ParallelRunStep", "PipelineStep",
+           "PythonScriptStep"]

@@ -1,0 +1,1 @@
+"""``azureml.train``: HyperDrive sweeps and the estimator classes."""
