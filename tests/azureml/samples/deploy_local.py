@@ -3,15 +3,13 @@ import json
 import os
 
 import joblib
-import numpy as np
 import requests
-from sklearn.datasets import load_digits
-from sklearn.linear_model import LogisticRegression
-
 from azureml.core import Environment, Workspace
 from azureml.core.conda_dependencies import CondaDependencies
 from azureml.core.model import InferenceConfig, Model
 from azureml.core.webservice import LocalWebservice
+from sklearn.datasets import load_digits
+from sklearn.linear_model import LogisticRegression
 
 ws = Workspace.from_config()
 

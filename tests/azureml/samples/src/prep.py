@@ -3,9 +3,8 @@ import argparse
 import os
 
 import numpy as np
-from sklearn.datasets import load_digits
-
 from azureml.core import Run
+from sklearn.datasets import load_digits
 
 parser = argparse.ArgumentParser()
 parser.add_argument("--output", type=str, required=True)

@@ -4,11 +4,10 @@ import os
 
 import joblib
 import numpy as np
+from azureml.core.run import Run
 from sklearn.datasets import load_digits
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import train_test_split
-
-from azureml.core.run import Run
 
 parser = argparse.ArgumentParser()
 parser.add_argument("--regularization", type=float, default=1.0, help="inverse regularization")
@@ -26,7 +25,7 @@ else:
 X_train, X_test, y_train, y_test = train_test_split(X / 16.0, y, test_size=0.25, random_state=0)
 
 clf = LogisticRegression(C=args.regularization, max_iter=args.max_iter)
-for epoch in range(3):
+for _epoch in range(3):
     clf.fit(X_train, y_train)
     run.log("accuracy", float(clf.score(X_test, y_test)))
 run.log("regularization", args.regularization)
