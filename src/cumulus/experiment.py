@@ -56,11 +56,10 @@ class Experiment:
         ``config`` is a ScriptRunConfig, a Sweep, an AutoMLConfig or a pipeline; the run class
         returned matches it (Run, SweepRun, PipelineRun, ...).
         """
+        from cumulus._checks import check_tags
         from cumulus.submission import submit_config
 
-        if tags is not None and not isinstance(tags, dict):
-            raise ValidationError(f"tags must be a dict of name -> value, got {tags!r}.")
-        return submit_config(config, self, tags=tags, **kwargs)
+        return submit_config(config, self, tags=check_tags(tags) if tags else tags, **kwargs)
 
     def get_runs(self, *, include_children: bool = False, status: str | None = None,
                  limit: int | None = None) -> Iterator[Run]:

@@ -309,10 +309,15 @@ class Run:
                 for c in self._store.children(self.id, recursive=recursive)]
 
     def tag(self, key: str, value: Any = None) -> None:
+        from cumulus._checks import check_tag
+
+        check_tag(key, value)
         self._store.merge_run_dict(self.id, "tags", {key: value})
 
     def set_tags(self, tags: dict[str, Any]) -> None:
-        self._store.merge_run_dict(self.id, "tags", dict(tags))
+        from cumulus._checks import check_tags
+
+        self._store.merge_run_dict(self.id, "tags", check_tags(tags))
 
     def get_tags(self) -> dict[str, Any]:
         return dict(self._refresh().get("tags") or {})

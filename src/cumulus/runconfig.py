@@ -80,9 +80,10 @@ class ScriptRunConfig:
                     + did_you_mean(self.script, near))
         for i, arg in enumerate([*self.arguments, *(self.command or [])]):
             check_argument(i, arg)
-        if self.max_run_duration_seconds is not None and not (
-                self.max_run_duration_seconds > 0):
-            raise ValidationError(f"max_run_duration_seconds must be > 0, got "
+        limit = self.max_run_duration_seconds
+        if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int | float)
+                                  or not limit > 0):
+            raise ValidationError(f"max_run_duration_seconds must be a number of seconds > 0, got "
                                   f"{self.max_run_duration_seconds!r}.")
         for k, v in self.environment_variables.items():
             if not isinstance(k, str) or not isinstance(v, str) or not k or "=" in k:

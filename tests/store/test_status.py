@@ -35,3 +35,9 @@ def test_parse_accepts_names_and_suggests() -> None:
 
 def test_sources_for_completed() -> None:
     assert sources_for("Completed") == {RunStatus.RUNNING, RunStatus.FINALIZING}
+
+
+def test_a_run_whose_node_died_while_finalizing_can_be_requeued() -> None:
+    assert can_transition("Finalizing", "Queued")
+    assert can_transition("Finalizing", "CancelRequested") and can_transition("CancelRequested",
+                                                                              "Canceled")

@@ -27,6 +27,7 @@ COMMANDS: dict[str, str] = {
     "model": "cumulus.cli._model:model",
     "env": "cumulus.cli._env:env",
     "migrate": "cumulus.cli._migrate:migrate",
+    "services": "cumulus.cli._services:services",
 }
 HELP = {
     "init": "Create a workspace (cumulus.yaml) here.",
@@ -42,6 +43,7 @@ HELP = {
     "model": "Register, deploy and inspect models.",
     "env": "List and build environments.",
     "migrate": "Rewrite Azure ML SDK v1 imports to cumulus.azureml.",
+    "services": "List and stop this workspace's background processes.",
 }
 
 

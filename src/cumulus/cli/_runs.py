@@ -31,7 +31,8 @@ def runs() -> None:
 @runs.command("list")
 @click.option("--experiment", "-e", default=None, help="Only this experiment.")
 @click.option("--status", default=None, help="Only runs in this status.")
-@click.option("--limit", "-n", default=20, show_default=True)
+@click.option("--limit", "-n", default=20, show_default=True, type=click.IntRange(min=1),
+              help="How many runs to show (>= 1).")
 @click.option("--all", "include_children", is_flag=True, help="Include child runs.")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 def list_runs(experiment: str | None, status: str | None, limit: int, include_children: bool,

@@ -24,6 +24,9 @@ _UNITS = {"": 1, "b": 1, "k": 10**3, "kb": 10**3, "m": 10**6, "mb": 10**6, "g": 
 _MEMORY_HELP = "Use a number of bytes or a string like '512MiB', '2GiB' or '4GB'."
 
 
+MAX_NODES = 10_000  # more nodes than this is a typo, not a cluster
+
+
 def parse_memory(value: str | int | float | None, what: str = "memory") -> int | None:
     """Bytes from ``'2GiB'``, ``'512 MB'`` or a number; None stays None.
 
@@ -148,6 +151,9 @@ class ClusterConfig:
             raise ValidationError(f"node must be a NodeSpec, got {self.node!r}.")
         _int("min_nodes", self.min_nodes, 0)
         _int("max_nodes", self.max_nodes, 1)
+        if self.max_nodes > MAX_NODES:
+            raise ValidationError(f"max_nodes must be at most {MAX_NODES}, got "
+                                  f"{self.max_nodes}. Split the work over several targets.")
         _int("max_attempts", self.max_attempts, 1)
         if self.min_nodes > self.max_nodes:
             raise ValidationError(

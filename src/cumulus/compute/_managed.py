@@ -113,10 +113,12 @@ class ManagedBackend(ComputeBackend):
                                                           env.get("PYTHONPATH")]))
         with open(log, "ab") as out:
             proc = subprocess.Popen(
-                [sys.executable, "-m", "cumulus.compute._manager", self.name,
-                 json.dumps(self.ws.payload())],
-                stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
+                [sys.executable, "-m", "cumulus.compute._manager", self.name, "-"],
+                stdin=subprocess.PIPE, stdout=out, stderr=subprocess.STDOUT,
                 start_new_session=True, env=env, cwd=str(self.ws.root))
+        assert proc.stdin is not None  # the payload holds the store URL: never put it in argv
+        proc.stdin.write(json.dumps(self.ws.payload()).encode())
+        proc.stdin.close()
         threading.Thread(target=proc.wait, daemon=True).start()   # reap it when it ends
         self.ws.store.merge_compute_state(self.name, pid=proc.pid)
 
@@ -246,7 +248,8 @@ class LocalBackend(ManagedBackend):
         return LocalCluster(
             n_workers=cfg.min_nodes, threads_per_worker=cfg.node.cpus, processes=True,
             memory_limit=cfg.node.memory_bytes or 0, resources=cfg.node.worker_resources(),
-            scheduler_port=0, dashboard_address=cfg.options.get("dashboard_address", ":0"),
+            scheduler_port=0,  # the dashboard shows task keys, logs and tracebacks: loopback only
+            dashboard_address=cfg.options.get("dashboard_address", "127.0.0.1:0"),
             silence_logs=logging.ERROR, host="127.0.0.1")
 
 

@@ -198,7 +198,9 @@ class Manager:
 
 def main(argv: list[str]) -> int:
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s %(message)s")
-    name, payload = argv[0], json.loads(argv[1])
+    # the workspace payload (with the store URL and its password) comes on stdin, never in argv
+    name = argv[0]
+    payload = json.loads(argv[1] if len(argv) > 1 and argv[1] != "-" else sys.stdin.read())
     manager = Manager(name, payload)
     cfg = manager.config()
     if cfg is None:

@@ -63,7 +63,8 @@ TRANSITIONS: dict[RunStatus, frozenset[RunStatus]] = {
     S.PREPARING: frozenset({S.QUEUED, S.STARTING, S.RUNNING, *_ALWAYS}),
     S.STARTING: frozenset({S.QUEUED, S.RUNNING, *_ALWAYS}),
     S.RUNNING: frozenset({S.QUEUED, S.FINALIZING, S.COMPLETED, *_ALWAYS}),
-    S.FINALIZING: frozenset({S.COMPLETED, *_ALWAYS}),
+    # a node lost while uploading outputs: the run is requeued (its staging is redone)
+    S.FINALIZING: frozenset({S.QUEUED, S.COMPLETED, *_ALWAYS}),
     S.CANCEL_REQUESTED: frozenset({S.CANCELED, S.FAILED}),
     S.COMPLETED: frozenset(),
     S.FAILED: frozenset(),

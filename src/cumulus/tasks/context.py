@@ -151,6 +151,11 @@ class RunContext:
                           json.dumps({"artifact": artifact}))
 
     def upload_file(self, name: str, path_or_stream: str) -> None:
+        parts = str(name).replace("\\", "/").split("/")
+        if not isinstance(name, str) or not name.strip("/") or name.startswith("/") or \
+                ".." in parts or "\x00" in name:
+            raise ValidationError(f"upload_file({name!r}): the name must be a relative path "
+                                  "inside the run's files without '..', e.g. 'outputs/plot.png'.")
         if not os.path.isfile(str(path_or_stream)):
             raise ValidationError(f"upload_file({name!r}): {path_or_stream!r} is not a file.")
         self._sink.upload(self._run, name, str(path_or_stream))

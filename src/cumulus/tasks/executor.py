@@ -296,8 +296,15 @@ class _Execution:
             return self._fail(f"the script exited with code {code}", code=code)
         self.data.finalize(success=True)
         self.ingest.close_children("Completed")
-        self.store.transition(self.run_id, RunStatus.COMPLETED, reason="script exited 0",
-                              expected=[RunStatus.FINALIZING])
+        if not self.store.try_transition(self.run_id, RunStatus.COMPLETED,
+                                         reason="script exited 0",
+                                         expected=[RunStatus.FINALIZING]):
+            # canceled while its outputs were uploading: the script succeeded and its outputs
+            # are kept, but the cancel wins (never Failed)
+            self.store.try_transition(self.run_id, RunStatus.CANCELED,
+                                      reason="cancel requested while finalizing; the script "
+                                             "had succeeded and its outputs were committed")
+            return self.store.get_status(self.run_id)
         return RunStatus.COMPLETED.value
 
     def _upload_quietly(self) -> None:
