@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from cumulus.tasks.context import RunContext
 
 _TERMINAL = ("Completed", "Failed", "Canceled")
+REVIVE_AFTER = 15.0  # seconds between a waiting client's checks that the run's manager lives
 
 
 class Run:
@@ -171,8 +172,12 @@ class Run:
         deadline = None if timeout is None else time.monotonic() + timeout
         if show_output:
             out.write(f"RunId: {self.id}\n")
+        checked = time.monotonic()
         while True:
             status = self.get_status()
+            if time.monotonic() - checked > REVIVE_AFTER and status not in _TERMINAL:
+                checked = time.monotonic()
+                self._revive(out if show_output else None)
             if show_output:
                 text, cursor = self._store.read_log(self.id, cursor)
                 if text:
@@ -195,6 +200,18 @@ class Run:
         if raise_on_error and status != "Completed":
             self._raise(details)
         return details
+
+    def _revive(self, out: TextIO | None) -> None:
+        """A waiting client restarts its run's compute manager if it died (best effort)."""
+        from cumulus.doctor import revive_target
+
+        try:
+            done = revive_target(self.workspace, self._record.get("compute_target"))
+        except Exception as exc:  # never abort a wait over this
+            done = f"could not check the run's compute target: {type(exc).__name__}: {exc}"
+        if done and out is not None:
+            out.write(f"[cumulus] {done}\n")
+            out.flush()
 
     def _raise(self, details: dict[str, Any]) -> None:
         from cumulus.errors import RunError

@@ -28,6 +28,7 @@ COMMANDS: dict[str, str] = {
     "env": "cumulus.cli._env:env",
     "migrate": "cumulus.cli._migrate:migrate",
     "services": "cumulus.cli._services:services",
+    "doctor": "cumulus.cli._services:doctor",
 }
 HELP = {
     "init": "Create a workspace (cumulus.yaml) here.",
@@ -44,6 +45,7 @@ HELP = {
     "env": "List and build environments.",
     "migrate": "Rewrite Azure ML SDK v1 imports to cumulus.azureml.",
     "services": "List and stop this workspace's background processes.",
+    "doctor": "Restart what died with work in flight.",
 }
 
 

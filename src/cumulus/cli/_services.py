@@ -68,3 +68,15 @@ def _age(seconds: float) -> str:
     if seconds < 7200:
         return f"{seconds / 60:.0f} min"
     return f"{seconds / 3600:.1f} h"
+
+
+@click.command()
+def doctor() -> None:
+    """Compare the store with what runs, and restart whatever died with work in flight
+    (compute managers, the pipeline agent, sweep controllers)."""
+    from cumulus.doctor import reconcile
+
+    actions = reconcile(workspace())
+    for line in actions:
+        click.echo(line)
+    click.echo(f"{len(actions)} repair(s)." if actions else "Everything that should run runs.")

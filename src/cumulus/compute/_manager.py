@@ -31,6 +31,9 @@ REPORT_EVERY = 0.5
 # free modules only: the forkserver forks every node process from this state)
 FORKSERVER_PRELOAD = ["distributed", "cumulus.tasks.executor", "cumulus.workspace"]
 HEARTBEAT_EVERY = 2.0
+RECONCILE_EVERY = 10.0   # seconds between checks for active runs with no task on the cluster
+# a run whose status changed this recently may have a submission in flight: left alone
+RECONCILE_GRACE = float(os.environ.get("CUMULUS_RECONCILE_GRACE", "30"))
 
 
 def scale_settings(cfg: Any) -> Any:
@@ -86,6 +89,29 @@ def _observed(adaptive: Any) -> dict[str, Any]:
     }
 
 
+def _executable(rec: dict[str, Any]) -> bool:
+    """A run ``execute_run`` runs: a script run (not a child run, controller or pipeline)."""
+    definition = rec.get("definition") or {}
+    return rec["status"] != "NotStarted" and definition.get("type") == "script" and \
+        bool(definition.get("script") or definition.get("command"))
+
+
+def _distributed(rec: dict[str, Any]) -> bool:
+    dist = (rec.get("definition") or {}).get("distribution") or {}
+    return int(dist.get("node_count") or dist.get("worker_count") or 1) > 1
+
+
+def _timestamp(value: Any) -> float:
+    if value is None:
+        return 0.0
+    if hasattr(value, "timestamp"):
+        from datetime import timezone
+
+        aware = value if value.tzinfo else value.replace(tzinfo=timezone.utc)
+        return float(aware.timestamp())
+    return float(value)
+
+
 class Manager:
     """Owns one target's cluster for the life of this process."""
 
@@ -128,22 +154,43 @@ class Manager:
 
     def recover(self, cfg: Any) -> int:
         """Queue again the target's unfinished runs: an earlier manager died with them."""
+        return self._requeue(self.store.active_runs_on(self.name), cfg,
+                             "canceled while its manager was down")
+
+    def reconcile(self, cfg: Any) -> int:
+        """Queue again the active runs of this target that have no task on the cluster: their
+        submitter died between recording and handing them over, or an attempt ended without
+        recording an outcome. Runs changed in the last ``RECONCILE_GRACE`` s are left alone
+        (a submission may be in flight)."""
+        from cumulus.compute._base import run_key
+
+        now = time.time()
+        candidates = {run_key(r["id"]): r for r in self.store.active_runs_on(self.name)
+                      if now - _timestamp(r.get("status_changed_at")) > RECONCILE_GRACE
+                      and _executable(r) and not _distributed(r)}
+        if not candidates:
+            return 0
+        known = set(self.client.sync(self.client.scheduler.cumulus_known,
+                                     keys=list(candidates)) or ())
+        orphans = [r for k, r in candidates.items() if k not in known]
+        for rec in orphans:
+            print(f"manager {self.name}: run {rec['id']} is {rec['status']} with no task on "
+                  "the cluster; queuing it again", flush=True)
+        return self._requeue(orphans, cfg, "canceled with no task on the cluster")
+
+    def _requeue(self, records: list[dict[str, Any]], cfg: Any, canceled_reason: str) -> int:
         from cumulus.compute._resources import request_for
         from cumulus.compute._submit import submit_run_task
         from cumulus.store.status import RunStatus
 
         count = 0
-        for rec in self.store.active_runs_on(self.name):
+        for rec in records:
             if rec["status"] == RunStatus.CANCEL_REQUESTED.value:
-                self.store.try_transition(rec["id"], RunStatus.CANCELED,
-                                          reason="canceled while its manager was down")
+                self.store.try_transition(rec["id"], RunStatus.CANCELED, reason=canceled_reason)
                 continue
-            definition = rec.get("definition") or {}
-            if rec["status"] == RunStatus.NOT_STARTED.value or \
-                    definition.get("type") != "script" or \
-                    not (definition.get("script") or definition.get("command")):
+            if not _executable(rec):
                 continue        # not something execute_run runs (a child run, a controller)
-            request = request_for(definition.get("resources"))
+            request = request_for((rec.get("definition") or {}).get("resources"))
             submit_run_task(self.client, rec["id"], self.payload, cfg.max_attempts, request,
                             self.ws.store_url)
             count += 1
@@ -158,7 +205,7 @@ class Manager:
 
     def loop(self, cfg: Any) -> None:
         last: dict[str, Any] = {}
-        beat = 0.0
+        beat = reconciled = 0.0
         while not self.stop.wait(REPORT_EVERY):
             try:
                 record = self.store.get_compute(self.name)
@@ -171,6 +218,9 @@ class Manager:
                     self.store.merge_compute_state(self.name, heartbeat=now,
                                                    observed_at=now, **observed)
                     last, beat = observed, now
+                if now - reconciled >= RECONCILE_EVERY:
+                    reconciled = now
+                    self.reconcile(cfg)
             except Exception as exc:  # a store hiccup must not take the cluster down
                 print(f"manager {self.name}: report failed: {type(exc).__name__}: {exc}",
                       flush=True)
