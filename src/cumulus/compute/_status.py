@@ -59,6 +59,24 @@ class ClusterStatus:
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
+    def serialize(self) -> dict[str, Any]:
+        """The status in the managed service's field names (``get_status().serialize()``)."""
+        c = self.node_state_counts
+        return {"currentNodeCount": self.current_node_count,
+                "targetNodeCount": self.target_node_count,
+                "allocationState": self.allocation_state,
+                "provisioningState": self.provisioning_state,
+                "nodeStateCounts": {"idleNodeCount": c.get("idle", 0),
+                                    "runningNodeCount": c.get("running", 0),
+                                    "preparingNodeCount": c.get("preparing", 0),
+                                    "leavingNodeCount": c.get("leaving", 0),
+                                    "unusableNodeCount": c.get("unusable", 0)},
+                "scaleSettings": {"minNodeCount": self.scale_settings.get("min_nodes"),
+                                  "maxNodeCount": self.scale_settings.get("max_nodes"),
+                                  "nodeIdleTimeBeforeScaleDown":
+                                      self.scale_settings.get("idle_seconds_before_scaledown")},
+                "errors": list(self.errors)}
+
     def summary(self) -> str:
         c = self.node_state_counts
         return (f"{self.name}: {self.provisioning_state}, {self.allocation_state}, nodes "

@@ -49,6 +49,9 @@ if TYPE_CHECKING:
 SERVICE_NAME_RE = re.compile(r"^[a-z][a-z0-9-]{1,61}[a-z0-9]$")
 
 
+START_WAIT = 120.0  # seconds run() waits for a service that is still starting (503)
+
+
 class ServiceRequestError(DeploymentError):
     """The scoring endpoint answered an error status (``status_code``, ``body``)."""
 
@@ -240,9 +243,19 @@ class Webservice:
         if self.auth_enabled:
             headers["Authorization"] = f"Bearer {self.get_keys()[0]}"
         limit = self._config().scoring_timeout_seconds or 300.0
+        resp = self._post(body, headers, timeout or limit + 10)
+        if resp.status_code == 503:  # still starting (e.g. run() right after deploy): wait once
+            self.wait_for_deployment(timeout_sec=START_WAIT)
+            resp = self._post(body, headers, timeout or limit + 10)
+        if resp.status_code != 200:
+            raise ServiceRequestError(f"Service {self.name!r} answered {resp.status_code}: "
+                                      f"{resp.text}", resp.status_code, resp.text)
+        return resp.json()
+
+    def _post(self, body: Any, headers: dict[str, str], timeout: float) -> Any:
         try:
-            resp = self._http().post(self.scoring_uri, content=body, headers=headers,
-                                     timeout=timeout or limit + 10)
+            return self._http().post(self.scoring_uri, content=body, headers=headers,
+                                     timeout=timeout)
         except OSError as exc:
             raise DeploymentError(f"Service {self.name!r} cannot be reached at "
                                   f"{self.scoring_uri}: {exc}. Check svc.state.") from exc
@@ -250,10 +263,6 @@ class Webservice:
             raise DeploymentError(f"Service {self.name!r} cannot be reached at "
                                   f"{self.scoring_uri}: {exc}. Check svc.state and "
                                   "svc.get_logs().") from exc
-        if resp.status_code != 200:
-            raise ServiceRequestError(f"Service {self.name!r} answered {resp.status_code}: "
-                                      f"{resp.text}", resp.status_code, resp.text)
-        return resp.json()
 
     # operations ------------------------------------------------------------------------------
     def get_logs(self, num_lines: int = 5000) -> str:

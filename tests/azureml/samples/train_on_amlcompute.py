@@ -23,8 +23,7 @@ except ComputeTargetException:
     compute_target = ComputeTarget.create(ws, cluster_name, compute_config)
     compute_target.wait_for_completion(show_output=True, min_node_count=None,
                                        timeout_in_minutes=20)
-print(compute_target.get_status().serialize() if hasattr(compute_target.get_status(), "serialize")
-      else compute_target.get_status())
+print(compute_target.get_status().serialize())
 
 env = Environment("sklearn-env")
 cd = CondaDependencies.create(pip_packages=["scikit-learn", "joblib"],

@@ -104,6 +104,10 @@ class ComputeTarget(_NativeTarget):
         return "AmlCompute"
 
     @property
+    def status(self) -> Any:
+        return self.get_status()
+
+    @property
     def provisioning_state(self) -> str:
         return "Succeeded"
 
