@@ -320,6 +320,27 @@ class Run:
 
         upload_run_file(self.workspace, self.id, name, Path(path_or_stream))
 
+    # step outputs ----------------------------------------------------------------------------
+    def get_outputs(self) -> dict[str, Any]:
+        """A pipeline step run's outputs: name -> DataPath on the datastore."""
+        from cumulus.datastores import DataPath
+
+        outs = (self._refresh().get("properties") or {}).get("outputs") or {}
+        return {k: DataPath.from_dict(v) for k, v in outs.items()}
+
+    def get_output_data(self, name: str) -> OutputData:
+        """Output ``name`` of this step run, to download or read (``.download(path)``)."""
+        outs = self.get_outputs()
+        if name not in outs:
+            from cumulus.errors import NotFoundError
+
+            raise NotFoundError(f"output {name!r} of run {self.id}", list(outs),
+                                hint="Step runs of a pipeline have outputs; list them with "
+                                     "run.get_outputs().")
+        return OutputData(self.workspace, outs[name])
+
+    get_port_data_reference = get_output_data
+
     # children, tags, cancel ----------------------------------------------------------------
     def get_children(self, recursive: bool = False) -> list[Run]:
         return [Run(self.experiment, c["id"], _record=c)
@@ -366,6 +387,34 @@ class Run:
 
     def __hash__(self) -> int:
         return hash(self.id)
+
+
+class OutputData:
+    """A step output on its datastore (the managed service's PortDataReference)."""
+
+    def __init__(self, workspace: Any, path: Any) -> None:
+        self.workspace, self.data_path = workspace, path
+
+    @property
+    def datastore_name(self) -> str:
+        return str(self.data_path.datastore)
+
+    @property
+    def path_on_datastore(self) -> str:
+        return str(self.data_path.path_on_datastore)
+
+    def download(self, local_path: str | os.PathLike[str] = ".", overwrite: bool = False,
+                 show_progress: bool = True) -> str:
+        """Copy the output into ``local_path`` (keeping its datastore path); returns it."""
+        from cumulus.datastores import Datastore
+
+        ds = Datastore.get(self.workspace, self.datastore_name)
+        ds.download(local_path, prefix=self.path_on_datastore, overwrite=overwrite,
+                    show_progress=show_progress)
+        return str(Path(local_path) / self.path_on_datastore)
+
+    def __repr__(self) -> str:
+        return f"OutputData({self.datastore_name}:{self.path_on_datastore})"
 
 
 #: run type (the definition's ``type``, else the run's kind) -> "module.Class" of its handle

@@ -1,5 +1,7 @@
 # A two-step pipeline with a data dependency, a pipeline parameter, publishing and a
 # schedule: the flow of the SDK v1 pipeline samples.
+import os
+
 from azureml.core import Experiment, Workspace
 from azureml.core.compute import AmlCompute, ComputeTarget
 from azureml.core.runconfig import RunConfiguration
@@ -43,6 +45,10 @@ pipeline_run.wait_for_completion(show_output=True)
 prep_run = pipeline_run.find_step_run("prep")[0]
 train_run = pipeline_run.find_step_run("train")[0]
 assert prep_run.get_metrics()["rows"] == 400
+prepped_data = prep_run.get_output_data("prepped")
+local = prepped_data.download(local_path="prepped_local", overwrite=True)
+print("prepped data:", prepped_data.datastore_name, prepped_data.path_on_datastore, local)
+assert os.path.isfile(os.path.join(local, "digits.csv"))
 print("train accuracy:", train_run.get_metrics()["accuracy"])
 
 published = pipeline.publish(name="digits-pipeline", description="prep and train")
