@@ -62,21 +62,53 @@ def _spec(root: Path):
 
 
 def _walk(root: Path) -> list[tuple[str, int]]:
+    """(relative path, size) of every file and symbolic link to snapshot.
+
+    Links are kept as links (the node gets the same link), so they must be relative and lead
+    to a place inside ``root``; anything else is refused here, at submit, naming the link.
+    """
     spec = _spec(root)
     out: list[tuple[str, int]] = []
     for dirpath, dirnames, filenames in os.walk(root):
         rel_dir = os.path.relpath(dirpath, root)
         rel_dir = "" if rel_dir == "." else rel_dir.replace(os.sep, "/") + "/"
         dirnames[:] = sorted(d for d in dirnames if not spec.match_file(rel_dir + d + "/"))
+        for d in list(dirnames):  # a link to a folder: kept as a link, not descended into
+            if os.path.islink(os.path.join(dirpath, d)):
+                dirnames.remove(d)
+                _check_link(root, os.path.join(dirpath, d), rel_dir + d)
+                out.append((rel_dir + d, 0))
         for name in sorted(filenames):
             rel = rel_dir + name
             if spec.match_file(rel):
                 continue
             full = os.path.join(dirpath, name)
-            if os.path.islink(full) and not os.path.exists(full):
+            if os.path.islink(full):
+                _check_link(root, full, rel)
+                out.append((rel, 0))
                 continue
             out.append((rel, os.path.getsize(full)))
     return out
+
+
+def _check_link(root: Path, full: str, rel: str) -> None:
+    target = os.readlink(full)
+    resolved = os.path.realpath(full)
+    inside = resolved == str(root) or resolved.startswith(str(root) + os.sep)
+    if os.path.isabs(target) or not inside:
+        raise SnapshotError(
+            f"source_directory {str(root)!r} holds a link {rel!r} -> {target!r} that "
+            + ("is absolute" if os.path.isabs(target) else "leads outside the folder")
+            + ". A snapshot keeps links as links, so the node would not find its target. "
+            "Copy the file or folder in, make the link relative to a place inside, or put "
+            "the data on a datastore.")
+
+
+def _entry_hash(root: Path, rel: str) -> str:
+    path = root / rel
+    if path.is_symlink():
+        return "link:" + hashlib.sha256(os.readlink(path).encode()).hexdigest()
+    return _file_hash(path)
 
 
 def _check_limits(root: Path, files: list[tuple[str, int]]) -> None:
@@ -117,7 +149,7 @@ def take_snapshot(source_directory: str | os.PathLike[str]) -> Snapshot:
                             "not a folder. Pass the folder that holds your script.")
     files = _walk(root)
     _check_limits(root, files)
-    entries = tuple((rel, size, _file_hash(root / rel)) for rel, size in files)
+    entries = tuple((rel, size, _entry_hash(root, rel)) for rel, size in files)
     digest = hashlib.sha256(json.dumps(entries).encode()).hexdigest()[:32]
     return Snapshot(digest=digest, files=entries, source=root)
 
@@ -154,4 +186,4 @@ def materialize_snapshot(digest: str, ds: Datastore, dest: Path) -> None:
             tmp.rename(cached)
         except OSError:  # another process won the race; theirs is identical
             shutil.rmtree(tmp, ignore_errors=True)
-    shutil.copytree(cached, dest, dirs_exist_ok=True)
+    shutil.copytree(cached, dest, dirs_exist_ok=True, symlinks=True)

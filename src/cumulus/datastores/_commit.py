@@ -70,7 +70,8 @@ def commit_output(ds: Datastore, local: Path, path: str, run_id: str, *,
         raise DatastoreError(f"Output {ds.name}:{path} already holds {len(old)} file(s) and "
                              "the output was declared with overwrite=False. Choose another "
                              "path, or use as_upload(overwrite=True).")
-    files = walk_files(local) if local.is_dir() else []
+    skipped: list[str] = []
+    files = walk_files(local, contain=True, skipped=skipped) if local.is_dir() else []
     result = upload(ds, [(full, f"{staging}/{rel}") for full, rel in files], overwrite=True,
                     show_progress=False)
     manifest: dict[str, Any] = {"format": 1, "run_id": run_id, "datastore": ds.name, "path": path,
@@ -81,7 +82,8 @@ def commit_output(ds: Datastore, local: Path, path: str, run_id: str, *,
         _commit_by_markers(ds, staging, path, sorted(rel for _, rel in files), old, manifest)
     remove_tree(ds, f"{STAGING_DIR}/{run_id}")
     return {k: manifest[k] for k in ("datastore", "path", "bytes")} | {
-        "files": len(manifest["files"]), "manifest": posixpath.join(path, MANIFEST)}
+        "files": len(manifest["files"]), "manifest": posixpath.join(path, MANIFEST),
+        "skipped_links": skipped}
 
 
 def _final_files(ds: Datastore, full: str) -> list[dict[str, Any]]:

@@ -137,6 +137,9 @@ class RunData:
         for s in summaries:
             self._log(f"output {s['datastore']}:{s['path']}: committed {s['files']} file(s), "
                       f"{s['bytes']} bytes; manifest {s['manifest']}")
+            for link in s.get("skipped_links") or ():
+                self._log(f"output {s['datastore']}:{s['path']}: left out {link}: a link "
+                          "leading outside the output folder is never followed")
         self.ws.store.merge_run_dict(self.run_id, "properties", {"cumulus.outputs": summaries})
 
     def cleanup(self) -> None:

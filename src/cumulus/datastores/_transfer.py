@@ -301,15 +301,43 @@ def common_dir(paths: list[str]) -> str:
     return posixpath.commonpath(paths)
 
 
-def walk_files(src: Path) -> list[tuple[str, str]]:
-    """(absolute path, posix path relative to ``src``) of every file under ``src``."""
+def walk_files(src: Path, *, contain: bool = False,
+               skipped: list[str] | None = None) -> list[tuple[str, str]]:
+    """(absolute path, posix path relative to ``src``) of every file under ``src``.
+
+    Links are followed; with ``contain`` (a run's outputs) only while they stay inside ``src``:
+    a link leading outside is left out and its relative path added to ``skipped``.
+    """
     out = []
+    root = os.path.realpath(src)
     for dirpath, dirnames, files in os.walk(src, followlinks=True):
+        if contain:
+            kept = []
+            for d in dirnames:
+                full = os.path.join(dirpath, d)
+                if os.path.islink(full) and not _inside(full, root):
+                    _skip(skipped, full, src)
+                else:
+                    kept.append(d)
+            dirnames[:] = kept
         dirnames.sort()
         for name in sorted(files):
             full = os.path.join(dirpath, name)
+            if contain and os.path.islink(full) and not _inside(full, root):
+                _skip(skipped, full, src)
+                continue
             out.append((full, os.path.relpath(full, src).replace(os.sep, "/")))
     return out
+
+
+def _inside(path: str, root: str) -> bool:
+    target = os.path.realpath(path)
+    return target == root or target.startswith(root + os.sep)
+
+
+def _skip(skipped: list[str] | None, full: str, src: Path) -> None:
+    if skipped is not None:
+        skipped.append(os.path.relpath(full, src).replace(os.sep, "/"))
 
 
 def human_bytes(n: float) -> str:

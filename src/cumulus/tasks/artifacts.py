@@ -40,21 +40,29 @@ def upload_run_dir(ws: Workspace, run_id: str, local_dir: Path, prefix: str,
     """
     if not local_dir.is_dir():
         return 0
+    from cumulus.datastores._transfer import walk_files
+
     ds = ws.get_default_datastore()
     items = []
-    for dirpath, _dirs, files in os.walk(local_dir):
-        for fname in files:
-            full = Path(dirpath) / fname
-            rel = f"{prefix}/{full.relative_to(local_dir).as_posix()}"
-            st = full.stat()
-            sig = (st.st_size, st.st_mtime_ns)
-            if changed_since is not None:
-                if changed_since.get(rel) == sig:
-                    continue
-                changed_since[rel] = sig
-            location = f"{run_prefix(run_id)}/{rel}"
-            ds.fs.put_file(str(full), ds.full_path(location))
-            items.append({"path": rel, "datastore": ds.name, "location": location,
-                          "size": st.st_size, "checksum": None})
+    skipped: list[str] = []
+    for path, inner in walk_files(local_dir, contain=True, skipped=skipped):
+        full = Path(path)
+        rel = f"{prefix}/{inner}"
+        st = full.stat()
+        sig = (st.st_size, st.st_mtime_ns)
+        if changed_since is not None:
+            if changed_since.get(rel) == sig:
+                continue
+            changed_since[rel] = sig
+        location = f"{run_prefix(run_id)}/{rel}"
+        ds.fs.put_file(str(full), ds.full_path(location))
+        items.append({"path": rel, "datastore": ds.name, "location": location,
+                      "size": st.st_size, "checksum": None})
+    warned = changed_since if changed_since is not None else {}
+    for link in skipped:
+        if warned.get(f"link:{link}") is None:
+            warned[f"link:{link}"] = (0, 0)
+            ws.store.append_log(run_id, f"[cumulus] {prefix}/{link} left out: a link leading "
+                                        f"outside ./{prefix} is never followed\n")
     ws.store.add_artifacts(run_id, items)
     return len(items)
