@@ -29,6 +29,7 @@ COMMANDS: dict[str, str] = {
     "migrate": "cumulus.cli._migrate:migrate",
     "services": "cumulus.cli._services:services",
     "doctor": "cumulus.cli._services:doctor",
+    "ui": "cumulus.cli._ui:ui",
 }
 HELP = {
     "init": "Create a workspace (cumulus.yaml) here.",
@@ -46,6 +47,7 @@ HELP = {
     "migrate": "Rewrite Azure ML SDK v1 imports to cumulus.azureml.",
     "services": "List and stop this workspace's background processes.",
     "doctor": "Restart what died with work in flight.",
+    "ui": "Serve the web app and REST API over this workspace.",
 }
 
 

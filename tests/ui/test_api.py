@@ -1,0 +1,107 @@
+"""The REST API against a real `cumulus ui` process."""
+
+from __future__ import annotations
+
+import socket
+
+import httpx
+import pytest
+
+from .conftest import Server
+
+pytestmark = [pytest.mark.integration]
+
+
+def test_runs_are_listed_filtered_sorted_and_paged(server: Server, ui_ws) -> None:  # type: ignore[no-untyped-def]
+    api = server.base + "/api/v1"
+    page = httpx.get(f"{api}/runs", params={"experiment": "ui-demo", "limit": 2}).json()
+    assert page["total"] >= 3 and len(page["runs"]) == 2
+    ids = {r.id for r in ui_ws["runs"]}
+    by_metric = httpx.get(f"{api}/runs", params={"experiment": "ui-demo", "kind": "script",
+                                                 "sort": "-metric:accuracy"}).json()["runs"]
+    accs = [r["metrics"]["accuracy"] for r in by_metric if r["id"] in ids]
+    assert accs == sorted(accs, reverse=True) and len(accs) == 2
+    tagged = httpx.get(f"{api}/runs", params={"tag": "team=vision"}).json()
+    assert {r["id"] for r in tagged["runs"]} >= ids
+    bad = httpx.get(f"{api}/runs", params={"sort": "colour"})
+    assert bad.status_code == 400 and "Allowed" in bad.json()["error"] and "metric:NAME" in \
+        bad.json()["error"]
+    assert httpx.get(f"{api}/runs", params={"status": "Finished"}).status_code == 400
+
+
+def test_a_run_its_metrics_logs_files_and_children(server: Server, ui_ws) -> None:  # type: ignore[no-untyped-def]
+    api = server.base + "/api/v1"
+    run = ui_ws["runs"][0]
+    detail = httpx.get(f"{api}/runs/{run.id}").json()
+    assert detail["status"] == "Completed" and detail["experiment"] == "ui-demo"
+    assert [e["to_status"] for e in detail["status_history"]][-1] == "Completed"
+    metrics = httpx.get(f"{api}/runs/{run.id}/metrics").json()
+    assert len(metrics["loss"]) == 5
+    assert len(httpx.get(f"{api}/runs/{run.id}/metrics", params={"max_points": 3}).json()
+               ["loss"]) == 3
+    assert "trained with 0.1" in httpx.get(f"{api}/runs/{run.id}/logs").json()["text"]
+    files = [f["path"] for f in httpx.get(f"{api}/runs/{run.id}/files").json()]
+    assert "outputs/model.txt" in files
+    assert httpx.get(f"{api}/runs/{run.id}/files/outputs/model.txt").content == b"m"
+    sweep = ui_ws["sweep"]
+    assert len(httpx.get(f"{api}/runs/{sweep.id}/children").json()) == 3
+    trials = httpx.get(f"{api}/runs/{sweep.id}/sweep").json()
+    assert len(trials["trials"]) == 3 and trials["best_run_id"]
+    events = httpx.get(f"{api}/runs/{run.id}/events", timeout=10).text
+    assert "event: log" in events and "event: end" in events
+
+
+def test_errors_name_what_was_wrong(server: Server) -> None:
+    api = server.base + "/api/v1"
+    missing = httpx.get(f"{api}/runs/no-such-run")
+    assert missing.status_code == 404 and "no-such-run" in missing.json()["error"]
+    spec = httpx.get(f"{api}/openapi.json").json()
+    assert "/api/v1/runs/{run_id}/events" in spec["paths"]
+
+
+def test_mutations_need_the_token(server: Server, ui_ws) -> None:  # type: ignore[no-untyped-def]
+    api = server.base + "/api/v1"
+    run = ui_ws["runs"][1]
+    denied = httpx.post(f"{api}/runs/{run.id}/tags", json={"reviewed": "yes"})
+    assert denied.status_code == 401 and "token" in denied.json()["error"]
+    ok = httpx.post(f"{api}/runs/{run.id}/tags", json={"reviewed": "yes"},
+                    headers={"Authorization": f"Bearer {server.token}"})
+    assert ok.status_code == 200 and ok.json()["tags"]["reviewed"] == "yes"
+    bad = httpx.post(f"{api}/runs/{run.id}/tags", json={"k": {"nested": 1}},
+                     headers={"Authorization": f"Bearer {server.token}"})
+    assert bad.status_code == 400 and "tag values must be" in bad.json()["error"]
+
+
+def test_off_loopback_every_request_needs_the_token(ui_ws) -> None:  # type: ignore[no-untyped-def]
+    srv = Server(ui_ws["ws"].root, host="0.0.0.0", token="s3cret-token-123")
+    try:
+        api = srv.base + "/api/v1"
+        assert srv.token == "s3cret-token-123"
+        assert httpx.get(f"{api}/runs").status_code == 401
+        assert httpx.get(f"{api}/runs", headers={"Authorization": "Bearer wrong"}
+                         ).status_code == 401
+        assert httpx.get(f"{api}/runs", headers={"Authorization": f"Bearer {srv.token}"}
+                         ).status_code == 200
+        assert httpx.get(srv.base + "/").status_code == 401   # the login page
+        page = httpx.get(srv.base + f"/?token={srv.token}")
+        assert page.status_code == 200 and "cumulus_token" in page.headers["set-cookie"]
+    finally:
+        srv.stop()
+
+
+def test_a_port_in_use_is_a_clear_error(ui_ws) -> None:  # type: ignore[no-untyped-def]
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        s.listen()
+        port = s.getsockname()[1]
+        env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2] / "src")}
+        proc = subprocess.run([sys.executable, "-m", "cumulus", "ui", "--port", str(port)],
+                              cwd=ui_ws["ws"].root, env=env, capture_output=True, text=True,
+                              timeout=60)
+    assert proc.returncode != 0
+    assert f"port {port}" in proc.stderr and "--port" in proc.stderr
