@@ -51,6 +51,16 @@ def test_a_run_its_metrics_logs_files_and_children(server: Server, ui_ws) -> Non
     assert "event: log" in events and "event: end" in events
 
 
+def test_compare_serves_many_runs_in_one_request(server: Server, ui_ws) -> None:  # type: ignore[no-untyped-def]
+    api = server.base + "/api/v1"
+    a, b = ui_ws["runs"]
+    body = httpx.get(f"{api}/compare", params={"ids": f"{a.id},{b.id}", "max_points": 2}).json()
+    assert [r["id"] for r in body["runs"]] == [a.id, b.id]
+    assert all(len(r["metrics"]["loss"]) == 2 for r in body["runs"])
+    missing = httpx.get(f"{api}/compare", params={"ids": f"{a.id},nope"})
+    assert missing.status_code == 404 and "'nope'" in missing.json()["error"]
+
+
 def test_errors_name_what_was_wrong(server: Server) -> None:
     api = server.base + "/api/v1"
     missing = httpx.get(f"{api}/runs/no-such-run")

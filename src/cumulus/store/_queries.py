@@ -114,19 +114,30 @@ def metric_series(store: Store, run_id: str, name: str | None = None,
                   max_points: int | None = None) -> dict[str, list[dict[str, Any]]]:
     """name -> [{step, value, time}] of a run's scalar metrics; with ``max_points`` each series
     is downsampled to about that many points (evenly, keeping the last)."""
-    series: dict[str, list[dict[str, Any]]] = {}
-    for row in store.get_metric_rows([run_id], name):
-        if row["value"] is None:
-            continue
-        series.setdefault(row["name"], []).append(
-            {"step": row["step"], "value": row["value"], "time": row["time"]})
+    return metric_series_many(store, [run_id], max_points, name).get(run_id, {})
+
+
+def metric_series_many(store: Store, run_ids: list[str], max_points: int | None = None,
+                       name: str | None = None) -> dict[str, dict[str, list[dict[str, Any]]]]:
+    """run id -> name -> points, for many runs in one query (see :func:`metric_series`)."""
+    q = select(m.Metric.run_id, m.Metric.name, m.Metric.step, m.Metric.value, m.Metric.time
+               ).where(m.Metric.run_id.in_(run_ids), m.Metric.value.is_not(None))
+    if name is not None:
+        q = q.where(m.Metric.name == name)
+    out: dict[str, dict[str, list[dict[str, Any]]]] = {}
+    with store.read_engine.connect() as conn:
+        for run_id, metric, step, value, when in conn.execute(q.order_by(m.Metric.id)):
+            out.setdefault(run_id, {}).setdefault(metric, []).append(
+                {"step": step, "value": value, "time": when})
     if max_points:
-        for key, points in series.items():
-            if len(points) > max_points:
-                stride = len(points) / max_points
-                picked = [points[int(i * stride)] for i in range(max_points - 1)]
-                series[key] = [*picked, points[-1]]
-    return series
+        for series in out.values():
+            for key, points in series.items():
+                if len(points) > max_points:
+                    stride = len(points) / max_points
+                    picked = [points[int(i * stride)] for i in range(max_points - 1)]
+                    series[key] = [*picked, points[-1]]
+    return out
 
 
-__all__ = ["SORT_FIELDS", "RunQuery", "latest_metrics", "metric_series", "page_runs"]
+__all__ = ["SORT_FIELDS", "RunQuery", "latest_metrics", "metric_series", "metric_series_many",
+           "page_runs"]

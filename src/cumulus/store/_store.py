@@ -158,6 +158,13 @@ class Store:
             row = conn.execute(select(runs).where(runs.c.id == run_id)).mappings().first()
         return None if row is None else {f: row[f] for f in RUN_FIELDS}
 
+    def runs_by_ids(self, run_ids: Sequence[str]) -> list[dict[str, Any]]:
+        if not run_ids:
+            return []
+        with self.reading() as s:
+            rows = s.scalars(select(m.Run).where(m.Run.id.in_(list(run_ids)))).all()
+            return [_row(r, RUN_FIELDS) for r in rows]
+
     def get_status(self, run_id: str) -> str:
         with self.reading() as s:
             status = s.scalar(select(m.Run.status).where(m.Run.id == run_id))

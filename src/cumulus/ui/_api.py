@@ -108,7 +108,13 @@ def _login_page() -> str:
 
 
 def _routes(api: APIRouter, ws: Workspace, write: Any) -> None:
-    from cumulus.store._queries import RunQuery, latest_metrics, metric_series, page_runs
+    from cumulus.store._queries import (
+        RunQuery,
+        latest_metrics,
+        metric_series,
+        metric_series_many,
+        page_runs,
+    )
 
     store = ws.store
 
@@ -158,6 +164,22 @@ def _routes(api: APIRouter, ws: Workspace, write: Any) -> None:
         return {"total": total, "offset": offset, "limit": limit,
                 "runs": [{**_plain(r), "experiment": names.get(r["experiment_id"]),
                           "metrics": metrics.get(r["id"], {})} for r in rows]}
+
+    @api.get("/compare")
+    def compare(ids: str = Query(..., description="comma-separated run ids (at most 500)"),
+                max_points: int = Query(200, ge=2, le=10_000)) -> dict[str, Any]:
+        """Many runs side by side in one request: params, tags, latest metrics and every
+        scalar series (downsampled to ``max_points``)."""
+        wanted = [i for i in ids.split(",") if i][:500]
+        found = {r["id"]: r for r in store.runs_by_ids(wanted)}
+        missing = [i for i in wanted if i not in found]
+        if missing:
+            raise NotFoundError(f"run(s) {', '.join(map(repr, missing[:5]))}")
+        series = metric_series_many(store, wanted, max_points)
+        return {"runs": [{"id": i, "display_name": found[i]["display_name"],
+                          "status": found[i]["status"], "params": found[i]["params"],
+                          "tags": found[i]["tags"], "metrics": series.get(i, {})}
+                         for i in wanted]}
 
     @api.get("/runs/{run_id}")
     def run(run_id: str) -> dict[str, Any]:

@@ -215,7 +215,8 @@ async function pipelineSection(id) {
 async function compareView(q) {
   const ids = (new URLSearchParams(q).get("ids") || "").split(",").filter(Boolean);
   const runs = await Promise.all(ids.map((i) => get(`/runs/${encodeURIComponent(i)}`)));
-  const metrics = await Promise.all(ids.map((i) => get(`/runs/${encodeURIComponent(i)}/metrics?max_points=1000`)));
+  const bulk = await get(`/compare?ids=${ids.map(encodeURIComponent).join(",")}&max_points=500`);
+  const metrics = bulk.runs.map((r) => r.metrics);
   const names = [...new Set(metrics.flatMap((m) => Object.keys(m)))];
   const params = [...new Set(runs.flatMap((r) => Object.keys(r.params || {})))];
   const defs = runs.map((r) => JSON.stringify(r.definition || {}, null, 2).split("\n"));
