@@ -100,6 +100,11 @@ def test_pipeline_with_data_dependency_publish_and_schedule(project: Path) -> No
     assert "train accuracy:" in out
 
 
+def test_batch_scoring_with_parallel_run_step(project: Path) -> None:
+    out = _run(project, "batch_scoring.py")
+    assert "24 predictions" in out
+
+
 def test_deploy_to_local_webservice(project: Path) -> None:
     _run(project, "deploy_local.py")
 

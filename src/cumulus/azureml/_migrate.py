@@ -27,7 +27,6 @@ UNSUPPORTED_CALLS = {
     "AksWebservice": "deploy with LocalWebservice.deploy_configuration(port=...) or package a "
                      "Docker image with Model.package(...)",
     "AksCompute": "use a Cumulus compute target (AmlCompute.provisioning_configuration)",
-    "ParallelRunStep": "score in a PythonScriptStep that loops over its input folder",
     "DataTransferStep": "copy data in a PythonScriptStep (datastore download/upload)",
     "register_azure_file_share": "register the files as a folder or blob container",
     "ContainerRegistry": "no registry is needed: environments are built on each node",

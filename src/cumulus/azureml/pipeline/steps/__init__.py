@@ -205,10 +205,77 @@ class HyperDriveStep(PipelineStep):
         return {"id": id(self), "record": record}
 
 
+class ParallelRunConfig:
+    """The SDK's ParallelRunConfig over :class:`cumulus.batch.ParallelRunConfig`."""
+
+    def __init__(self, environment: Any, entry_script: str, error_threshold: int,
+                 output_action: str, compute_target: Any, node_count: int,
+                 process_count_per_node: int | None = None, mini_batch_size: Any = None,
+                 source_directory: str | None = None, description: str | None = None,
+                 logging_level: str = "INFO", run_invocation_timeout: int = 60,
+                 run_max_try: int = 3, append_row_file_name: str | None = None,
+                 allowed_failed_count: int | None = None, allowed_failed_percent: Any = None,
+                 partition_keys: Any = None, environment_variables: Any = None) -> None:
+        from cumulus.batch import ParallelRunConfig as _Native
+
+        azure_only("partition_keys", partition_keys, "mini-batches are by file")
+        self.native = _Native(
+            entry_script=entry_script, source_directory=source_directory or ".",
+            mini_batch_size=mini_batch_size or "10", error_threshold=int(error_threshold),
+            output_action=output_action, node_count=int(node_count),
+            process_count_per_node=int(process_count_per_node or 1),
+            run_invocation_timeout=float(run_invocation_timeout), run_max_try=int(run_max_try),
+            append_row_file_name=append_row_file_name or "parallel_run_step.txt",
+            environment=native_environment(environment) if environment is not None else None,
+            compute_target=target_name(compute_target),
+            environment_variables=dict(environment_variables or {}))
+
+
 class ParallelRunStep(PipelineStep):
-    def __init__(self, name: str, parallel_run_config: Any, inputs: list[Any], **_: Any) -> None:
-        unsupported("ParallelRunStep", "Batch scoring steps are not available in this version "
-                    "of Cumulus; score with a PythonScriptStep that loops over its input folder.")
+    """Batch scoring as a pipeline step: one ``score`` step per worker, then ``merge``, writing
+    ``parallel_run_step.txt`` into ``output`` (an OutputFileDatasetConfig's destination, or
+    ``parallel_run/<step name>`` on a PipelineData's datastore)."""
+
+    def __init__(self, name: str, parallel_run_config: ParallelRunConfig, inputs: list[Any],
+                 output: Any = None, side_inputs: Any = None, arguments: Any = None,
+                 allow_reuse: bool = True) -> None:
+        if len(inputs) != 1:
+            raise PipelineError(f"ParallelRunStep {name!r} takes one input (a dataset or a "
+                                f"datastore path), got {len(inputs)}.")
+        azure_only("side_inputs", side_inputs, "read them from a datastore in init()")
+        azure_only("arguments", arguments, "set environment_variables on the config")
+        self.parallel_run_config = parallel_run_config
+        self.output_data = output
+        super().__init__(name, inputs, [output] if output is not None else [], allow_reuse)
+
+    def _recipe(self) -> dict[str, Any]:
+        from cumulus.batch import batch_steps
+        from cumulus.datastores import DataPath
+
+        data = self.output_data
+        if data is None:
+            raise PipelineError(f"ParallelRunStep {self.name!r} needs output=...: where its "
+                                "rows go.")
+        store = data.datastore_name or "workspacestore"
+        path = data.destination or f"parallel_run/{self.name}"
+        if "{" in path:
+            raise PipelineError(f"ParallelRunStep {self.name!r}: the output destination "
+                                f"{path!r} must be a fixed path (no placeholders).")
+        source = data_of(self.inputs[0])
+        if source is not None:
+            raise PipelineError(f"ParallelRunStep {self.name!r} reads a dataset or datastore "
+                                "path; reading another step's output is not supported yet.")
+        record_steps = batch_steps(self.parallel_run_config.native,
+                                   native_argument(self.inputs[0]), DataPath(store, path),
+                                   prefix=f"{self.name}_", merge_name=self.name,
+                                   output_name=data.name)
+        after = [id(s) for s in self._after]
+
+        def record(values: dict[str, Any], outputs: dict[int, Any],
+                   handles: dict[int, Any]) -> Any:
+            return record_steps(run_after=[handles[i] for i in after if i in handles] or None)
+
+        return {"id": id(self), "record": record}
 
 
 class DataTransferStep(PipelineStep):
@@ -217,5 +284,5 @@ class DataTransferStep(PipelineStep):
                     "download/upload, or read the source datastore path directly as an input.")
 
 
-__all__ = ["DataTransferStep", "HyperDriveStep", "ParallelRunStep", "PipelineStep",
-           "PythonScriptStep"]
+__all__ = ["DataTransferStep", "HyperDriveStep", "ParallelRunConfig", "ParallelRunStep",
+           "PipelineStep", "PythonScriptStep"]

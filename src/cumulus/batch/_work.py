@@ -1,0 +1,199 @@
+"""What a batch-scoring worker and the final merge do (on a node).
+
+Mini-batches are a pure function of the input listing (:func:`plan`), so every worker and the
+merge agree on them without talking. Worker ``k`` of ``n`` scores mini-batches ``k, k+n, ...``;
+each result lands on the datastore as ``<output>/_batch/parts/<index>.txt`` (written to a
+temporary name, then moved), which is the mini-batch's done-marker: a rerun after a crash or a
+preemption skips it, so the merged output holds each input exactly once.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import posixpath
+import signal
+import sys
+import time
+import traceback
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from cumulus.batch._config import parse_mini_batch_size
+
+STATE = "_batch"
+
+
+def plan(files: Sequence[tuple[str, int]], mini_batch_size: Any) -> list[list[str]]:
+    """Mini-batches (lists of relative paths) of ``files`` ((path, size), sorted by path)."""
+    kind, limit = parse_mini_batch_size(mini_batch_size)
+    batches: list[list[str]] = []
+    current: list[str] = []
+    used = 0
+    for rel, size in sorted(files):
+        weight = 1 if kind == "files" else max(int(size), 1)
+        if current and used + weight > limit:
+            batches.append(current)
+            current, used = [], 0
+        current.append(rel)
+        used += weight
+    if current:
+        batches.append(current)
+    return batches
+
+
+def local_files(root: Path) -> list[tuple[str, int]]:
+    if root.is_file():
+        return [(root.name, root.stat().st_size)]
+    return sorted((p.relative_to(root).as_posix(), p.stat().st_size)
+                  for p in root.rglob("*") if p.is_file())
+
+
+def _load_entry(path: Path) -> Any:
+    spec = importlib.util.spec_from_file_location(f"cumulus_batch_entry_{os.getpid()}", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.path.insert(0, str(path.parent))
+    spec.loader.exec_module(module)
+    return module
+
+
+def _rows(result: Any, count: int) -> list[str]:
+    """A run() result as output lines: a list (one item per input) or a DataFrame."""
+    if hasattr(result, "to_csv") and hasattr(result, "columns"):
+        text = result.to_csv(header=False, index=False, sep=" ")
+        return [line for line in text.splitlines() if line]
+    if isinstance(result, (list, tuple)):
+        return [x if isinstance(x, str) else json.dumps(x, default=str) for x in result]
+    raise TypeError(f"run() returned {type(result).__name__}; return a list (one item per "
+                    f"input of the mini-batch, {count} here) or a pandas DataFrame")
+
+
+class _Timeout(Exception):
+    pass
+
+
+def _call(fn: Callable[[list[str]], Any], batch: list[str], timeout: float) -> Any:
+    def alarm(*_: Any) -> None:
+        raise _Timeout(f"run() did not return within run_invocation_timeout={timeout:g} s")
+
+    previous = signal.signal(signal.SIGALRM, alarm)
+    signal.setitimer(signal.ITIMER_REAL, timeout)
+    try:
+        return fn(batch)
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+
+
+def _write(ds: Any, path: str, text: str) -> None:
+    target = ds.full_path(path)
+    tmp = f"{target}.{os.getpid()}.tmp"
+    with ds.fs.open(tmp, "w") as fh:
+        fh.write(text)
+    ds.fs.mv(tmp, target)
+
+
+def score_share(ws: Any, config: dict[str, Any], input_dir: Path, output: dict[str, str],
+                worker: int, workers: int, log: Callable[[str], None] = print) -> dict[str, Any]:
+    """Score this worker's share of the mini-batches; returns counts."""
+    from cumulus.datastores import Datastore
+
+    ds = Datastore.get(ws, output["datastore"])
+    state = posixpath.join(output["path"], STATE)
+    batches = plan(local_files(input_dir), config["mini_batch_size"])
+    mine = list(range(worker, len(batches), workers))
+    entry = _load_entry(Path.cwd() / config["entry_script"])
+    entry.init()
+    done = skipped = failed = rows = 0
+    base = input_dir if input_dir.is_dir() else input_dir.parent
+    for index in mine:
+        part = posixpath.join(state, "parts", f"{index:06d}.txt")
+        if ds.exists(part):
+            skipped += 1
+            continue
+        paths = [str(base / rel) for rel in batches[index]]
+        started, error = time.perf_counter(), None
+        for attempt in range(1, int(config["run_max_try"]) + 1):
+            try:
+                lines = _rows(_call(entry.run, paths, float(config["run_invocation_timeout"])),
+                              len(paths))
+                break
+            except Exception as exc:
+                error = {"index": index, "files": batches[index], "attempt": attempt,
+                         "error": f"{type(exc).__name__}: {exc}",
+                         "traceback": traceback.format_exc()}
+                log(f"[batch] mini-batch {index}: attempt {attempt} failed: {error['error']}")
+        else:
+            _write(ds, posixpath.join(state, "errors", f"{index:06d}.json"), json.dumps(error))
+            failed += 1
+            continue
+        _write(ds, part, "".join(line + "\n" for line in lines))
+        done += 1
+        rows += len(lines)
+        log(f"[batch] mini-batch {index + 1}/{len(batches)}: {len(paths)} input(s), "
+            f"{len(lines)} row(s) in {time.perf_counter() - started:.2f} s "
+            f"(worker {worker + 1}/{workers}: {done + skipped + failed}/{len(mine)})")
+    log(f"[batch] worker {worker + 1}/{workers}: {done} mini-batch(es) scored, {skipped} "
+        f"already done, {failed} failed")
+    return {"worker": worker, "scored": done, "skipped": skipped, "failed": failed,
+            "rows": rows, "mini_batches": len(batches)}
+
+
+def merge(ws: Any, config: dict[str, Any], inputs: dict[str, Any], output: dict[str, str],
+          log: Callable[[str], None] = print) -> dict[str, Any]:
+    """Concatenate the parts in mini-batch order into the output file; fail (keeping the
+    partial output apart) when more mini-batches failed than ``error_threshold``."""
+    from cumulus.datastores import Datastore
+    from cumulus.errors import CumulusError
+
+    src = Datastore.get(ws, inputs["datastore"])
+    listing = [(rel, int(st.size)) for rel, st in src.list_files(
+        inputs["path_on_datastore"]).items()]
+    prefix = inputs["path_on_datastore"].rstrip("/")
+    files = [((posixpath.relpath(rel, prefix) if prefix and rel != prefix
+               else posixpath.basename(rel)), size) for rel, size in listing]
+    batches = plan(files, config["mini_batch_size"])
+    ds = Datastore.get(ws, output["datastore"])
+    state = posixpath.join(output["path"], STATE)
+    errors = []
+    for index in range(len(batches)):
+        err = posixpath.join(state, "errors", f"{index:06d}.json")
+        if not ds.exists(posixpath.join(state, "parts", f"{index:06d}.txt")) and ds.exists(err):
+            with ds.fs.open(ds.full_path(err), "r") as fh:
+                errors.append(json.loads(fh.read()))
+    missing = [i for i in range(len(batches))
+               if not ds.exists(posixpath.join(state, "parts", f"{i:06d}.txt"))]
+    threshold = int(config["error_threshold"])
+    over = threshold >= 0 and len(missing) > threshold
+    name = config["append_row_file_name"]
+    target = posixpath.join(output["path"], name if not over else f"{STATE}/partial_{name}")
+    rows = 0
+    if config["output_action"] == "append_row":
+        chunks = []
+        for index in range(len(batches)):
+            part = posixpath.join(state, "parts", f"{index:06d}.txt")
+            if index in missing:
+                continue
+            with ds.fs.open(ds.full_path(part), "r") as fh:
+                chunks.append(fh.read())
+        text = "".join(chunks)
+        rows = text.count("\n")
+        _write(ds, target, text)
+    summary = {"mini_batches": len(batches), "inputs": len(files), "rows": rows,
+               "failed_mini_batches": len(missing), "output": f"{output['datastore']}:{target}"}
+    _write(ds, posixpath.join(output["path"], f"{STATE}/summary.json"), json.dumps(summary))
+    log(f"[batch] merged {len(batches) - len(missing)}/{len(batches)} mini-batch(es), {rows} "
+        f"row(s) into {output['datastore']}:{target}")
+    if over:
+        worst = "; ".join(f"mini-batch {e['index']} ({', '.join(e['files'][:3])}): "
+                          f"{e['error']}" for e in errors[:5])
+        raise CumulusError(f"{len(missing)} mini-batch(es) failed, more than error_threshold="
+                           f"{threshold}. {worst}. The partial output is kept apart at "
+                           f"{output['datastore']}:{target}.")
+    return summary
+
+
+__all__ = ["STATE", "local_files", "merge", "plan", "score_share"]
