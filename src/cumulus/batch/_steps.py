@@ -35,7 +35,6 @@ def merge(*, config: dict[str, Any], inputs: dict[str, Any],
     """Gather every mini-batch's rows into the output file; check error_threshold."""
     from cumulus import Run
     from cumulus.batch._work import merge as merge_parts
-
     from cumulus.datastores import DataPath
 
     summary = merge_parts(_ws(), config, inputs, output)

@@ -69,12 +69,11 @@ def page_runs(store: Store, q: RunQuery) -> tuple[list[dict[str, Any]], int]:
     desc = q.sort.startswith("-")
     key = q.sort.lstrip("-")
     if key.startswith("metric:"):
-        latest = (select(m.Metric.run_id, func.max(m.Metric.id).label("mid"))
-                  .where(m.Metric.name == key[7:]).group_by(m.Metric.run_id).subquery())
-        value = (select(latest.c.run_id, m.Metric.value.label("v"))
-                 .join(m.Metric, m.Metric.id == latest.c.mid).subquery())
-        base = base.outerjoin(value, value.c.run_id == m.Run.id)
-        order = [value.c.v.is_(None), value.c.v.desc() if desc else value.c.v.asc()]
+        # the run's latest value of the metric: one index seek per run (run_id, name)
+        value = (select(m.Metric.value)
+                 .where(m.Metric.run_id == m.Run.id, m.Metric.name == key[7:])
+                 .order_by(m.Metric.id.desc()).limit(1).correlate(m.Run).scalar_subquery())
+        order = [value.is_(None), value.desc() if desc else value.asc()]
     else:
         col = _COLUMNS[key]
         order = [col.desc() if desc else col.asc()]
