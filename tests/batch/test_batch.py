@@ -114,3 +114,45 @@ def test_a_job_scores_every_file_once_and_resumes(batch_ws, tmp_path: Path) -> N
     assert sorted(names) == sorted([f"n{i:02d}.txt" for i in range(22)] + ["bad.txt"])
     assert len(names) == len(set(names)) == 23                     # each input exactly once
     assert "bad.txt 200" in lines and "n21.txt 42" in lines
+
+
+@pytest.mark.integration
+@pytest.mark.slow
+def test_cli_batch_scores_a_registered_model(batch_ws, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    import os
+    import subprocess
+    import sys
+
+    import joblib
+    import numpy as np
+    from sklearn.linear_model import LinearRegression
+
+    from cumulus.models import Model
+
+    ws = batch_ws
+    X = np.arange(20, dtype=float).reshape(10, 2)
+    joblib.dump(LinearRegression().fit(X, X.sum(axis=1)), tmp_path / "model.joblib")
+    Model.register(ws, model_path=str(tmp_path / "model.joblib"), model_name="summer")
+    rows = tmp_path / "rows"
+    rows.mkdir()
+    for i in range(3):
+        np.savetxt(rows / f"part{i}.csv", [[i, 1.0], [i, 2.0]], delimiter=",")
+    ds = ws.get_default_datastore()  # type: ignore[attr-defined]
+    ds.upload(src_dir=str(rows), target_path="rows", show_progress=False)
+    repo = Path(__file__).resolve().parents[2]
+    env = {**os.environ, "PYTHONPATH": str(repo / "src")}
+    proc = subprocess.run([sys.executable, "-m", "cumulus", "model", "batch-score", "summer:1",
+                           "--input", "workspacestore:rows", "--output",
+                           "workspacestore:summed", "--mini-batch-size", "2", "--follow"],
+                          cwd=ws.root, env=env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    out = tmp_path / "out"
+    ds.download(target_path=str(out), prefix="summed/parallel_run_step.txt",
+                show_progress=False)
+    lines = sorted((out / "summed" / "parallel_run_step.txt").read_text().splitlines())
+    assert len(lines) == 6
+    assert lines[0].startswith("part0.csv:0 ") and abs(float(lines[0].split()[1]) - 1.0) < 1e-6
+    bad = subprocess.run([sys.executable, "-m", "cumulus", "model", "batch-score", "summer",
+                          "--input", "rows", "--output", "workspacestore:x"], cwd=ws.root,
+                         env=env, capture_output=True, text=True, timeout=60)
+    assert bad.returncode == 2 and "DATASTORE:PATH" in bad.stderr

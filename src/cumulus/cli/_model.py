@@ -248,3 +248,41 @@ def delete(model_id: str | None, service: str | None) -> None:
     mdl = _get_model(ws, name, version)
     mdl.delete()
     console().print(f"Deleted model {mdl.id}")
+
+
+@model.command("batch-score")
+@click.argument("model_id", metavar="NAME[:VERSION]")
+@click.option("--input", "input_path", required=True, metavar="DATASTORE:PATH",
+              help="A folder of CSV files (feature rows, no header) on a datastore.")
+@click.option("--output", "output_path", required=True, metavar="DATASTORE:PATH",
+              help="Where parallel_run_step.txt goes (one line per input row).")
+@click.option("--mini-batch-size", default="10", show_default=True, help="Files, or a size.")
+@click.option("--nodes", default=1, show_default=True, type=click.IntRange(1, 10_000))
+@click.option("--error-threshold", default=-1, show_default=True, type=int)
+@click.option("--compute", "compute_target", default=None, help="Compute target.")
+@click.option("--follow", is_flag=True, help="Stream the job's progress until it ends.")
+def batch_score(model_id: str, input_path: str, output_path: str, mini_batch_size: str,
+                nodes: int, error_threshold: int, compute_target: str | None,
+                follow: bool) -> None:
+    """Score every CSV file under --input with a registered model, in mini-batches."""
+    from cumulus.batch._model import score_model
+
+    ws = workspace()
+    name, version = _split_id(model_id, None)
+    prun = score_model(ws, name, _datapath(ws, input_path, "--input"),
+                       _datapath(ws, output_path, "--output"), version=version,
+                       mini_batch_size=mini_batch_size, node_count=nodes,
+                       error_threshold=error_threshold, compute_target=compute_target)
+    click.echo(f"batch scoring run {prun.id}")
+    if follow:
+        prun.wait_for_completion(show_output=True)
+
+
+def _datapath(ws: Any, value: str, option: str) -> Any:
+    from cumulus.datastores import Datastore
+
+    store, sep, path = value.partition(":")
+    if not sep or not store or not path:
+        raise click.BadParameter(f"{value!r}: give DATASTORE:PATH, e.g. workspacestore:incoming",
+                                 param_hint=option)
+    return Datastore.get(ws, store).path(path)
