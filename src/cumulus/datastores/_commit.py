@@ -81,9 +81,11 @@ def commit_output(ds: Datastore, local: Path, path: str, run_id: str, *,
     else:
         _commit_by_markers(ds, staging, path, sorted(rel for _, rel in files), old, manifest)
     remove_tree(ds, f"{STAGING_DIR}/{run_id}")
-    return {k: manifest[k] for k in ("datastore", "path", "bytes")} | {
-        "files": len(manifest["files"]), "manifest": posixpath.join(path, MANIFEST),
-        "skipped_links": skipped}
+    summary = {k: manifest[k] for k in ("datastore", "path", "bytes")} | {
+        "files": len(manifest["files"]), "manifest": posixpath.join(path, MANIFEST)}
+    if skipped:
+        summary["skipped_links"] = skipped
+    return summary
 
 
 def _final_files(ds: Datastore, full: str) -> list[dict[str, Any]]:
