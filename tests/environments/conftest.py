@@ -30,7 +30,9 @@ class DockerForTests:
         self.base_image = base_image
 
     def containers_of(self, run_id: str) -> list[Any]:
-        return self.client.containers.list(all=True,
+        # ignore_removed: a container removed between the listing and its inspection (the
+        # launcher replacing a stale one) is not an error of the test
+        return self.client.containers.list(all=True, ignore_removed=True,
                                            filters={"label": f"cumulus.run_id={run_id}"})
 
 

@@ -19,18 +19,22 @@ def _tree(pid: int) -> list[psutil.Process]:
 
 def test_manager_keeps_the_store_password_out_of_argv_and_listens_on_loopback(
         pg_url: str, tmp_path: Path, script_dir) -> None:  # type: ignore[no-untyped-def]
-    from cumulus import ComputeTarget, Experiment, ScriptRunConfig, Workspace
+    import uuid
+
+    from cumulus import ClusterConfig, ComputeTarget, Experiment, ScriptRunConfig, Workspace
 
     url = pg_url.replace("postgres@", f"postgres:{SECRET}@", 1)  # trust auth ignores it
     assert SECRET in url
-    ws = Workspace.create("exposure", path=tmp_path, store=url,
-                          local_compute={"min_nodes": 1, "max_nodes": 1})
-    target = ComputeTarget(ws, "local")
+    ws = Workspace.create("exposure", path=tmp_path, store=url)
+    # a target of its own: the PostgreSQL schema is shared by the session's tests
+    name = f"exposure-{uuid.uuid4().hex[:6]}"
+    target = ComputeTarget.create(ws, name, ClusterConfig(min_nodes=1, max_nodes=1))
     try:
         status = target.wait_for_completion(min_node_count=1, timeout_in_minutes=2)
         src = script_dir({"hi.py": "print('hello')\n"})
         Experiment(ws, "exposure").submit(
-            ScriptRunConfig(source_directory=str(src), script="hi.py")).wait_for_completion()
+            ScriptRunConfig(source_directory=str(src), script="hi.py",
+                            compute_target=name)).wait_for_completion()
         pid = status.manager["pid"]
         assert pid, status
         procs = _tree(pid)
@@ -43,4 +47,4 @@ def test_manager_keeps_the_store_password_out_of_argv_and_listens_on_loopback(
         assert listening, "the scheduler and dashboard listen somewhere"
         assert all(addr.ip in ("127.0.0.1", "::1") for addr in listening), listening
     finally:
-        target.backend.stop()
+        target.delete(force=True)

@@ -201,11 +201,13 @@ def _with_schema(run: Callable[..., Any]) -> Callable[..., Any]:
     """A ``run`` decorated with the ``inference_schema`` package's ``@input_schema`` takes its
     parameters by name from the JSON body (``{"data": [...]}`` -> ``run(data=...)``), which its
     decorators convert to the declared types; an undecorated ``run`` gets the raw body."""
-    if "inference_schema" not in sys.modules:
+    if "inference_schema" not in sys.modules:  # only when the entry script uses it
         return run
-    from inference_schema.schema_util import get_input_schema, is_schema_decorated
-
-    if not is_schema_decorated(run) or not get_input_schema(run):
+    # imported by name: this package is copied into images and imports only the stdlib,
+    # FastAPI and uvicorn itself
+    schema_util = importlib.import_module("inference_schema.schema_util")
+    get_input_schema = schema_util.get_input_schema
+    if not schema_util.is_schema_decorated(run) or not get_input_schema(run):
         return run
 
     def run_with_schema(raw_data: str) -> Any:
