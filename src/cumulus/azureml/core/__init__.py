@@ -1,22 +1,58 @@
-"""``azureml.core``: the names SDK v1 code imports from ``azureml.core``, over Cumulus."""
+"""``azureml.core``: the names SDK v1 code imports from ``azureml.core``, over Cumulus.
+
+Names load on first use, so that a training script's ``from azureml.core import Run`` (after
+``cumulus migrate``) costs what ``from cumulus import Run`` costs.
+"""
 
 from __future__ import annotations
 
+import importlib
+from typing import TYPE_CHECKING, Any
+
 from cumulus import __version__ as VERSION
-from cumulus.azureml.core.compute import ComputeTarget
-from cumulus.azureml.core.conda_dependencies import CondaDependencies
-from cumulus.azureml.core.dataset import Dataset
-from cumulus.azureml.core.datastore import Datastore
-from cumulus.azureml.core.environment import Environment
-from cumulus.azureml.core.experiment import Experiment
-from cumulus.azureml.core.model import Model
-from cumulus.azureml.core.run import Run
-from cumulus.azureml.core.runconfig import RunConfiguration
-from cumulus.azureml.core.script_run_config import ScriptRunConfig
-from cumulus.azureml.core.workspace import Workspace
 
 __version__ = VERSION
+
+_EXPORTS = {
+    "ComputeTarget": "cumulus.azureml.core.compute",
+    "CondaDependencies": "cumulus.azureml.core.conda_dependencies",
+    "Dataset": "cumulus.azureml.core.dataset",
+    "Datastore": "cumulus.azureml.core.datastore",
+    "Environment": "cumulus.azureml.core.environment",
+    "Experiment": "cumulus.azureml.core.experiment",
+    "Model": "cumulus.azureml.core.model",
+    "Run": "cumulus.azureml.core.run",
+    "RunConfiguration": "cumulus.azureml.core.runconfig",
+    "ScriptRunConfig": "cumulus.azureml.core.script_run_config",
+    "Workspace": "cumulus.azureml.core.workspace",
+}
 
 __all__ = ["VERSION", "ComputeTarget", "CondaDependencies", "Dataset", "Datastore",
            "Environment", "Experiment", "Model", "Run", "RunConfiguration", "ScriptRunConfig",
            "Workspace"]
+
+if TYPE_CHECKING:
+    from cumulus.azureml.core.compute import ComputeTarget
+    from cumulus.azureml.core.conda_dependencies import CondaDependencies
+    from cumulus.azureml.core.dataset import Dataset
+    from cumulus.azureml.core.datastore import Datastore
+    from cumulus.azureml.core.environment import Environment
+    from cumulus.azureml.core.experiment import Experiment
+    from cumulus.azureml.core.model import Model
+    from cumulus.azureml.core.run import Run
+    from cumulus.azureml.core.runconfig import RunConfiguration
+    from cumulus.azureml.core.script_run_config import ScriptRunConfig
+    from cumulus.azureml.core.workspace import Workspace
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'cumulus.azureml.core' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return __all__
