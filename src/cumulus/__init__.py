@@ -9,8 +9,9 @@ almost nothing and needs only the standard library.
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from cumulus._lazy import lazy_exports
 
 __version__ = "0.1.0"
 
@@ -54,15 +55,4 @@ if TYPE_CHECKING:
     from cumulus.store.status import RunStatus
     from cumulus.workspace import Workspace
 
-
-def __getattr__(name: str) -> Any:
-    module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module 'cumulus' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return __all__
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS, __all__)

@@ -21,8 +21,9 @@ are loaded on first use.
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from cumulus._lazy import lazy_exports
 
 _EXPORTS = {
     "Input": "cumulus.flows._io", "Output": "cumulus.flows._io",
@@ -52,16 +53,4 @@ if TYPE_CHECKING:
     from cumulus.flows._step import Step, script_step, step
     from cumulus.flows._trace import StepOutputs
 
-
-def __getattr__(name: str) -> Any:
-    """Names load on first use, so a node running a step imports only the runner."""
-    module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module 'cumulus.flows' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return __all__
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS, __all__)

@@ -16,8 +16,9 @@ and must not pay for the registry's SQLAlchemy imports.
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from cumulus._lazy import lazy_exports
 
 _EXPORTS = {
     "Model": "cumulus.models._registry",
@@ -55,15 +56,4 @@ if TYPE_CHECKING:
         deploy_from_run,
     )
 
-
-def __getattr__(name: str) -> Any:
-    module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module 'cumulus.models' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return __all__
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS, __all__)

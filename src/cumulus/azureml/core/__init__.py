@@ -6,10 +6,10 @@ Names load on first use, so that a training script's ``from azureml.core import 
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from cumulus import __version__ as VERSION
+from cumulus._lazy import lazy_exports
 
 __version__ = VERSION
 
@@ -44,15 +44,4 @@ if TYPE_CHECKING:
     from cumulus.azureml.core.script_run_config import ScriptRunConfig
     from cumulus.azureml.core.workspace import Workspace
 
-
-def __getattr__(name: str) -> Any:
-    module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module 'cumulus.azureml.core' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return __all__
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS, __all__)
