@@ -148,6 +148,10 @@ class SweepError(ValidationError):
     """A sweep definition is invalid (bad space, sampler, policy or limits)."""
 
 
+class AutoMLError(ValidationError):
+    """An automated ML configuration or its training data was refused."""
+
+
 class DeploymentError(CumulusError):
     """A model service cannot be deployed, updated or reached."""
 

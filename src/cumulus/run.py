@@ -417,7 +417,7 @@ class OutputData:
         return f"OutputData({self.datastore_name}:{self.path_on_datastore})"
 
 
-#: run type (the definition's ``type``, else the run's kind) -> "module.Class" of its handle
+#: run kind (else the definition's ``type``) -> "module.Class" of its handle
 RUN_CLASSES: dict[str, str] = {
     "sweep": "cumulus.sweeps._run.SweepRun",
     "pipeline": "cumulus.flows._pipeline.PipelineRun",
@@ -431,7 +431,7 @@ def run_class(record: dict[str, Any]) -> type[Run]:
 
     definition = record.get("definition") or {}
     kind = definition.get("type") if isinstance(definition, dict) else None
-    dotted = RUN_CLASSES.get(kind or "") or RUN_CLASSES.get(record.get("kind") or "")
+    dotted = RUN_CLASSES.get(record.get("kind") or "") or RUN_CLASSES.get(kind or "")
     if not dotted:
         return Run
     module, _, name = dotted.rpartition(".")

@@ -30,6 +30,7 @@ COMMANDS: dict[str, str] = {
     "services": "cumulus.cli._services:services",
     "doctor": "cumulus.cli._services:doctor",
     "ui": "cumulus.cli._ui:ui",
+    "automl": "cumulus.cli._automl:automl",
 }
 HELP = {
     "init": "Create a workspace (cumulus.yaml) here.",
@@ -48,6 +49,7 @@ HELP = {
     "services": "List and stop this workspace's background processes.",
     "doctor": "Restart what died with work in flight.",
     "ui": "Serve the web app and REST API over this workspace.",
+    "automl": "Find the best model for a table (automated ML).",
 }
 
 

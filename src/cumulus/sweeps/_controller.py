@@ -201,7 +201,7 @@ class SweepController:
     # recovery ----------------------------------------------------------------------------
     def _recover(self) -> None:
         trials, self.cursor = load_trials(self.store, self.sweep_id, self.spec.metric,
-                                          self.state)
+                                          self.state, self.spec.summary)
         self.trials = {t.trial_id: t for t in trials}
         first_start = not self.state.get("controller_started")
         self.state["controller_started"] = True
@@ -409,7 +409,7 @@ class SweepController:
         assert self.submitter is not None
         index = 1 + max((t.index for t in self.trials.values()), default=-1)
         tid, definition, params = self.submitter.create(index, params)
-        self.trials[tid] = Trial(tid, index, params, "Queued")
+        self.trials[tid] = Trial(tid, index, params, "Queued", summary=self.spec.summary)
         self.seen[tid] = {}
         error = self.submitter.dispatch(tid, definition)
         if error:
@@ -419,6 +419,8 @@ class SweepController:
         self._note(f"trial {index} ({tid}) submitted: {_format_params(params)}")
 
     def _finish(self, status: str, message: str) -> str:
+        if status == "Completed" and self.spec.finisher:
+            status, message = self._run_finisher(status, message)
         best = best_trial(self.trials.values(), self.spec.goal)
         props: dict[str, Any] = {"trials": len(self.trials)}
         value = None if best is None else best.best(self.spec.goal)
@@ -438,6 +440,26 @@ class SweepController:
         self._note(f"sweep {self.sweep_id} finished: {final}")
         self._flush_log(force=True)
         return final
+
+    def _run_finisher(self, status: str, message: str) -> tuple[str, str]:
+        """Call the sweep's finisher (``"module:function"``, given the workspace, the sweep id
+        and the trials) once its trials are done; AutoML builds its ensemble here. A finisher
+        that raises fails the sweep with its message; the trials are kept."""
+        import importlib
+
+        module, _, name = str(self.spec.finisher).partition(":")
+        self._note(f"finishing: {self.spec.finisher}")
+        self._flush_log(force=True)
+        try:
+            finisher = getattr(importlib.import_module(module), name)
+            note = finisher(self.ws, self.sweep_id, list(self.trials.values()))
+        except Exception as exc:
+            self._note(f"the finisher failed: {type(exc).__name__}: {exc}\n"
+                       f"{traceback.format_exc()}")
+            return "Failed", f"{self.spec.finisher} failed: {type(exc).__name__}: {exc}"
+        if note:
+            self._note(str(note))
+        return status, message
 
     def _crash(self, exc: BaseException) -> None:
         """Fail the sweep and stop its trials (best effort: the store may be what failed)."""

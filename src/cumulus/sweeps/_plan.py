@@ -74,6 +74,7 @@ class Trial:
     cancel_reason: str | None = None
     pruned: bool = False
     judged: int = 0
+    summary: str = "best"
 
     @property
     def active(self) -> bool:
@@ -95,10 +96,14 @@ class Trial:
         return self.points[-1][1] if self.points else None
 
     def best(self, goal: Goal | str) -> float | None:
-        """The best reported value (NaN never wins); None without finite values."""
+        """The value the trial is ranked by: its best reported value (NaN never wins), or with
+        ``summary="last"`` its last finite one (a running estimate such as a cross-validated
+        mean); None without finite values."""
         finite = [v for v in self.values if not math.isnan(v)]
         if not finite:
             return None
+        if self.summary == "last":
+            return finite[-1]
         return max(finite) if goal == "maximize" else min(finite)
 
     def record(self) -> TrialRecord:

@@ -37,7 +37,8 @@ def plot_sweep(srun: Any, path: str | Path) -> Path:
     record = srun._sweep_record()
     metric = record.definition["primary_metric_name"]
     goal = record.definition["primary_metric_goal"]
-    trials, _ = load_trials(srun._store, srun.id, metric, record.state)
+    trials, _ = load_trials(srun._store, srun.id, metric, record.state,
+                            record.definition.get("primary_metric_summary") or "best")
     best = best_trial(trials, goal)
     fig, ax = plt.subplots(figsize=(9, 5.5), dpi=110)
     try:

@@ -132,7 +132,8 @@ class SweepRun(Run):
             for earlier in definition.get("resume_from") or ():
                 out.extend(SweepRun.get(self.workspace, earlier).get_trials(
                     include_resume_from_runs=True))
-        trials, _ = load_trials(self._store, self.id, metric, record.state)
+        trials, _ = load_trials(self._store, self.id, metric, record.state,
+                                definition.get("primary_metric_summary") or "best")
         out.extend(summarize(t, goal, self.id) for t in trials)
         return out
 

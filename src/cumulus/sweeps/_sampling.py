@@ -490,7 +490,9 @@ class BayesianSampling(_OptunaSampling):
 
     The first ``n_startup_trials`` points are random; later ones model the completed trials
     (early-terminated ones count as worse than every completed one, running ones as pending).
-    Supports choice, randint, uniform, quniform, loguniform and qloguniform parameters.
+    ``initial_points`` are tried first, in order (known-good defaults, as Optuna's
+    ``enqueue_trial``); each names a value for every parameter. Supports choice, randint,
+    uniform, quniform, loguniform and qloguniform parameters.
 
     Example::
 
@@ -502,12 +504,37 @@ class BayesianSampling(_OptunaSampling):
     type_name: ClassVar[str] = "bayesian"
 
     def __init__(self, space: SearchSpace | Mapping[str, Any], seed: int | None = None, *,
-                 goal: Goal | str | None = None, n_startup_trials: int = 10) -> None:
+                 goal: Goal | str | None = None, n_startup_trials: int = 10,
+                 initial_points: Sequence[Mapping[str, Any]] = ()) -> None:
         if isinstance(n_startup_trials, bool) or not isinstance(n_startup_trials, int) or (
                 n_startup_trials < 0):
             raise SweepError(f"n_startup_trials must be an int >= 0, got {n_startup_trials!r}.")
         self.n_startup_trials = n_startup_trials
         super().__init__(space, seed, goal=goal)
+        self.initial_points = [self._check_point(p) for p in initial_points]
+
+    def _check_point(self, point: Any) -> dict[str, Any]:
+        if not isinstance(point, Mapping) or set(point) != set(self.space.names):
+            raise SweepError(f"each of initial_points names a value for every parameter "
+                             f"{sorted(self.space.names)}, got {point!r}.")
+        for name, value in point.items():
+            dist = self._distributions[name]
+            try:
+                ok = dist._contains(dist.to_internal_repr(value))
+            except (ValueError, TypeError):
+                ok = False
+            if not ok:
+                raise SweepError(f"initial point {dict(point)!r}: {name}={value!r} is outside "
+                                 f"{self.space[name]}.")
+        return dict(point)
+
+    def suggest(self, history: Sequence[TrialRecord], n: int, *,
+                goal: Goal | str | None = None) -> list[dict[str, Any]]:
+        count, done = check_count(n), len(as_history(history))
+        first = [dict(p) for p in self.initial_points[done:done + count]]
+        if len(first) == count:
+            return first
+        return first + super().suggest(history, count - len(first), goal=goal)
 
     def _make_sampler(self, seed: int, cache: _StudyCache) -> Any:
         from optuna.samplers import TPESampler
@@ -516,7 +543,10 @@ class BayesianSampling(_OptunaSampling):
                           constant_liar=True)
 
     def to_dict(self) -> dict[str, Any]:
-        return {**super().to_dict(), "n_startup_trials": self.n_startup_trials}
+        data = {**super().to_dict(), "n_startup_trials": self.n_startup_trials}
+        if self.initial_points:
+            data["initial_points"] = [dict(p) for p in self.initial_points]
+        return data
 
 
 class CmaEsSampling(_OptunaSampling):
@@ -612,5 +642,6 @@ def sampling_from_dict(data: Sampling | Mapping[str, Any]) -> Sampling:
 
 _OPTIONS: dict[type[Sampling], tuple[str, ...]] = {
     GridSampling: (), RandomSampling: ("seed",), SobolSampling: ("seed",),
-    BayesianSampling: ("seed", "goal", "n_startup_trials"), CmaEsSampling: ("seed", "goal"),
+    BayesianSampling: ("seed", "goal", "n_startup_trials", "initial_points"),
+    CmaEsSampling: ("seed", "goal"),
 }

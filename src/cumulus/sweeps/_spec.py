@@ -36,6 +36,8 @@ class SweepSpec:
     limits: Limits
     template: TrialTemplate
     warm_start: tuple[TrialRecord, ...]
+    summary: str = "best"
+    finisher: str | None = None
 
     @classmethod
     def from_definition(cls, definition: dict[str, Any]) -> SweepSpec:
@@ -50,4 +52,6 @@ class SweepSpec:
                    sampler=sampling_from_dict(definition["sampling"]),
                    policy=policy_from_dict(definition.get("policy")), limits=limits,
                    template=TrialTemplate.from_dict(definition["trial_template"]),
-                   warm_start=warm)
+                   warm_start=warm,
+                   summary=str(definition.get("primary_metric_summary") or "best"),
+                   finisher=definition.get("finisher"))

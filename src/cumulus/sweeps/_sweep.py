@@ -97,8 +97,14 @@ class Sweep:
                  primary_metric_name: str, primary_metric_goal: Any = "maximize", *,
                  policy: EarlyTerminationPolicy | Mapping[str, Any] | str | None = None,
                  max_total_runs: int | None = None, max_concurrent_runs: int | None = None,
-                 max_duration_minutes: float | None = None, resume_from: Any = None) -> None:
+                 max_duration_minutes: float | None = None, resume_from: Any = None,
+                 primary_metric_summary: str = "best") -> None:
         self.run_config = self._check_run_config(run_config)
+        if primary_metric_summary not in ("best", "last"):
+            raise SweepError(f"primary_metric_summary must be 'best' (a trial is ranked by its "
+                             f"best logged value) or 'last' (by its last one, e.g. a running "
+                             f"cross-validated mean), got {primary_metric_summary!r}.")
+        self.primary_metric_summary = primary_metric_summary
         self.sampling = self._check_sampling(sampling)
         self.primary_metric_name = self._check_metric(primary_metric_name)
         self.primary_metric_goal = normalize_goal(primary_metric_goal)
@@ -170,6 +176,7 @@ class Sweep:
             "sampling": self.sampling.to_dict(), "policy": self.policy.to_dict(),
             "primary_metric_name": self.primary_metric_name,
             "primary_metric_goal": self.primary_metric_goal,
+            "primary_metric_summary": self.primary_metric_summary,
             "max_total_runs": self.max_total_runs,
             "max_concurrent_runs": self.max_concurrent_runs,
             "max_duration_minutes": self.max_duration_minutes,
@@ -299,7 +306,8 @@ def _warm_start(store: Any, run_ids: Iterable[str], metric: str) -> list[dict[st
         if theirs != metric:
             raise SweepError(f"resume_from sweep {run_id} optimised {theirs!r}, this sweep "
                              f"optimises {metric!r}; warm starts need the same primary metric.")
-        trials, _ = load_trials(store, run_id, metric, source.state)
+        trials, _ = load_trials(store, run_id, metric, source.state,
+                                source.definition.get("primary_metric_summary") or "best")
         for trial in trials:
             record = trial.record()
             if record.state != "running":  # JSON (PostgreSQL's too) has no NaN or infinity

@@ -235,7 +235,7 @@ def pruned_reasons(store: Any, run_ids: Iterable[str]) -> dict[str, str]:
 
 
 def load_trials(store: Any, sweep_id: str, metric: str, state: Mapping[str, Any],
-                ) -> tuple[list[Trial], int]:
+                summary: str = "best") -> tuple[list[Trial], int]:
     """Every trial of a sweep as recorded in the store, in issue order, and the id of the
     newest primary-metric row read."""
     children = [c for c in store.children(sweep_id) if c["kind"] == TRIAL_KIND]
@@ -250,7 +250,7 @@ def load_trials(store: Any, sweep_id: str, metric: str, state: Mapping[str, Any]
                   "trial_index", i)), params=dict(c.get("params") or {}), status=c["status"],
                   points=tuple((s, v) for _, s, v in points.get(c["id"], [])),
                   cancel_reason=pruned.get(c["id"]), pruned=c["id"] in pruned,
-                  judged=len(points.get(c["id"], [])))
+                  judged=len(points.get(c["id"], [])), summary=summary)
               for i, c in enumerate(children)]
     cursor = max((int(r["id"]) for r in rows), default=0)
     return sorted(trials, key=lambda t: t.index), cursor

@@ -138,9 +138,9 @@ class _Execution:
         rec = self.store.get_run(self.run_id)
         definition = rec["definition"]
         argv, env = self._prepare(rec, definition)
-        if self._cancel_requested():
-            return self._finish_canceled()
-        self.store.transition(self.run_id, RunStatus.RUNNING, expected=[RunStatus.PREPARING])
+        if not self.store.try_transition(self.run_id, RunStatus.RUNNING,
+                                         expected=[RunStatus.PREPARING]):
+            return self._finish_canceled()  # a cancel landed while it was preparing
         code, outcome = self._run_process(argv, env, definition)
         return self._finalize(code, outcome)
 
@@ -329,6 +329,10 @@ class _Execution:
         fields: dict[str, Any] = {"error": error}
         if code is not None:
             fields["exit_code"] = code
+        if self._cancel_requested():  # the user asked to stop it: the cancel wins, as recorded
+            self.store.try_transition(self.run_id, RunStatus.CANCELED,
+                                      reason=f"cancel requested; then {message}", **fields)
+            return self.store.get_status(self.run_id)
         if not self.store.try_transition(self.run_id, RunStatus.FAILED, reason=message,
                                          **fields):
             return self.store.get_status(self.run_id)
