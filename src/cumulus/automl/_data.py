@@ -234,7 +234,7 @@ def _looks_like_dates(col: Any) -> bool:
 
     import pandas as pd
 
-    if col.dtype != object:
+    if not (col.dtype == object or pd.api.types.is_string_dtype(col)):
         return False
     sample = col.dropna().astype(str).head(200)
     if sample.empty or not sample.str.contains(r"\d{4}-\d{1,2}-\d{1,2}|\d{1,2}/\d{1,2}/\d{2,4}",
