@@ -91,6 +91,12 @@ class AutoMLConfig:
                  enable_ensembling: bool = True, ensemble_size: int = 5,
                  time_column_name: str | None = None, drop_column_names: list[str] | None = None,
                  compute_target: Any = None, seed: int = 0, **ignored: Any) -> None:
+        import importlib.util
+
+        if importlib.util.find_spec("pandas") is None:
+            from cumulus.errors import MissingDependencyError
+
+            raise MissingDependencyError("automated ML", "pandas", "automl")
         self.task = check_task(task)
         self.primary_metric = check_metric(self.task, primary_metric)
         if training_data is None:
