@@ -75,3 +75,31 @@ def test_a_dead_manager_is_restarted_by_doctor_and_its_run_completes(
         assert "end" in run.get_log()
     finally:
         target.backend.stop()
+
+
+def test_a_manager_whose_workspace_was_deleted_stops(tmp_path: Path) -> None:
+    import shutil
+
+    import psutil
+
+    from cumulus import ComputeTarget, Workspace
+
+    ws = Workspace.create("gone", path=tmp_path / "ws",
+                          local_compute={"min_nodes": 1, "max_nodes": 1})
+    target = ComputeTarget(ws, "local")
+    target.wait_for_completion(timeout_in_minutes=2)
+    pid = int(ws.store.get_compute("local")["state"]["pid"])
+    proc = psutil.Process(pid)
+    workers = proc.children(recursive=True)
+    assert workers, "a kept node runs as the manager's child processes"
+    shutil.rmtree(tmp_path / "ws")
+    try:
+        proc.wait(timeout=60)       # it notices within a report interval and shuts down
+    except psutil.TimeoutExpired:
+        proc.kill()
+        raise AssertionError("the manager kept running after its workspace was deleted") \
+            from None
+    _, alive = psutil.wait_procs(workers, timeout=30)
+    for p in alive:
+        p.kill()
+    assert not alive, f"nodes left behind: {[p.pid for p in alive]}"

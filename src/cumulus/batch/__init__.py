@@ -53,8 +53,8 @@ def batch_steps(config: ParallelRunConfig, inputs: Any, output: Any, prefix: str
     def record(run_after: Any = None) -> Any:
         workers = [
             _steps.score.with_options(name=f"{prefix}score_{k + 1}", **settings)(
-                data=source, config=doc, output=out, worker=k, workers=config.workers,
-                run_after=run_after)
+                config=doc, inputs=source.to_dict(), output=out, worker=k,
+                workers=config.workers, run_after=run_after)
             for k in range(config.workers)]
         return _steps.merge.with_options(name=merge_name, **settings)(
             config=doc, inputs=source.to_dict(), output=out, run_after=workers)

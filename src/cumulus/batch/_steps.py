@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import os
-from pathlib import Path
 from typing import Any
 
-from cumulus.flows import Input, step
+from cumulus.flows import step
 
 
 def _ws() -> Any:
@@ -16,13 +15,14 @@ def _ws() -> Any:
 
 
 @step(name="score", allow_reuse=False)
-def score(data: Input, *, config: dict[str, Any], output: dict[str, str], worker: int,
-          workers: int) -> dict[str, Any]:
-    """Score worker ``worker``'s share of the mini-batches of ``data``."""
+def score(*, config: dict[str, Any], inputs: dict[str, Any], output: dict[str, str],
+          worker: int, workers: int) -> dict[str, Any]:
+    """Score worker ``worker``'s share of the mini-batches of ``inputs`` (read from the
+    datastore a mini-batch at a time: no worker copies the whole input)."""
     from cumulus import Run
     from cumulus.batch._work import score_share
 
-    summary = score_share(_ws(), config, Path(str(data)), output, worker, workers)
+    summary = score_share(_ws(), config, inputs, output, worker, workers)
     run = Run.get_context()
     for key in ("scored", "skipped", "failed", "rows"):
         run.log(f"mini_batches_{key}" if key != "rows" else "rows", summary[key])

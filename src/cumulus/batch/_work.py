@@ -96,26 +96,80 @@ def _write(ds: Any, path: str, text: str) -> None:
     ds.fs.mv(tmp, target)
 
 
-def score_share(ws: Any, config: dict[str, Any], input_dir: Path, output: dict[str, str],
-                worker: int, workers: int, log: Callable[[str], None] = print) -> dict[str, Any]:
-    """Score this worker's share of the mini-batches; returns counts."""
+def input_files(ws: Any, inputs: dict[str, Any],
+                ) -> tuple[Any, dict[str, str], list[tuple[str, int]]]:
+    """The input datastore, relative name -> datastore path, and (relative name, size) of
+    every input file (the listing every worker and the merge plan from)."""
+    from cumulus.datastores import Datastore
+
+    src = Datastore.get(ws, inputs["datastore"])
+    prefix = inputs["path_on_datastore"].rstrip("/")
+    where: dict[str, str] = {}
+    files = []
+    for rel, st in src.list_files(inputs["path_on_datastore"]).items():
+        name = posixpath.relpath(rel, prefix) if prefix and rel != prefix \
+            else posixpath.basename(rel)
+        where[name] = rel
+        files.append((name, int(st.size)))
+    return src, where, files
+
+
+def _fetch(src: Any, paths: list[str], scratch: Path) -> list[str]:
+    """Local paths of one mini-batch's inputs: the files themselves on a local datastore,
+    else one batched download of just these files into ``scratch``."""
+    from fsspec.implementations.local import LocalFileSystem
+
+    full = [src.full_path(p) for p in paths]
+    if isinstance(src.fs, LocalFileSystem):
+        return full
+    local = [str(scratch / p) for p in paths]
+    for target in local:
+        Path(target).parent.mkdir(parents=True, exist_ok=True)
+    src.fs.get(full, local)
+    return local
+
+
+def score_share(ws: Any, config: dict[str, Any], inputs: dict[str, Any],
+                output: dict[str, str], worker: int, workers: int,
+                log: Callable[[str], None] = print) -> dict[str, Any]:
+    """Score this worker's share of the mini-batches, reading only its own inputs from the
+    datastore; returns counts."""
+    import shutil
+    import tempfile
+
     from cumulus.datastores import Datastore
 
     ds = Datastore.get(ws, output["datastore"])
     state = posixpath.join(output["path"], STATE)
-    batches = plan(local_files(input_dir), config["mini_batch_size"])
+    src, where, files = input_files(ws, inputs)
+    batches = plan(files, config["mini_batch_size"])
     mine = list(range(worker, len(batches), workers))
     entry = _load_entry(Path.cwd() / config["entry_script"])
     entry.init()
+    scratch = Path(tempfile.mkdtemp(prefix="cumulus-batch-"))
+    try:
+        return _score(ds, state, src, where, batches, mine, entry, config, scratch,
+                      (worker, workers), log)
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
+def _score(ds: Any, state: str, src: Any, where: dict[str, str], batches: list[list[str]],
+           mine: list[int], entry: Any, config: dict[str, Any], scratch: Path,
+           who: tuple[int, int], log: Callable[[str], None]) -> dict[str, Any]:
+    worker, workers = who
+    try:
+        done_parts = set(ds.list_files(posixpath.join(state, "parts")))
+    except (FileNotFoundError, OSError):
+        done_parts = set()
     done = skipped = failed = rows = 0
-    base = input_dir if input_dir.is_dir() else input_dir.parent
     for index in mine:
         part = posixpath.join(state, "parts", f"{index:06d}.txt")
-        if ds.exists(part):
+        if part in done_parts:
             skipped += 1
             continue
-        paths = [str(base / rel) for rel in batches[index]]
         started, error = time.perf_counter(), None
+        paths = _fetch(src, [where[rel] for rel in batches[index]], scratch)
         for attempt in range(1, int(config["run_max_try"]) + 1):
             try:
                 lines = _rows(_call(entry.run, paths, float(config["run_invocation_timeout"])),
@@ -131,6 +185,9 @@ def score_share(ws: Any, config: dict[str, Any], input_dir: Path, output: dict[s
             failed += 1
             continue
         _write(ds, part, "".join(line + "\n" for line in lines))
+        if not paths[0].startswith(src.full_path("")):   # downloaded copies: drop them
+            for path in paths:
+                Path(path).unlink(missing_ok=True)
         done += 1
         rows += len(lines)
         log(f"[batch] mini-batch {index + 1}/{len(batches)}: {len(paths)} input(s), "
@@ -149,12 +206,7 @@ def merge(ws: Any, config: dict[str, Any], inputs: dict[str, Any], output: dict[
     from cumulus.datastores import Datastore
     from cumulus.errors import CumulusError
 
-    src = Datastore.get(ws, inputs["datastore"])
-    listing = [(rel, int(st.size)) for rel, st in src.list_files(
-        inputs["path_on_datastore"]).items()]
-    prefix = inputs["path_on_datastore"].rstrip("/")
-    files = [((posixpath.relpath(rel, prefix) if prefix and rel != prefix
-               else posixpath.basename(rel)), size) for rel, size in listing]
+    _, _, files = input_files(ws, inputs)
     batches = plan(files, config["mini_batch_size"])
     ds = Datastore.get(ws, output["datastore"])
     state = posixpath.join(output["path"], STATE)
@@ -196,4 +248,4 @@ def merge(ws: Any, config: dict[str, Any], inputs: dict[str, Any], output: dict[
     return summary
 
 
-__all__ = ["STATE", "local_files", "merge", "plan", "score_share"]
+__all__ = ["STATE", "input_files", "local_files", "merge", "plan", "score_share"]

@@ -207,6 +207,10 @@ class Manager:
         last: dict[str, Any] = {}
         beat = reconciled = 0.0
         while not self.stop.wait(REPORT_EVERY):
+            if not self.ws.root.exists():  # its workspace was deleted: nothing to serve
+                print(f"manager {self.name}: workspace {self.ws.root} is gone; stopping",
+                      flush=True)
+                return
             try:
                 record = self.store.get_compute(self.name)
                 if record is None or (record.get("state") or {}).get("stop_requested"):

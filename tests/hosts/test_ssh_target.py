@@ -1,0 +1,99 @@
+"""An ``ssh`` compute target over real hosts: network namespaces on one machine, each with its
+own address and sshd (see tests/hosts.py). Runs land on both hosts, the target scales to zero
+when idle, and nothing is left running on the hosts afterwards."""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from hosts import TestHosts, hosts_available
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+
+WHY = hosts_available()
+if WHY and os.environ.get("CUMULUS_REQUIRE_HOSTS") == "1":
+    raise RuntimeError(f"CUMULUS_REQUIRE_HOSTS=1 but test hosts cannot be made: {WHY}")
+pytest.importorskip("asyncssh")
+if WHY:
+    pytest.skip(f"test hosts unavailable: {WHY}", allow_module_level=True)
+
+WHERE = """
+import subprocess, sys, time
+time.sleep(float(sys.argv[1]))
+print("host", subprocess.check_output(["hostname", "-I"], text=True).split()[0])
+"""
+
+
+@pytest.fixture(scope="module")
+def hosts() -> Iterator[TestHosts]:
+    with TestHosts(2) as made:
+        yield made
+
+
+def _nodes(target) -> int:  # type: ignore[no-untyped-def]
+    return int(target.get_status().current_node_count)
+
+
+def _wait(predicate, timeout: float, what: str) -> None:  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"not reached in {timeout:g} s: {what}")
+        time.sleep(0.5)
+
+
+def _workers_on(hosts: TestHosts, i: int) -> list[str]:
+    import psutil
+
+    out = []
+    for pid in hosts.pids(i):
+        try:
+            cmd = " ".join(psutil.Process(pid).cmdline())
+        except psutil.Error:
+            continue
+        if "distributed" in cmd and "sshd" not in cmd:
+            out.append(cmd)
+    return out
+
+
+def test_runs_land_on_both_hosts_and_the_target_scales_to_zero(
+        hosts: TestHosts, tmp_path: Path, script_dir) -> None:  # type: ignore[no-untyped-def]
+    from cumulus import ComputeTarget, Experiment, ScriptRunConfig, Workspace
+    from cumulus.compute import ClusterConfig
+
+    first, second = hosts.addresses
+    ws = Workspace.create("hosts", path=tmp_path / "ws")
+    config = ClusterConfig(backend="ssh", min_nodes=0, max_nodes=2,
+                           idle_seconds_before_scaledown=8,
+                           options={"hosts": [first, first, second],
+                                    "connect_options": hosts.ssh_options,
+                                    "remote_python": sys.executable})
+    target = ComputeTarget.create(ws, "pair", config)
+    try:
+        target.wait_for_completion(timeout_in_minutes=3)
+        time.sleep(3)
+        assert _nodes(target) == 0                    # nothing queued: no node kept
+        src = script_dir({"where.py": WHERE})
+        exp = Experiment(ws, "where")
+        runs = [exp.submit(ScriptRunConfig(source_directory=str(src), script="where.py",
+                                           arguments=["6"], compute_target="pair"))
+                for _ in range(4)]
+        seen = set()
+        for run in runs:
+            details = run.wait_for_completion(raise_on_error=False, timeout=300)
+            assert details["status"] == "Completed", run.get_log()
+            line = next(ln for ln in run.get_log().splitlines() if ln.startswith("host "))
+            seen.add(line.split()[1])
+        assert seen == {first, second}                 # both hosts ran something
+        _wait(lambda: _nodes(target) == 0, 90, "the idle target back to 0 nodes")
+        _wait(lambda: not _workers_on(hosts, 1), 30, "no worker left on the second host")
+    finally:
+        target.delete()
+    _wait(lambda: not any(_workers_on(hosts, i) for i in range(2)), 30,
+          "nothing of the target left on either host")
