@@ -211,9 +211,9 @@ def test_a_missing_extra_gets_an_install_hint(backend: str) -> None:
 def test_creating_a_target_whose_extra_is_missing_stores_nothing(fresh_workspace) -> None:
     from cumulus.compute import ComputeTarget
 
-    cfg = ClusterConfig(backend="ssh", max_nodes=1, options={"hosts": ["head", "w1"]})
-    if importlib.util.find_spec("asyncssh") is not None:
-        pytest.skip("asyncssh is installed here")
-    with pytest.raises(MissingDependencyError, match="cumulus-ml\\[ssh\\]"):
+    cfg = ClusterConfig(backend="kubernetes", max_nodes=1)
+    if importlib.util.find_spec("dask_kubernetes") is not None:
+        pytest.skip("dask-kubernetes is installed here")
+    with pytest.raises(MissingDependencyError, match="cumulus-ml\\[kubernetes\\]"):
         ComputeTarget.create(fresh_workspace, "remote", cfg)
     assert fresh_workspace.store.get_compute("remote") is None

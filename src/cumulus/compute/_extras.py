@@ -113,21 +113,62 @@ def ssh_cluster_kwargs(cfg: ClusterConfig) -> dict[str, Any]:
     return kwargs
 
 
+def ssh_node_specs(cfg: ClusterConfig) -> tuple[dict[str, Any], dict[str, dict[str, Any]]]:
+    """The scheduler's spec and one named node spec per worker host (``node-<i>-<host>``):
+    the name reaches the remote worker, so the scheduler can retire exactly that node."""
+    from distributed.deploy.ssh import Scheduler, Worker
+
+    kw = ssh_cluster_kwargs(cfg)
+    hosts, python = kw["hosts"], kw.get("remote_python")
+    scheduler = {"cls": Scheduler, "options": {
+        "address": hosts[0], "connect_options": kw["connect_options"],
+        "kwargs": kw["scheduler_options"], "remote_python": python}}
+    pool = {}
+    for i, host in enumerate(hosts[1:]):
+        name = f"node-{i}-{host}"
+        pool[name] = {"cls": Worker, "options": {
+            "address": host, "connect_options": kw["connect_options"],
+            "kwargs": {**kw["worker_options"], "name": name},
+            "worker_class": kw["worker_class"], "remote_python": python}}
+    return scheduler, pool
+
+
 def make_ssh_cluster(cfg: ClusterConfig) -> Any:
+    """A Dask SpecCluster over SSH that starts nodes only when scaled up and stops them for
+    real when scaled down.
+
+    Dask's ``SSHCluster`` starts a worker on every host at once, and on scale-down only
+    closes its SSH channel, which leaves the remote worker process running and connected
+    (a 2-host target kept 2 nodes with nothing queued). Here each node is named, starts on
+    demand, and is retired through the scheduler (``close_workers=True``: the remote worker
+    and its nanny exit) before its SSH channel closes.
+    """
     from cumulus.compute._base import require_extra
 
     require_extra("ssh")
-    from distributed import SSHCluster
+    from distributed.deploy.spec import SpecCluster
 
-    cluster = SSHCluster(**ssh_cluster_kwargs(cfg))
-    pool = dict(cluster.worker_spec)        # one node per worker host
+    scheduler, pool = ssh_node_specs(cfg)
+    initial = dict(list(pool.items())[:cfg.min_nodes])
+    cluster = SpecCluster(initial, scheduler, name="SSHCluster")
 
     def new_worker_spec() -> dict[Any, Any]:  # scale up onto a host without a node
         free = [name for name in pool if name not in cluster.worker_spec]
         return {free[0]: pool[free[0]]}
 
+    correct = cluster._correct_state_internal
+
+    async def retire_then_correct() -> None:
+        leaving = [name for name in cluster.workers if name not in cluster.worker_spec]
+        if leaving and cluster.scheduler_comm is not None:
+            try:
+                await cluster.scheduler_comm.retire_workers(names=leaving, close_workers=True)
+            except Exception:   # the scheduler is going away too: closing the channel will do
+                pass
+        await correct()
+
     cluster.new_worker_spec = new_worker_spec  # type: ignore[method-assign]
-    cluster.scale(cfg.min_nodes)
+    cluster._correct_state_internal = retire_then_correct  # type: ignore[method-assign]
     return cluster
 
 

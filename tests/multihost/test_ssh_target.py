@@ -97,3 +97,61 @@ def test_runs_land_on_both_hosts_and_the_target_scales_to_zero(
         target.delete()
     _wait(lambda: not any(_workers_on(hosts, i) for i in range(2)), 30,
           "nothing of the target left on either host")
+
+
+LONG = """
+import pathlib, subprocess, sys, time
+host = subprocess.check_output(["hostname", "-I"], text=True).split()[0]
+pathlib.Path(sys.argv[1]).write_text(host)
+time.sleep(float(sys.argv[2]))
+print("finished on", host)
+"""
+
+
+def _kill_node_on(hosts: TestHosts, address: str) -> int:
+    """Kill the node (nanny, worker and what runs under them) on the host at ``address``."""
+    import psutil
+
+    i = hosts.addresses.index(address)
+    killed = 0
+    for pid in hosts.pids(i):
+        try:
+            proc = psutil.Process(pid)
+            if "Nanny" not in " ".join(proc.cmdline()):
+                continue
+            for p in [*proc.children(recursive=True), proc]:
+                p.kill()
+                killed += 1
+        except psutil.Error:
+            continue
+    return killed
+
+
+def test_a_node_lost_mid_run_is_requeued_and_the_run_completes(
+        hosts: TestHosts, tmp_path: Path, script_dir) -> None:  # type: ignore[no-untyped-def]
+    from cumulus import ComputeTarget, Experiment, ScriptRunConfig, Workspace
+    from cumulus.compute import ClusterConfig
+
+    first, second = hosts.addresses
+    ws = Workspace.create("lost", path=tmp_path / "ws")
+    config = ClusterConfig(backend="ssh", min_nodes=2, max_nodes=2,
+                           options={"hosts": [first, first, second],
+                                    "connect_options": hosts.ssh_options,
+                                    "remote_python": sys.executable})
+    target = ComputeTarget.create(ws, "pair", config)
+    try:
+        target.wait_for_completion(min_node_count=2, timeout_in_minutes=3)
+        marker = tmp_path / "where.txt"
+        src = script_dir({"long.py": LONG})
+        run = Experiment(ws, "lost").submit(ScriptRunConfig(
+            source_directory=str(src), script="long.py", arguments=[str(marker), "8"],
+            compute_target="pair"))
+        _wait(marker.exists, 120, "the run started on a host")
+        assert _kill_node_on(hosts, marker.read_text().strip()) >= 2
+        details = run.wait_for_completion(raise_on_error=False, timeout=300)
+        assert details["status"] == "Completed", run.get_log()
+        events = ws.store.status_events(run.id)
+        assert any("requeued" in (e["reason"] or "") for e in events), events
+        assert "finished on" in run.get_log()
+    finally:
+        target.delete(force=True)

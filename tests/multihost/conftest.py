@@ -1,0 +1,8 @@
+"""Tests across real hosts (network namespaces with sshd; see tests/hosts.py)."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
