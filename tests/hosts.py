@@ -111,9 +111,10 @@ class TestHosts:
             f"AuthorizedKeysFile {self.dir / 'authorized_keys'}", "StrictModes no",
             "UsePAM no", f"PidFile {self.dir / f'sshd{i}.pid'}", "AcceptEnv *",
             "MaxStartups 100", "MaxSessions 100", ""]))
-        self.sshd.append(subprocess.Popen(
-            ["ip", "netns", "exec", self.names[i], SSHD, "-D", "-e", "-f", str(config)],
-            stdout=subprocess.DEVNULL, stderr=open(self.dir / f"sshd{i}.log", "wb")))
+        with open(self.dir / f"sshd{i}.log", "wb") as log:
+            self.sshd.append(subprocess.Popen(
+                ["ip", "netns", "exec", self.names[i], SSHD, "-D", "-e", "-f", str(config)],
+                stdout=subprocess.DEVNULL, stderr=log))
 
     # use ---------------------------------------------------------------------------------
     @property
@@ -159,5 +160,6 @@ def _wait_port(host: str, port: int, timeout: float = 20.0) -> None:
                 return
         except OSError:
             if time.monotonic() > deadline:
-                raise RuntimeError(f"nothing listens on {host}:{port} after {timeout} s")
+                raise RuntimeError(f"nothing listens on {host}:{port} after {timeout} s") \
+                    from None
             time.sleep(0.1)

@@ -20,7 +20,7 @@ def test_initial_points_come_first_then_the_model() -> None:
     history = [TrialRecord("t0", POINTS[0], value=0.5, state="complete")]
     both = sampler.suggest(history, 2, goal="maximize")
     assert both[0] == POINTS[1] and set(both[1]) == {"--model", "--x"}
-    done = history + [TrialRecord("t1", POINTS[1], value=0.7, state="complete")]
+    done = [*history, TrialRecord("t1", POINTS[1], value=0.7, state="complete")]
     later = sampler.suggest(done, 1, goal="maximize")[0]
     assert later not in POINTS and 0 <= later["--x"] <= 1
     again = sampling_from_dict(sampler.to_dict())            # what a controller rebuilds
