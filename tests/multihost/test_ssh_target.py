@@ -155,3 +155,71 @@ def test_a_node_lost_mid_run_is_requeued_and_the_run_completes(
         assert "finished on" in run.get_log()
     finally:
         target.delete(force=True)
+
+
+def test_bad_hosts_are_refused_before_anything_is_recorded(
+        hosts: TestHosts, tmp_path: Path) -> None:
+    from cumulus import ComputeTarget, Workspace
+    from cumulus.compute import ClusterConfig
+    from cumulus.errors import ComputeError
+
+    first, second = hosts.addresses
+    nobody = hosts.gateway.rsplit(".", 1)[0] + ".250"          # on the bridge, no host there
+    ws = Workspace.create("bad-hosts", path=tmp_path / "ws")
+    bare = os.path.join(sys.base_prefix, "bin", "python3")
+    fake = tmp_path / "oldpython"                                # answers with another version
+    fake.write_text("#!/bin/sh\necho 0.0.9 3.11.0\n")
+    fake.chmod(0o755)
+    cases = [
+        ({"hosts": [first, nobody]}, f"{nobody}: unreachable over SSH"),
+        ({"hosts": [first, second], "remote_python": "/nowhere/python3"},
+         f"{second}: no Python at '/nowhere/python3'"),
+        ({"hosts": [first, second], "remote_python": bare},     # a Python without Cumulus
+         f"{second}: {bare} cannot import cumulus"),
+        ({"hosts": [first, second], "remote_python": str(fake)},
+         f"{second}: {fake} has cumulus 0.0.9, this client has"),
+    ]
+    for options, message in cases:
+        opts = {"connect_options": {**hosts.ssh_options, "connect_timeout": 3},
+                "remote_python": sys.executable, **options}
+        with pytest.raises(ComputeError, match=message):
+            ComputeTarget.create(ws, "bad", ClusterConfig(backend="ssh", max_nodes=1,
+                                                          options=opts))
+        assert ws.store.get_compute("bad") is None
+
+
+def test_compute_ssh_reaches_a_node(hosts: TestHosts, tmp_path: Path) -> None:
+    import subprocess
+
+    from cumulus import ComputeTarget, Workspace
+    from cumulus.compute import ClusterConfig
+    from cumulus.compute._nodes import ssh_argv
+
+    first, second = hosts.addresses
+    root = tmp_path / "ws"
+    ws = Workspace.create("ssh-cli", path=root)
+    target = ComputeTarget.create(ws, "pair", ClusterConfig(
+        backend="ssh", min_nodes=2, max_nodes=2,
+        options={"hosts": [first, first, second], "connect_options": hosts.ssh_options,
+                 "remote_python": sys.executable}))
+    cli = [sys.executable, "-m", "cumulus.cli._entry", "compute"]
+    try:
+        target.wait_for_completion(min_node_count=2, timeout_in_minutes=3)
+        nodes = target.list_nodes()
+        assert {n["host"] for n in nodes} == {first, second}
+        assert all(isinstance(n["pid"], int) and n["cwd"] for n in nodes)
+        listed = subprocess.run([*cli, "nodes", "pair"], cwd=root, capture_output=True,
+                                text=True, timeout=120, env={**os.environ, "COLUMNS": "200"})
+        assert listed.returncode == 0 and second in listed.stdout, listed.stderr
+        which = subprocess.run([*cli, "ssh", "pair"], cwd=root, capture_output=True,
+                               text=True, timeout=120)
+        assert which.returncode != 0 and "has 2 nodes; name one" in which.stderr
+        node = next(n["name"] for n in nodes if n["host"] == second)
+        out = subprocess.run([*cli, "ssh", "pair", node, "--", "hostname", "-I"], cwd=root,
+                             capture_output=True, text=True, timeout=120)
+        assert out.returncode == 0 and out.stdout.split()[0] == second, out.stderr
+        shell = subprocess.run([*ssh_argv(second, hosts.ssh_options, ["hostname", "-I"])],
+                               capture_output=True, text=True, timeout=60)
+        assert shell.stdout.split()[0] == second, shell.stderr   # what an interactive
+    finally:                                                    # `compute ssh` execs
+        target.delete(force=True)

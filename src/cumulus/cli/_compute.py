@@ -196,3 +196,55 @@ def delete(name: str, force: bool, yes: bool) -> None:
                       + (" and cancel its runs" if force else "") + "?", abort=True)
     target.delete(force=force)
     console().print(f"Deleted compute target [bold]{name}[/bold].")
+
+
+@compute.command("nodes")
+@click.argument("name")
+def nodes(name: str) -> None:
+    """The nodes of compute target NAME: host, process, working directory, runs."""
+    from cumulus.compute import ComputeTarget
+
+    t = table(f"Nodes of {name}", ["node", "host", "pid", "working directory", "runs"])
+    for n in ComputeTarget(workspace(), name).list_nodes():
+        t.add_row(n["name"], str(n["host"]), str(n["pid"]), str(n["cwd"]),
+                  ", ".join(n["runs"]) or "-")
+    console().print(t)
+
+
+@compute.command("ssh", context_settings={"ignore_unknown_options": True})
+@click.argument("name")
+@click.argument("node", required=False)
+@click.argument("command", nargs=-1, type=click.UNPROCESSED)
+def ssh(name: str, node: str | None, command: tuple[str, ...]) -> None:
+    """Open a shell on NODE of ssh target NAME (or run COMMAND there, after `--`).
+
+    For nodes on this machine (local targets) it prints the node's process and working
+    directory instead.
+    """
+    import os
+    import shutil
+    import sys
+
+    from cumulus.compute import ComputeTarget
+    from cumulus.compute._nodes import pick_node, run_on, ssh_argv
+
+    target = ComputeTarget(workspace(), name)
+    picked = pick_node(target.list_nodes(), node, name)
+    cfg = target.config
+    if cfg.backend != "ssh":
+        console().print(f"Node [bold]{picked['name']}[/bold] of {name!r} runs on this machine "
+                        f"({picked['host']}): process {picked['pid']}, working directory "
+                        f"{picked['cwd']}.\nThere is no SSH for a {cfg.backend} target: "
+                        f"`cd {picked['cwd']}` to look at it.")
+        return
+    options = dict(cfg.options.get("connect_options") or {})
+    if command:
+        code, out, err = run_on(str(picked["host"]), options, list(command))
+        sys.stdout.write(out)
+        sys.stderr.write(err)
+        sys.exit(code)
+    if shutil.which("ssh") is None:
+        raise click.ClickException("no `ssh` client here: apt-get install openssh-client "
+                                   "(or run one command: cumulus compute ssh NAME NODE -- CMD)")
+    argv = ssh_argv(str(picked["host"]), options, [])
+    os.execvp(argv[0], argv)

@@ -79,6 +79,12 @@ class ComputeBackend(ABC):
     def stop(self) -> None:
         """Release every node (and the manager, if there is one)."""
 
+    @classmethod
+    def preflight(cls, config: ClusterConfig) -> None:
+        """Check what can be checked before anything is recorded (hosts reachable, software
+        there); raise a ComputeError naming what is wrong. Default: nothing to check."""
+        return None
+
     def node_resources(self) -> dict[str, float] | None:
         """What one node offers, for refusing runs that can never fit (None: unknown)."""
         return self.config.node.worker_resources()

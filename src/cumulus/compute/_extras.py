@@ -113,6 +113,70 @@ def ssh_cluster_kwargs(cfg: ClusterConfig) -> dict[str, Any]:
     return kwargs
 
 
+PREFLIGHT_TIMEOUT = 10.0   # seconds to reach each ssh host before the target is refused
+VERSION_PROBE = "import sys, cumulus; print(cumulus.__version__, sys.version.split()[0])"
+
+
+def check_ssh_hosts(cfg: ClusterConfig) -> None:
+    """Before an ssh target is recorded: every host answers over SSH with the options given,
+    and its Python imports the same version of Cumulus as this client. Names the host and
+    the problem (unreachable, host key, no Python, no or another Cumulus)."""
+    import asyncio
+
+    from cumulus import __version__
+    from cumulus.errors import ComputeError
+
+    kw = ssh_cluster_kwargs(cfg)
+    python = kw.get("remote_python") or "python3"
+    problems = asyncio.run(_probe_hosts(list(dict.fromkeys(kw["hosts"])),
+                                        kw["connect_options"], python, __version__))
+    if problems:
+        raise ComputeError("The ssh target cannot use its hosts:\n  " + "\n  ".join(problems)
+                           + "\nNothing was recorded; fix the hosts or options['hosts'] / "
+                             "options['connect_options'] / options['remote_python'].")
+
+
+async def _probe_hosts(hosts: list[str], options: dict[str, Any], python: str,
+                       version: str) -> list[str]:
+    import asyncio
+
+    results = await asyncio.gather(*(_probe(h, options, python, version) for h in hosts))
+    return [r for r in results if r]
+
+
+async def _probe(host: str, options: dict[str, Any], python: str, version: str) -> str | None:
+    import asyncio
+    import shlex
+
+    import asyncssh
+
+    try:
+        async with asyncssh.connect(host, **{"connect_timeout": PREFLIGHT_TIMEOUT,
+                                             **options}) as conn:
+            result = await conn.run(f"{shlex.quote(python)} -c {shlex.quote(VERSION_PROBE)}",
+                                    timeout=60)
+    except asyncssh.HostKeyNotVerifiable as exc:
+        return (f"{host}: its host key is not the one expected ({exc}); update known_hosts "
+                f"or connect_options['known_hosts']")
+    except asyncssh.PermissionDenied as exc:
+        return f"{host}: SSH login refused ({exc}); check username and client_keys"
+    except (OSError, asyncio.TimeoutError, asyncssh.Error) as exc:
+        return f"{host}: unreachable over SSH ({type(exc).__name__}: {exc or 'timed out'})"
+    stderr = str(result.stderr or "").strip().splitlines()
+    if result.exit_status == 127:
+        return f"{host}: no Python at {python!r} ({stderr[-1] if stderr else 'not found'})"
+    if result.exit_status != 0:
+        last = stderr[-1] if stderr else f"exit status {result.exit_status}"
+        return (f"{host}: {python} cannot import cumulus ({last}); install cumulus-ml=="
+                f"{version} there")
+    theirs = str(result.stdout or "").split()
+    if not theirs or theirs[0] != version:
+        found = theirs[0] if theirs else "nothing"
+        return (f"{host}: {python} has cumulus {found}, this client has {version}; install "
+                f"cumulus-ml=={version} there")
+    return None
+
+
 def ssh_node_specs(cfg: ClusterConfig) -> tuple[dict[str, Any], dict[str, dict[str, Any]]]:
     """The scheduler's spec and one named node spec per worker host (``node-<i>-<host>``):
     the name reaches the remote worker, so the scheduler can retire exactly that node."""

@@ -257,6 +257,12 @@ class SSHBackend(ManagedBackend):
     """Dask's ``SSHCluster`` over the hosts in ``options['hosts']`` (extra ``ssh``)."""
 
     @classmethod
+    def preflight(cls, config: Any) -> None:
+        from cumulus.compute._extras import check_ssh_hosts
+
+        check_ssh_hosts(config)
+
+    @classmethod
     def make_cluster(cls, cfg: Any) -> Any:
         from cumulus.compute._extras import make_ssh_cluster
 

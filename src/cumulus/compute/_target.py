@@ -98,6 +98,9 @@ class ComputeTarget:
             raise ValidationError(f"Compute target {name!r} exists already. Open it with "
                                   f"ComputeTarget(ws, {name!r}), pass exist_ok=True, or "
                                   "delete it first.")
+        from cumulus.compute._base import backend_class
+
+        backend_class(config.backend).preflight(config)   # unreachable hosts fail here
         workspace.store.put_compute(name, backend=config.backend, config=config.to_dict(),
                                     status="Creating", state={})
         target = cls(workspace, name)
@@ -148,6 +151,13 @@ class ComputeTarget:
         """Node counts, allocation state, queued runs and scale settings, from any process."""
         self.refresh()
         return self.backend.status()
+
+    def list_nodes(self) -> list[dict[str, Any]]:
+        """The target's nodes now: name, Dask address, host, pid, working directory and the
+        runs executing there (an empty list when it has none, or is not running)."""
+        from cumulus.compute._nodes import list_nodes
+
+        return list_nodes(self.backend)
 
     def wait_for_completion(self, show_output: bool = False, min_node_count: int | None = None,
                             timeout_in_minutes: float = 25) -> ClusterStatus:
