@@ -249,3 +249,10 @@ def test_cancel_stops_every_rank(dws: Any, pair: ComputeTarget, tmp_path: Path) 
 
     for p in pids.iterdir():
         wait_until(lambda p=p: gone(int(p.read_text())), 30, f"rank {p.name} to stop")
+
+
+def test_socket_interface_for_collectives() -> None:
+    from cumulus.tasks.distributed import socket_ifname_env
+
+    assert socket_ifname_env("127.0.0.1") == {}
+    assert socket_ifname_env("192.0.2.77") == {}          # TEST-NET: on no interface here

@@ -77,8 +77,27 @@ class AddressBackend(ComputeBackend):
                definition: dict[str, Any]) -> None:
         from cumulus.compute._submit import submit_run_task
 
-        submit_run_task(self.client(), run_id, ws_payload, self.config.max_attempts, resources,
-                        ws_payload.get("store_url") or self.ws.store_url)
+        client = self.client()
+        store_url = ws_payload.get("store_url") or self.ws.store_url
+        if definition.get("distribution"):     # one whole-worker task per node, as elsewhere
+            from cumulus.compute._resources import node_count_of
+            from cumulus.tasks.distributed import node_request, submit_node_tasks
+
+            submit_node_tasks(client, run_id, ws_payload, self.config.max_attempts,
+                              node_request(resources, self._smallest_worker(client)),
+                              store_url, node_count_of(definition["distribution"]))
+            return
+        submit_run_task(client, run_id, ws_payload, self.config.max_attempts, resources,
+                        store_url)
+
+    @staticmethod
+    def _smallest_worker(client: Any) -> dict[str, float] | None:
+        """The smallest worker's shape: a node task asks for all of it, so no two node tasks
+        of a run share a worker (on a uniform cluster: one per worker)."""
+        workers = client.scheduler_info(n_workers=-1).get("workers", {}).values()
+        shapes = [{"cpus": float(w.get("nthreads", 1)), **(w.get("resources") or {})}
+                  for w in workers]
+        return min(shapes, key=lambda s: s["cpus"]) if shapes else None
 
     def node_resources(self) -> dict[str, float] | None:
         return None     # nodes come and go as their owner scales them

@@ -159,6 +159,26 @@ def rank_env(dist: dict[str, Any], nodes: list[dict[str, Any]], node_rank: int,
     return env
 
 
+def interface_of(address: str) -> str | None:
+    """The name of this machine's network interface that holds ``address`` (None if none)."""
+    import psutil
+
+    for name, addrs in psutil.net_if_addrs().items():
+        if any(a.address == address for a in addrs):
+            return name
+    return None
+
+
+def socket_ifname_env(host: str) -> dict[str, str]:
+    """GLOO/NCCL_SOCKET_IFNAME for a node reached at ``host``: collective libraries otherwise
+    pick the interface their hostname resolves to (often loopback), and ranks on other
+    machines cannot connect back. Empty for loopback or an address this machine lacks."""
+    if host.startswith("127.") or host in ("localhost", "::1"):
+        return {}
+    name = interface_of(host)
+    return {"GLOO_SOCKET_IFNAME": name, "NCCL_SOCKET_IFNAME": name} if name else {}
+
+
 def hostfile_text(nodes: list[dict[str, Any]], slots: int) -> str:
     return "".join(f"{n['host']} slots={slots}\n" for n in nodes)
 
@@ -257,6 +277,7 @@ class _NodeExecution(_Execution):
         hostfile = self.run_dir / ".cumulus-hostfile"
         hostfile.write_text(hostfile_text(nodes, ppn))
         visible = [v for v in os.environ.get("CUDA_VISIBLE_DEVICES", "").split(",") if v]
+        env.update({k: v for k, v in socket_ifname_env(host).items() if k not in env})
         for local in range(ppn):
             rank = self.node_rank * ppn + local
             penv = dict(env)
