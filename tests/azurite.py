@@ -63,9 +63,12 @@ def free_port() -> int:
 
 
 class Azurite:
-    """One in-memory Azurite blob service on 127.0.0.1."""
+    """One in-memory Azurite blob service on 127.0.0.1 (or on ``host``, started with the
+    ``prefix`` command, e.g. ``ip netns exec HOST`` for a test host)."""
 
-    def __init__(self, port: int | None = None, executable: str | None = None) -> None:
+    def __init__(self, port: int | None = None, executable: str | None = None, *,
+                 host: str = "127.0.0.1", prefix: list[str] | None = None) -> None:
+        self.host, self.prefix = host, list(prefix or [])
         self.executable = executable or find_azurite()
         if self.executable is None:
             raise RuntimeError(f"Azurite is not installed; {SETUP_HINT}")
@@ -76,7 +79,7 @@ class Azurite:
 
     @property
     def endpoint(self) -> str:
-        return f"http://127.0.0.1:{self.port}/{ACCOUNT}"
+        return f"http://{self.host}:{self.port}/{ACCOUNT}"
 
     @property
     def connection_string(self) -> str:
@@ -86,7 +89,8 @@ class Azurite:
     def start(self, timeout: float = 30.0) -> Azurite:
         with open(self.log, "wb") as log:
             self.proc = subprocess.Popen(
-                [self.executable, "--blobHost", "127.0.0.1", "--blobPort", str(self.port),
+                [*self.prefix, self.executable, "--blobHost", self.host,
+                 "--blobPort", str(self.port),
                  "--inMemoryPersistence", "--skipApiVersionCheck", "--loose", "--silent",
                  "--disableTelemetry"],
                 stdout=log, stderr=log, stdin=subprocess.DEVNULL, start_new_session=True,
@@ -94,7 +98,7 @@ class Azurite:
         deadline = time.monotonic() + timeout
         while True:
             try:
-                socket.create_connection(("127.0.0.1", self.port), timeout=0.5).close()
+                socket.create_connection((self.host, self.port), timeout=0.5).close()
                 return self
             except OSError:
                 if self.proc.poll() is not None or time.monotonic() > deadline:

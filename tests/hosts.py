@@ -52,8 +52,9 @@ class TestHosts:
 
     __test__ = False   # not a test class
 
-    def __init__(self, n: int = 2) -> None:
+    def __init__(self, n: int = 2, env: dict[str, str] | None = None) -> None:
         tag = os.getpid() % 200 + 20
+        self.env = dict(env or {})   # set in every SSH session (provisioned on the hosts)
         self.n, self.tag = n, tag
         self.bridge = f"cubr{tag}"
         self.gateway = f"10.213.{tag}.1"
@@ -110,13 +111,20 @@ class TestHosts:
             "PermitRootLogin prohibit-password", "PasswordAuthentication no",
             f"AuthorizedKeysFile {self.dir / 'authorized_keys'}", "StrictModes no",
             "UsePAM no", f"PidFile {self.dir / f'sshd{i}.pid'}", "AcceptEnv *",
-            "MaxStartups 100", "MaxSessions 100", ""]))
+            "MaxStartups 100", "MaxSessions 100",
+            *(f'SetEnv "{k}={v}"' for k, v in self.env.items()), ""]))
         with open(self.dir / f"sshd{i}.log", "wb") as log:
             self.sshd.append(subprocess.Popen(
                 ["ip", "netns", "exec", self.names[i], SSHD, "-D", "-e", "-f", str(config)],
                 stdout=subprocess.DEVNULL, stderr=log))
 
     # use ---------------------------------------------------------------------------------
+    @staticmethod
+    def plan(n: int = 2) -> list[str]:
+        """The addresses ``TestHosts(n)`` made in this process will have."""
+        tag = os.getpid() % 200 + 20
+        return [f"10.213.{tag}.{i + 2}" for i in range(n)]
+
     @property
     def ssh_options(self) -> dict[str, Any]:
         """asyncssh connect options for these hosts (as root, with the test key)."""
@@ -163,3 +171,67 @@ def _wait_port(host: str, port: int, timeout: float = 20.0) -> None:
                 raise RuntimeError(f"nothing listens on {host}:{port} after {timeout} s") \
                     from None
             time.sleep(0.1)
+
+
+class TcpProxy:
+    """Forward ``listen_host:port`` (e.g. the hosts' gateway) to ``target`` (e.g. a service
+    that listens on 127.0.0.1 only), so the test hosts reach it as a remote server."""
+
+    __test__ = False
+
+    def __init__(self, listen_host: str, target: tuple[str, int]) -> None:
+        import asyncio
+        import threading
+
+        self.listen_host, self.target = listen_host, target
+        self.loop = asyncio.new_event_loop()
+        self.port = 0
+        ready = threading.Event()
+
+        async def serve() -> None:
+            server = await asyncio.start_server(self._handle, listen_host, 0)
+            self.port = server.sockets[0].getsockname()[1]
+            self.server = server
+            ready.set()
+
+        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
+        self.thread.start()
+        asyncio.run_coroutine_threadsafe(serve(), self.loop)
+        ready.wait(10)
+
+    async def _handle(self, reader: Any, writer: Any) -> None:
+        import asyncio
+
+        try:
+            up_reader, up_writer = await asyncio.open_connection(*self.target)
+        except OSError:
+            writer.close()
+            return
+
+        async def pipe(src: Any, dst: Any) -> None:
+            try:
+                while data := await src.read(65536):
+                    dst.write(data)
+                    await dst.drain()
+            except (ConnectionError, OSError):
+                pass
+            finally:
+                if not dst.is_closing():
+                    dst.close()
+
+        await asyncio.gather(pipe(reader, up_writer), pipe(up_reader, writer))
+
+    def close(self) -> None:
+        import asyncio
+
+        async def stop() -> None:
+            self.server.close()
+            tasks = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+
+        asyncio.run_coroutine_threadsafe(stop(), self.loop).result(10)
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join(5)
+        self.loop.close()
