@@ -43,6 +43,9 @@ class ScriptRunConfig:
     resources: dict[str, float] | None = None
     environment_variables: dict[str, str] = field(default_factory=dict)
     command: list[str] | None = None
+    #: a shell command run on each node of the run, in its working folder with its
+    #: environment, before the script (Azure Batch's job preparation); logged with the run
+    job_preparation: str | None = None
 
     def __post_init__(self) -> None:
         self.arguments = list(self.arguments or [])
@@ -85,6 +88,11 @@ class ScriptRunConfig:
                                   or not limit > 0):
             raise ValidationError(f"max_run_duration_seconds must be a number of seconds > 0, got "
                                   f"{self.max_run_duration_seconds!r}.")
+        if self.job_preparation is not None and (
+                not isinstance(self.job_preparation, str) or not self.job_preparation.strip()):
+            raise ValidationError(f"job_preparation must be a shell command (a non-empty str), "
+                                  f"got {self.job_preparation!r}; e.g. 'pip install -r "
+                                  f"requirements.txt' or 'bash prepare.sh'.")
         for k, v in self.environment_variables.items():
             if not isinstance(k, str) or not isinstance(v, str) or not k or "=" in k:
                 raise ValidationError(f"environment_variables entry {k!r}={v!r} is invalid: "
@@ -105,6 +113,7 @@ class ScriptRunConfig:
             "environment": environment_definition(self.environment),
             "distribution": _distribution_definition(self.distribution),
             "environment_variables": dict(self.environment_variables),
+            "job_preparation": self.job_preparation,
         }
 
     def _submit(self, experiment: Experiment, *, tags: dict[str, Any] | None = None,

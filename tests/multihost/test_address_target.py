@@ -36,7 +36,7 @@ print("host", subprocess.check_output(["hostname", "-I"], text=True).split()[0])
 def cluster() -> Iterator[tuple[TestHosts, str]]:
     """Two hosts; a scheduler on the first, one single-threaded worker on each."""
     with TestHosts(2) as hosts:
-        first, second = hosts.addresses
+        first = hosts.addresses[0]
         env = {**os.environ, "PYTHONPATH": str(REPO / "src")}
         procs = [subprocess.Popen(
             ["ip", "netns", "exec", hosts.names[0], sys.executable, "-m",

@@ -265,6 +265,10 @@ class _NodeExecution(_Execution):
         rec = self.store.get_run(self.run_id)
         definition = rec["definition"]
         argv, env = self._prepare(rec, definition)
+        failed = self._job_preparation(definition, env, f" on node {self.node_rank}")
+        if failed:
+            self._fail(failed)
+            return self.store.get_status(self.run_id)
         host, gpus = _worker_info()
         port = _free_port()
         self.store.merge_run_dict(self.run_id, "properties",

@@ -138,6 +138,9 @@ class _Execution:
         rec = self.store.get_run(self.run_id)
         definition = rec["definition"]
         argv, env = self._prepare(rec, definition)
+        failed = self._job_preparation(definition, env)
+        if failed:
+            return self._fail(failed)
         if not self.store.try_transition(self.run_id, RunStatus.RUNNING,
                                          expected=[RunStatus.PREPARING]):
             return self._finish_canceled()  # a cancel landed while it was preparing
@@ -193,6 +196,28 @@ class _Execution:
         argv = wrap_for_container(definition, [str(a) for a in argv], env, self.run_dir,
                                   log=self._log_line)
         return argv, env
+
+    def _job_preparation(self, definition: dict[str, Any], env: dict[str, str],
+                         label: str = "") -> str | None:
+        """Run the definition's ``job_preparation`` command here (the run's folder and
+        environment), its output into the run's log; the failure message, or None."""
+        command = definition.get("job_preparation")
+        if not command:
+            return None
+        self._log_line(f"[job preparation{label}] $ {command}")
+        proc = subprocess.Popen(["bash", "-c", command], cwd=self.run_dir, env=env,
+                                stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                stderr=subprocess.STDOUT, start_new_session=True)
+        self.proc = proc                      # a cancel or a lost node stops it too
+        assert proc.stdout is not None
+        for raw in proc.stdout:
+            line = raw.decode(errors="replace").rstrip()
+            self._log_line(f"[job preparation{label}] {line}")
+        code = proc.wait()
+        self.proc = None
+        if code != 0:
+            return f"job_preparation {command!r} exited with code {code}{label}"
+        return None
 
     def _log_line(self, text: str) -> None:
         self.store.append_log(self.run_id, text if text.endswith("\n") else text + "\n")
