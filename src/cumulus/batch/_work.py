@@ -144,8 +144,7 @@ def score_share(ws: Any, config: dict[str, Any], inputs: dict[str, Any],
     src, where, files = input_files(ws, inputs)
     batches = plan(files, config["mini_batch_size"])
     mine = list(range(worker, len(batches), workers))
-    entry = _load_entry(Path.cwd() / config["entry_script"])
-    entry.init()
+    entry = _Entry(Path.cwd() / config["entry_script"])   # init() on the first mini-batch
     scratch = Path(tempfile.mkdtemp(prefix="cumulus-batch-"))
     try:
         return _score(ds, state, src, where, batches, mine, entry, config, scratch,
@@ -154,8 +153,25 @@ def score_share(ws: Any, config: dict[str, Any], inputs: dict[str, Any],
         shutil.rmtree(scratch, ignore_errors=True)
 
 
+class _Entry:
+    """The entry script, loaded and ``init()``-ed only when a mini-batch needs it (a resumed
+    worker whose mini-batches are all done never pays for loading the model)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.module: Any = None
+
+    @property
+    def run(self) -> Callable[..., Any]:
+        if self.module is None:
+            self.module = _load_entry(self.path)
+            self.module.init()
+        run: Callable[..., Any] = self.module.run
+        return run
+
+
 def _score(ds: Any, state: str, src: Any, where: dict[str, str], batches: list[list[str]],
-           mine: list[int], entry: Any, config: dict[str, Any], scratch: Path,
+           mine: list[int], entry: _Entry, config: dict[str, Any], scratch: Path,
            who: tuple[int, int], log: Callable[[str], None]) -> dict[str, Any]:
     worker, workers = who
     try:
