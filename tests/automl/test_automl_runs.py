@@ -122,3 +122,24 @@ def test_refusals_happen_before_anything_is_recorded(workspace) -> None:  # type
                                 training_data=workspace.get_default_datastore().path("no.csv")))
     after = len(list(exp.get_runs(include_children=True)))
     assert after == before
+
+
+def test_forecasting_uses_time_ordered_folds_and_date_features(workspace) -> None:  # type: ignore[no-untyped-def]
+    days = pd.date_range("2024-01-01", periods=200, freq="D")
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame({"date": days.astype(str), "promo": rng.integers(0, 2, size=200),
+                          "sales": 100 + 10 * (days.dayofweek >= 5) + 5 * np.arange(200) / 200
+                          + rng.normal(0, 1, size=200)})
+    run = Experiment(workspace, "automl-forecast").submit(AutoMLConfig(
+        task="forecasting", training_data=frame, label_column_name="sales",
+        time_column_name="date", n_cross_validations=3, max_trials=2,
+        allowed_models=["HistGradientBoosting", "ElasticNet"], enable_ensembling=False))
+    assert run.wait_for_completion(raise_on_error=False, timeout=600)["status"] == "Completed"
+    plan = {p["column"]: p for p in run.get_featurization_summary()}
+    assert plan["date"]["kind"] == "datetime"
+    split = next(g for g in run.get_guardrails() if g["name"] == "Validation split handling")
+    assert "time-ordered" in split["details"]
+    _, model = run.get_output()
+    future = pd.DataFrame({"date": ["2024-07-20", "2024-07-22"], "promo": [0, 0]})
+    weekend, weekday = model.predict(future)
+    assert weekend > weekday                       # Saturday sales learnt from date features
