@@ -186,18 +186,36 @@ class TcpProxy:
         self.listen_host, self.target = listen_host, target
         self.loop = asyncio.new_event_loop()
         self.port = 0
-        ready = threading.Event()
-
-        async def serve() -> None:
-            server = await asyncio.start_server(self._handle, listen_host, 0)
-            self.port = server.sockets[0].getsockname()[1]
-            self.server = server
-            ready.set()
-
+        self.writers: set[Any] = set()
         self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
         self.thread.start()
-        asyncio.run_coroutine_threadsafe(serve(), self.loop)
-        ready.wait(10)
+        self._listen()
+
+    def _listen(self) -> None:
+        import asyncio
+
+        async def serve() -> None:
+            self.server = await asyncio.start_server(self._handle, self.listen_host, self.port,
+                                                     reuse_address=True)
+            self.port = self.server.sockets[0].getsockname()[1]
+
+        asyncio.run_coroutine_threadsafe(serve(), self.loop).result(10)
+
+    def cut(self) -> None:
+        """An outage: stop listening and drop every open connection at once."""
+        import asyncio
+
+        async def stop() -> None:
+            self.server.close()
+            for writer in list(self.writers):
+                writer.transport.abort()
+            self.writers.clear()
+
+        asyncio.run_coroutine_threadsafe(stop(), self.loop).result(10)
+
+    def restore(self) -> None:
+        """Listen again on the same port."""
+        self._listen()
 
     async def _handle(self, reader: Any, writer: Any) -> None:
         import asyncio
@@ -207,6 +225,7 @@ class TcpProxy:
         except OSError:
             writer.close()
             return
+        self.writers.update((writer, up_writer))
 
         async def pipe(src: Any, dst: Any) -> None:
             try:

@@ -26,6 +26,7 @@ from sqlalchemy.orm import Session
 
 from cumulus.errors import InvalidTransitionError, RunNotFoundError, StoreError
 from cumulus.store import models as m
+from cumulus.store._retry import retry_public_methods
 from cumulus.store._versioned import VersionedRepository
 from cumulus.store.engine import READONLY, get_engine
 from cumulus.store.status import TERMINAL, RunStatus, sources_for
@@ -44,6 +45,7 @@ def _row(obj: Any, fields: Iterable[str]) -> dict[str, Any]:
     return {f: getattr(obj, f) for f in fields}
 
 
+@retry_public_methods
 class Store:
     """Typed access to the store tables; one short transaction per call."""
 

@@ -1,0 +1,100 @@
+"""Riding out store outages: a store call that fails because the database cannot be reached
+(PostgreSQL restarted or cut off, SQLite's file briefly unwritable) is retried with backoff
+for up to ``CUMULUS_STORE_OUTAGE_SECONDS`` (default 120 s); then it fails with a StoreError
+that names the store and the error, never a raw driver exception.
+
+So a run whose node loses the store for a few seconds keeps running: its log lines and
+metrics wait in memory and are written when the store is back, and a client waiting on it
+keeps waiting.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+import logging
+import os
+import time
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from sqlalchemy.exc import DBAPIError, OperationalError
+
+from cumulus.errors import StoreError
+
+log = logging.getLogger("cumulus.store")
+T = TypeVar("T")
+#: messages of errors that no retry fixes (a schema problem, not an outage)
+PERMANENT = ("no such table", "no such column", "syntax error", "does not exist",
+             "duplicate", "violates", "unique constraint")
+
+
+def outage_seconds() -> float:
+    try:
+        return max(0.0, float(os.environ.get("CUMULUS_STORE_OUTAGE_SECONDS", "120")))
+    except ValueError:
+        return 120.0
+
+
+def transient(exc: BaseException) -> bool:
+    """True for errors that mean 'the database cannot be reached now'."""
+    if isinstance(exc, DBAPIError) and exc.connection_invalidated:
+        return True
+    if not isinstance(exc, OperationalError):
+        return False
+    text = str(exc.orig if exc.orig is not None else exc).lower()
+    return not any(p in text for p in PERMANENT)
+
+
+def retrying(fn: Callable[..., T]) -> Callable[..., T]:
+    """Wrap a store method so that transient failures are retried (see module docs)."""
+
+    @functools.wraps(fn)
+    def wrapper(self: Any, *args: Any, **kwargs: Any) -> T:
+        deadline: float | None = None
+        delay = 0.1
+        while True:
+            try:
+                return fn(self, *args, **kwargs)
+            except (OperationalError, DBAPIError) as exc:
+                if not transient(exc):
+                    raise
+                now = time.monotonic()
+                if deadline is None:
+                    deadline = now + outage_seconds()
+                    log.warning("store unreachable in %s (%s); retrying for up to %.0f s",
+                                fn.__name__, _first_line(exc), outage_seconds())
+                if now >= deadline:
+                    raise StoreError(
+                        f"The store at {_safe_url(self)} did not answer for "
+                        f"{outage_seconds():.0f} s ({fn.__name__}: {_first_line(exc)}). Check "
+                        f"that the database is up and reachable; CUMULUS_STORE_OUTAGE_SECONDS "
+                        f"sets how long to wait.") from None
+                time.sleep(min(delay, max(0.0, deadline - now)))
+                delay = min(delay * 2, 3.0)
+
+    return wrapper
+
+
+def retry_public_methods(cls: type[T]) -> type[T]:
+    """Apply :func:`retrying` to every public method of ``cls`` (not its context managers,
+    whose bodies belong to the caller)."""
+    for name, value in list(vars(cls).items()):
+        if name.startswith("_") or name in ("session", "reading"):
+            continue
+        if inspect.isfunction(value):
+            setattr(cls, name, retrying(value))
+    return cls
+
+
+def _first_line(exc: BaseException) -> str:
+    orig = getattr(exc, "orig", None) or exc
+    lines = str(orig).strip().splitlines()
+    return lines[0] if lines else type(exc).__name__
+
+
+def _safe_url(store: Any) -> str:
+    try:
+        return str(store.engine.url.render_as_string(hide_password=True))
+    except Exception:
+        return "(store)"
