@@ -103,3 +103,34 @@ def test_a_manager_whose_workspace_was_deleted_stops(tmp_path: Path) -> None:
     for p in alive:
         p.kill()
     assert not alive, f"nodes left behind: {[p.pid for p in alive]}"
+
+
+def test_an_idle_manager_exits_and_the_next_use_starts_it_again(
+        tmp_path: Path, script_dir, monkeypatch: pytest.MonkeyPatch) -> None:  # type: ignore[no-untyped-def]
+    import time
+
+    import psutil
+
+    from cumulus import ComputeTarget, Experiment, ScriptRunConfig, Workspace
+
+    monkeypatch.setenv("CUMULUS_MANAGER_IDLE_EXIT", "3")     # inherited by the manager
+    ws = Workspace.create("idle", path=tmp_path / "ws",
+                          local_compute={"min_nodes": 0, "max_nodes": 1,
+                                         "idle_seconds_before_scaledown": 1})
+    target = ComputeTarget(ws, "local")
+    try:
+        target.wait_for_completion(timeout_in_minutes=2)
+        pid = int(ws.store.get_compute("local")["state"]["pid"])
+        psutil.Process(pid).wait(timeout=60)                    # gone by itself
+        status = target.get_status()
+        assert status.provisioning_state == "Stopped" and not status.errors
+        log = Path(status.log or "").read_text()
+        assert "no node and no work for 3 s; stopping" in log
+        src = script_dir({"hi.py": "print('back again')\n"})
+        started = time.monotonic()
+        run = Experiment(ws, "idle").submit(ScriptRunConfig(source_directory=str(src),
+                                                            script="hi.py"))
+        assert run.wait_for_completion(timeout=120)["status"] == "Completed"
+        assert "back again" in run.get_log() and time.monotonic() - started < 60
+    finally:
+        target.backend.stop()

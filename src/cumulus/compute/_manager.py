@@ -32,6 +32,9 @@ REPORT_EVERY = 0.5
 FORKSERVER_PRELOAD = ["distributed", "cumulus.tasks.executor", "cumulus.workspace"]
 HEARTBEAT_EVERY = 2.0
 RECONCILE_EVERY = 10.0   # seconds between checks for active runs with no task on the cluster
+#: a manager with no node, nothing queued or running and min_nodes 0 exits after this many
+#: seconds (the next use starts it again, in about a second)
+IDLE_EXIT = float(os.environ.get("CUMULUS_MANAGER_IDLE_EXIT", "1800"))
 # a run whose status changed this recently may have a submission in flight: left alone
 RECONCILE_GRACE = float(os.environ.get("CUMULUS_RECONCILE_GRACE", "30"))
 
@@ -206,6 +209,7 @@ class Manager:
     def loop(self, cfg: Any) -> None:
         last: dict[str, Any] = {}
         beat = reconciled = 0.0
+        self.idle_since: float | None = None
         while not self.stop.wait(REPORT_EVERY):
             if not self.ws.root.exists():  # its workspace was deleted: nothing to serve
                 print(f"manager {self.name}: workspace {self.ws.root} is gone; stopping",
@@ -225,9 +229,28 @@ class Manager:
                 if now - reconciled >= RECONCILE_EVERY:
                     reconciled = now
                     self.reconcile(cfg)
+                if self._idle_long_enough(cfg, observed, now):
+                    print(f"manager {self.name}: no node and no work for {IDLE_EXIT:g} s; "
+                          "stopping (the next use starts it again)", flush=True)
+                    return
             except Exception as exc:  # a store hiccup must not take the cluster down
                 print(f"manager {self.name}: report failed: {type(exc).__name__}: {exc}",
                       flush=True)
+
+    def _idle_long_enough(self, cfg: Any, observed: dict[str, Any], now: float) -> bool:
+        idle = (cfg.min_nodes == 0 and observed.get("current_node_count") == 0
+                and not observed.get("queued_runs") and not observed.get("running_runs"))
+        if not idle:
+            self.idle_since = None
+            return False
+        if self.idle_since is None:
+            self.idle_since = now
+        if now - self.idle_since < IDLE_EXIT:
+            return False
+        if self.store.active_runs_on(self.name):   # recorded but not yet here: stay
+            self.idle_since = now
+            return False
+        return True
 
     def _apply(self, cfg: Any, record: dict[str, Any]) -> Any:
         """Apply ``update()``: new scale settings take effect at the next interval."""
@@ -278,9 +301,10 @@ def main(argv: list[str]) -> int:
     try:
         manager.loop(cfg)
     finally:
-        manager.store.merge_compute_state(name, status="Stopped", address=None,
-                                          current_node_count=0, target_node_count=0,
-                                          stopped_at=time.time())
+        if manager.ws.root.exists():   # a deleted workspace has no store to tell
+            manager.store.merge_compute_state(name, status="Stopped", address=None,
+                                              current_node_count=0, target_node_count=0,
+                                              stopped_at=time.time())
         manager.close()
     return 0
 

@@ -1,6 +1,6 @@
 """Riding out store outages: a store call that fails because the database cannot be reached
 (PostgreSQL restarted or cut off, SQLite's file briefly unwritable) is retried with backoff
-for up to ``CUMULUS_STORE_OUTAGE_SECONDS`` (default 120 s); then it fails with a StoreError
+for up to ``CUMULUS_STORE_OUTAGE_SECONDS`` (default 300 s); then it fails with a StoreError
 that names the store and the error, never a raw driver exception.
 
 So a run whose node loses the store for a few seconds keeps running: its log lines and
@@ -31,9 +31,9 @@ PERMANENT = ("no such table", "no such column", "syntax error", "does not exist"
 
 def outage_seconds() -> float:
     try:
-        return max(0.0, float(os.environ.get("CUMULUS_STORE_OUTAGE_SECONDS", "120")))
+        return max(0.0, float(os.environ.get("CUMULUS_STORE_OUTAGE_SECONDS", "300")))
     except ValueError:
-        return 120.0
+        return 300.0
 
 
 def transient(exc: BaseException) -> bool:
