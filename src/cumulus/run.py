@@ -254,18 +254,32 @@ class Run:
             time.sleep(poll_interval)
 
     # metrics -----------------------------------------------------------------------------
-    def get_metrics(self, name: str | None = None, recursive: bool = False) -> dict[str, Any]:
-        """Metrics by name; with ``recursive`` a dict of run id -> metrics for the subtree."""
+    def get_metrics(self, name: str | None = None, recursive: bool = False, *,
+                    attempts: str = "last") -> dict[str, Any]:
+        """Metrics by name; with ``recursive`` a dict of run id -> metrics for the subtree.
+
+        A run requeued after losing its node logs again from the start: by default only its
+        last attempt's values are returned (``attempts="all"``: every attempt's, in order).
+        """
         from cumulus.metrics import aggregate
 
+        if attempts not in ("last", "all"):
+            from cumulus.errors import ValidationError
+
+            raise ValidationError(f"attempts must be 'last' or 'all', got {attempts!r}.")
+        ids = [self.id]
         if recursive:
-            ids = [self.id, *(c["id"] for c in self._store.children(self.id, recursive=True))]
-            rows = self._store.get_metric_rows(ids, name)
-            by_run: dict[str, list[dict[str, Any]]] = {i: [] for i in ids}
-            for r in rows:
-                by_run[r["run_id"]].append(r)
+            ids += [c["id"] for c in self._store.children(self.id, recursive=True)]
+        by_run: dict[str, list[dict[str, Any]]] = {i: [] for i in ids}
+        for r in self._store.get_metric_rows(ids, name):
+            by_run[r["run_id"]].append(r)
+        if attempts == "last":
+            for rid, rows in by_run.items():
+                last = max((int(r.get("attempt") or 1) for r in rows), default=1)
+                by_run[rid] = [r for r in rows if int(r.get("attempt") or 1) == last]
+        if recursive:
             return {rid: aggregate(rs) for rid, rs in by_run.items()}
-        return aggregate(self._store.get_metric_rows([self.id], name))
+        return aggregate(by_run[self.id])
 
     def log(self, name: str, value: Any, step: int | None = None,
             description: str = "") -> None:

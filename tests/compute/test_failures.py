@@ -48,10 +48,14 @@ def test_a_run_whose_node_dies_is_requeued_and_the_node_replaced(
     run = Experiment(cws, "preempt").submit(run_config(src, "attempt.py", marker,
                                                        target="flaky"))
     wait_until(lambda: pids(marker) and run.get_status() == "Running", what="attempt 1")
+    wait_until(lambda: len(run.get_metrics().get("seen") or []) == 3, what="its metrics")
     first_script = pids(marker)[0]
     os.kill(worker_pid(run), signal.SIGKILL)          # the node dies mid-run
     run.wait_for_completion(raise_on_error=True)
     assert cws.store.get_run(run.id)["attempt"] == 2
+    assert run.get_metrics()["seen"] == [20, 21, 22]                 # the last attempt's
+    assert run.get_metrics(attempts="all")["seen"] == [10, 11, 12, 20, 21, 22]
+    assert "----- attempt 2: the node running attempt 1 was lost" in run.get_log()
     assert any("requeued: node lost" in r for r in reasons(run))
     assert len(pids(marker)) == 2
     assert not pid_alive(first_script), "the dead node's script is still running"

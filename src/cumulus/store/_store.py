@@ -302,14 +302,16 @@ class Store:
         return len(rows)
 
     def insert_metric_tuples(self, rows: Sequence[tuple[Any, ...]]) -> int:
-        """Fast path: (run_id, name, kind, step, value, data, time) tuples via the driver."""
+        """Fast path: (run_id, name, kind, step, value, data, time[, attempt]) tuples via
+        the driver (attempt 1 when left out)."""
         if not rows:
             return 0
         mark = "?" if self.dialect == "sqlite" else "%s"
-        sql = ("INSERT INTO metrics (run_id, name, kind, step, value, data, time) VALUES ("
-               + ", ".join([mark] * 7) + ")")
+        sql = ("INSERT INTO metrics (run_id, name, kind, step, value, data, time, attempt) "
+               "VALUES (" + ", ".join([mark] * 8) + ")")
+        full = [r if len(r) == 8 else (*r, 1) for r in rows]
         with self.engine.begin() as conn:
-            conn.exec_driver_sql(sql, list(rows))
+            conn.exec_driver_sql(sql, full)
         return len(rows)
 
     def get_metric_rows(self, run_ids: Sequence[str], name: str | None = None,

@@ -88,6 +88,8 @@ class Metric(Base):
     value: Mapped[float | None] = mapped_column(Float)
     data: Mapped[str | None] = mapped_column(Text)
     time: Mapped[float] = mapped_column(Float)
+    #: which attempt of the run logged it (a requeued run starts attempt 2)
+    attempt: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
     __table_args__ = (Index("ix_metrics_run_name", "run_id", "name"),)
 
 

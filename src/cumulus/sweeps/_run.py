@@ -169,10 +169,10 @@ class SweepRun(Run):
             return None
         return Run._get(self.workspace, ranked[0].run_id)
 
-    def get_metrics(self, name: str | None = None,
-                    recursive: bool = False) -> dict[str, Any]:
+    def get_metrics(self, name: str | None = None, recursive: bool = False, *,
+                    attempts: str = "last") -> dict[str, Any]:
         """Every trial's metrics by trial run id (what HyperDrive's run returns)."""
-        by_run = super().get_metrics(name, recursive=True)
+        by_run = super().get_metrics(name, recursive=True, attempts=attempts)
         by_run.pop(self.id, None)
         return by_run
 

@@ -346,7 +346,9 @@ class _NodeExecution(_Execution):
                 self.store.append_log(self.run_id, out, stream=f"rank_{r.rank}")
 
     def _watch(self, definition: dict[str, Any]) -> str:
-        ingest = Ingestor(self.ws, self.run_id, str(self.control_dir)) if self.lead else None
+        attempt = int(self.store.get_run(self.run_id).get("attempt") or 1)
+        ingest = Ingestor(self.ws, self.run_id, str(self.control_dir), attempt) \
+            if self.lead else None
         if ingest is not None:
             self.ingest = ingest
         limit = definition.get("max_run_duration_seconds")

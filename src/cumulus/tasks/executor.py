@@ -130,6 +130,8 @@ class _Execution:
                     self.run_id, RunStatus.QUEUED, expected=[status], attempt=attempt,
                     reason=f"requeued: node lost while {status.value} (attempt {attempt})"):
                 return False
+            self._log_line(f"[cumulus] ----- attempt {attempt}: the node running attempt "
+                           f"{attempt - 1} was lost while {status.value}; starting over -----")
         node = f"{socket.gethostname()}:{os.getpid()}"
         return self.store.try_transition(self.run_id, RunStatus.PREPARING,
                                          expected=[RunStatus.QUEUED], node=node)
@@ -137,6 +139,7 @@ class _Execution:
     def _execute(self) -> str:
         rec = self.store.get_run(self.run_id)
         definition = rec["definition"]
+        self.attempt = int(rec.get("attempt") or 1)
         argv, env = self._prepare(rec, definition)
         failed = self._job_preparation(definition, env)
         if failed:
@@ -232,7 +235,7 @@ class _Execution:
         os.close(write_fd)
         pump = _LogPump(read_fd, self.run_dir / "logs" / "std_log.txt")
         pump.start()
-        ingest = Ingestor(self.ws, self.run_id, str(self.control_dir))
+        ingest = Ingestor(self.ws, self.run_id, str(self.control_dir), self.attempt)
         self.ingest = ingest
         limit = definition.get("max_run_duration_seconds")
         started = time.monotonic()

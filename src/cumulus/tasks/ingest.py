@@ -20,9 +20,10 @@ BATCH = 20000
 class Ingestor:
     """Incremental reader of ``events.jsonl`` for one executed run."""
 
-    def __init__(self, ws: Workspace, run_id: str, control_dir: str) -> None:
+    def __init__(self, ws: Workspace, run_id: str, control_dir: str, attempt: int = 1) -> None:
         self.ws = ws
         self.run_id = run_id
+        self.attempt = int(attempt or 1)   # stamped on every metric row
         self.path = os.path.join(control_dir, "events.jsonl")
         self.offset = 0
         self.partial = b""
@@ -54,7 +55,8 @@ class Ingestor:
         for event in events:
             if isinstance(event, list):
                 run, name, kind, step, value, data_, t = event
-                rows.append((run or self.run_id, name, kind, step, value, data_, t))
+                rows.append((run or self.run_id, name, kind, step, value, data_, t,
+                             self.attempt))
             else:
                 self._write(rows)
                 rows = []
