@@ -132,3 +132,46 @@ def test_delete_refuses_runs_in_flight_unless_forced(cws: Any, src: Path,
     assert not pid_alive(manager) and not pid_alive(pids(marker)[0])
     with pytest.raises(ComputeTargetNotFoundError):
         ComputeTarget(cws, "doomed")
+
+
+CHECKPOINTED = """
+import os, sys, time
+from cumulus import Run
+ckpt = os.path.join(os.environ["CUMULUS_CHECKPOINT_DIR"], "step.txt")
+start = int(open(ckpt).read()) + 1 if os.path.exists(ckpt) else 0
+print(f"attempt {os.environ['CUMULUS_ATTEMPT']} starts at step {start}", flush=True)
+run = Run.get_context()
+for step in range(start, 30):
+    time.sleep(0.2)
+    open(ckpt + ".tmp", "w").write(str(step))
+    os.replace(ckpt + ".tmp", ckpt)          # a checkpoint after every step
+    run.log("step", step)
+print("finished", flush=True)
+"""
+
+
+def test_a_preempted_run_resumes_from_its_checkpoint(cws: Any, tmp_path: Path) -> None:
+    from cumulus import ScriptRunConfig
+
+    target = ComputeTarget.create(cws, "spot", ClusterConfig(
+        min_nodes=1, max_nodes=1, priority="low", max_attempts=1, max_preemptions=2,
+        idle_seconds_before_scaledown=30, node=NodeSpec(cpus=1)), exist_ok=True)
+    target.wait_for_completion(min_node_count=1, timeout_in_minutes=2)
+    (tmp_path / "train.py").write_text(CHECKPOINTED)
+    run = Experiment(cws, "spot").submit(ScriptRunConfig(
+        source_directory=str(tmp_path), script="train.py", compute_target="spot"))
+    wait_until(lambda: any(n.startswith("outputs/checkpoints/")
+                           for n in run.get_file_names()) and
+               len(run.get_metrics().get("step") or []) >= 12, what="some checkpoints saved")
+    os.kill(worker_pid(run), signal.SIGKILL)        # preempted without notice
+    details = run.wait_for_completion(raise_on_error=False, timeout=180)
+    assert details["status"] == "Completed", run.get_log()
+    log = run.get_log()
+    assert "attempt 1 starts at step 0" in log
+    resumed = int(log.split("attempt 2 starts at step ")[1].split()[0])
+    assert resumed >= 5, log                          # not from the start
+    assert "was preempted while Running" in log and "restored 1 checkpoint file" in log
+    assert any("requeued: node preempted" in r for r in reasons(run))
+    steps = run.get_metrics()["step"]                 # the last attempt: resumed .. 29
+    assert steps == list(range(resumed, 30))
+    target.delete(force=True)

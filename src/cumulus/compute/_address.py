@@ -83,11 +83,11 @@ class AddressBackend(ComputeBackend):
             from cumulus.compute._resources import node_count_of
             from cumulus.tasks.distributed import node_request, submit_node_tasks
 
-            submit_node_tasks(client, run_id, ws_payload, self.config.max_attempts,
+            submit_node_tasks(client, run_id, ws_payload, self.config.attempt_limit,
                               node_request(resources, self._smallest_worker(client)),
                               store_url, node_count_of(definition["distribution"]))
             return
-        submit_run_task(client, run_id, ws_payload, self.config.max_attempts, resources,
+        submit_run_task(client, run_id, ws_payload, self.config.attempt_limit, resources,
                         store_url)
 
     @staticmethod

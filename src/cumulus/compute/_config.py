@@ -17,6 +17,7 @@ from typing import Any
 from cumulus.errors import ValidationError, allowed_list, did_you_mean
 
 BACKENDS = ("local", "address", "ssh", "kubernetes", "azure")
+PRIORITIES = ("dedicated", "low")
 RESERVED_RESOURCES = ("cpus", "gpus", "memory")
 _UNITS = {"": 1, "b": 1, "k": 10**3, "kb": 10**3, "m": 10**6, "mb": 10**6, "g": 10**9,
           "gb": 10**9, "t": 10**12, "tb": 10**12, "ki": 2**10, "kib": 2**10, "mi": 2**20,
@@ -121,9 +122,13 @@ def node_from_dict(data: dict[str, Any]) -> NodeSpec:
 class ClusterConfig:
     """A compute target's definition; the three scale knobs match the managed service's.
 
-    ``max_attempts`` is how often a run is started when its node dies under it (preemptible
-    semantics); ``address`` is the scheduler of an ``address`` target; ``options`` go to the
-    Dask cluster class of the ``ssh``, ``kubernetes`` and ``azure`` backends.
+    ``max_attempts`` is how often a run is started when its node dies under it;
+    ``priority="low"`` marks nodes that may be taken away (preemptible, Azure ML's
+    ``vm_priority="lowpriority"``): a lost node then counts as a preemption, and a run is
+    started again up to ``max_preemptions`` more times, resuming from its checkpoints
+    (files it saved under ``$CUMULUS_CHECKPOINT_DIR``); ``address`` is the scheduler of an
+    ``address`` target; ``options`` go to the Dask cluster class of the ``ssh``,
+    ``kubernetes`` and ``azure`` backends.
 
     Example::
 
@@ -137,6 +142,8 @@ class ClusterConfig:
     idle_seconds_before_scaledown: float = 120
     node: NodeSpec = field(default_factory=NodeSpec)
     max_attempts: int = 3
+    priority: str = "dedicated"
+    max_preemptions: int = 10
     address: str | None = None
     options: dict[str, Any] = field(default_factory=dict)
 
@@ -155,6 +162,11 @@ class ClusterConfig:
             raise ValidationError(f"max_nodes must be at most {MAX_NODES}, got "
                                   f"{self.max_nodes}. Split the work over several targets.")
         _int("max_attempts", self.max_attempts, 1)
+        _int("max_preemptions", self.max_preemptions, 0)
+        if self.priority not in PRIORITIES:
+            raise ValidationError(f"priority must be one of {allowed_list(PRIORITIES)}, got "
+                                  f"{self.priority!r}." + did_you_mean(str(self.priority),
+                                                                       PRIORITIES))
         if self.min_nodes > self.max_nodes:
             raise ValidationError(
                 f"min_nodes ({self.min_nodes}) is greater than max_nodes ({self.max_nodes}); "
@@ -168,6 +180,11 @@ class ClusterConfig:
         from cumulus.compute._extras import validate_backend_config
 
         validate_backend_config(self)
+
+    @property
+    def attempt_limit(self) -> int:
+        """How many times a run may be started on this target in all."""
+        return self.max_attempts + (self.max_preemptions if self.priority == "low" else 0)
 
     def scale_settings(self) -> dict[str, Any]:
         return {"min_nodes": self.min_nodes, "max_nodes": self.max_nodes,

@@ -169,12 +169,12 @@ class ManagedBackend(ComputeBackend):
             from cumulus.compute._resources import node_count_of
             from cumulus.tasks.distributed import node_request, submit_node_tasks
 
-            submit_node_tasks(self.client(), run_id, ws_payload, self.config.max_attempts,
+            submit_node_tasks(self.client(), run_id, ws_payload, self.config.attempt_limit,
                               node_request(resources, self.node_resources()),
                               ws_payload.get("store_url") or self.ws.store_url,
                               node_count_of(definition["distribution"]))
             return
-        submit_run_task(self.client(), run_id, ws_payload, self.config.max_attempts, resources,
+        submit_run_task(self.client(), run_id, ws_payload, self.config.attempt_limit, resources,
                         ws_payload.get("store_url") or self.ws.store_url)
 
     # status --------------------------------------------------------------------------------

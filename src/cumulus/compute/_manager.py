@@ -53,7 +53,7 @@ def configure_dask(cfg: Any) -> None:
 
     dask.config.set({
         # a run whose node dies is started again up to max_attempts times in all
-        "distributed.scheduler.allowed-failures": cfg.max_attempts - 1,
+        "distributed.scheduler.allowed-failures": cfg.attempt_limit - 1,
         "distributed.worker.daemon": False,
         # forkserver: a new node process starts in ~0.1 s instead of ~0.5 s
         "distributed.worker.multiprocessing-method": "forkserver",
@@ -194,7 +194,7 @@ class Manager:
             if not _executable(rec):
                 continue        # not something execute_run runs (a child run, a controller)
             request = request_for((rec.get("definition") or {}).get("resources"))
-            submit_run_task(self.client, rec["id"], self.payload, cfg.max_attempts, request,
+            submit_run_task(self.client, rec["id"], self.payload, cfg.attempt_limit, request,
                             self.ws.store_url)
             count += 1
         return count

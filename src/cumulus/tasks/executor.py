@@ -29,6 +29,7 @@ CANCEL_CHECK = 0.5
 HEARTBEAT = 5.0
 LOGS_SYNC = 5.0
 KILL_GRACE = 3.0
+CHECKPOINTS = "outputs/checkpoints"   # the run's artifacts restored on a later attempt
 
 
 def execute_run(run_id: str, ws_payload: dict[str, Any], attempt_limit: int = 3) -> str:
@@ -126,15 +127,25 @@ class _Execution:
                     error={"message": f"The node running this run was lost {attempt - 1} "
                                       f"times (limit {self.attempt_limit})."})
                 return False
+            how = "preempted" if self._preemptible(rec) else "lost"
             if not self.store.try_transition(
                     self.run_id, RunStatus.QUEUED, expected=[status], attempt=attempt,
-                    reason=f"requeued: node lost while {status.value} (attempt {attempt})"):
+                    reason=f"requeued: node {how} while {status.value} (attempt {attempt})"):
                 return False
             self._log_line(f"[cumulus] ----- attempt {attempt}: the node running attempt "
-                           f"{attempt - 1} was lost while {status.value}; starting over -----")
+                           f"{attempt - 1} was {how} while {status.value}; starting again "
+                           f"from its checkpoints, if it saved any -----")
         node = f"{socket.gethostname()}:{os.getpid()}"
         return self.store.try_transition(self.run_id, RunStatus.PREPARING,
                                          expected=[RunStatus.QUEUED], node=node)
+
+    def _preemptible(self, rec: dict[str, Any]) -> bool:
+        """Whether the run's target has low-priority (preemptible) nodes."""
+        try:
+            target = self.store.get_compute(str(rec.get("compute_target") or ""))
+        except Exception:
+            return False
+        return bool(target) and (target.get("config") or {}).get("priority") == "low"
 
     def _execute(self) -> str:
         rec = self.store.get_run(self.run_id)
@@ -165,6 +176,7 @@ class _Execution:
         self.control_dir.mkdir(exist_ok=True)
         (self.run_dir / "outputs").mkdir(exist_ok=True)
         (self.run_dir / "logs").mkdir(exist_ok=True)
+        self._restore_checkpoints()
         data = prepare_data(self.ws, self.run_id, definition, self.run_dir)
         self.cleanup.append(data.cleanup)
         self.data = data
@@ -183,6 +195,8 @@ class _Execution:
             "CUMULUS_EXPERIMENT": self.store.experiment_name(rec["experiment_id"]),
             "CUMULUS_WORKSPACE": str(self.ws.root),
             "CUMULUS_OUTPUTS_DIR": str(self.run_dir / "outputs"),
+            "CUMULUS_CHECKPOINT_DIR": str(self.checkpoint_dir),
+            "CUMULUS_ATTEMPT": str(getattr(self, "attempt", 1)),
             "PYTHONUNBUFFERED": "1",
             "PYTHONPATH": os.pathsep.join(
                 [str(self.run_dir), package_path(), *filter(None, [env.get("PYTHONPATH")])]),
@@ -221,6 +235,27 @@ class _Execution:
         if code != 0:
             return f"job_preparation {command!r} exited with code {code}{label}"
         return None
+
+    @property
+    def checkpoint_dir(self) -> Path:
+        return self.run_dir / "outputs" / "checkpoints"
+
+    def _restore_checkpoints(self) -> None:
+        """Put the files an earlier attempt saved under its checkpoint folder back, so a
+        requeued (preempted) run resumes instead of starting over."""
+        self.checkpoint_dir.mkdir(parents=True, exist_ok=True)
+        saved = self.store.list_artifacts(self.run_id, prefix=CHECKPOINTS + "/")
+        if not saved:
+            return
+        from cumulus.datastores import Datastore
+
+        for art in saved:
+            target = self.run_dir / art["path"]
+            target.parent.mkdir(parents=True, exist_ok=True)
+            ds = Datastore.get(self.ws, art["datastore"])
+            ds.fs.get(ds.full_path(art["location"]), str(target))
+        self._log_line(f"[cumulus] restored {len(saved)} checkpoint file(s) into "
+                       f"$CUMULUS_CHECKPOINT_DIR from the earlier attempt")
 
     def _log_line(self, text: str) -> None:
         self.store.append_log(self.run_id, text if text.endswith("\n") else text + "\n")
@@ -277,9 +312,12 @@ class _Execution:
         return code, outcome
 
     def _sync_logs(self, synced: dict[str, tuple[int, int]]) -> None:
+        """Upload new or changed files of ./logs and of the checkpoint folder (so that a
+        node lost without notice leaves its latest checkpoint behind)."""
         from cumulus.tasks.artifacts import upload_run_dir
 
         upload_run_dir(self.ws, self.run_id, self.run_dir / "logs", "logs", synced)
+        upload_run_dir(self.ws, self.run_id, self.checkpoint_dir, CHECKPOINTS, synced)
 
     def _cancel_requested(self) -> bool:
         return self.store.get_status(self.run_id) == RunStatus.CANCEL_REQUESTED.value

@@ -160,9 +160,6 @@ class AmlCompute(ComputeTarget):
         if vm_priority not in ("dedicated", "lowpriority"):
             raise ComputeTargetException(f"vm_priority must be 'dedicated' or 'lowpriority', "
                                          f"got {vm_priority!r}.")
-        azure_only("vm_priority", vm_priority if vm_priority != "dedicated" else None,
-                   "local nodes are not preempted; a run whose node dies is requeued "
-                   "(up to max_attempts) as on a low-priority cluster")
         for key, value in azure.items():
             azure_only(key, value, "network, identity and access settings are not used")
         low = as_int("min_nodes", min_nodes) or 0
@@ -171,7 +168,8 @@ class AmlCompute(ComputeTarget):
         return ClusterConfig(backend="local", min_nodes=low,
                              max_nodes=high if high is not None else max(low, 4),
                              idle_seconds_before_scaledown=idle if idle is not None else 1800,
-                             node=node_for_vm_size(vm_size))
+                             node=node_for_vm_size(vm_size),
+                             priority="low" if vm_priority == "lowpriority" else "dedicated")
 
     @staticmethod
     def supported_vmsizes(workspace: Any, location: str | None = None) -> list[dict[str, Any]]:
