@@ -58,7 +58,7 @@ def test_resume_after_kill_9_keeps_trials_and_finishes_exactly(workspace, script
     _wait_until(lambda: not pid_alive(pid), timeout=10)
     assert srun.get_status() == "Running" and not srun.controller_status()["alive"]
     with pytest.raises(SweepError, match="stopped without finishing it"):
-        srun.wait_for_completion(timeout=30)
+        srun.wait_for_completion(timeout=30, resume_dead_controller=False)
 
     before = {t.id: t.get_details() for t in srun.get_children()}
     kept = {i: d["endTimeUtc"] for i, d in before.items() if d["status"] == "Completed"}
@@ -99,3 +99,19 @@ def test_resume_after_kill_9_keeps_trials_and_finishes_exactly(workspace, script
     assert best.get_details()["params"]["--x"] == max(p["--x"] for p in sampler.suggest((), 10))
     with pytest.raises(SweepError, match="already ended"):
         srun.resume()
+
+
+def test_a_client_waiting_on_a_sweep_resumes_its_dead_controller(workspace, script_dir) -> None:  # type: ignore[no-untyped-def]
+    sampler = RandomSampling({"--x": uniform(0, 1)}, seed=5)
+    src = ScriptRunConfig(source_directory=script_dir({"train.py": TRAIN}), script="train.py")
+    srun = Experiment(workspace, "sweep-revive").submit(
+        Sweep(src, sampler, "score", "maximize", max_total_runs=6, max_concurrent_runs=2))
+    _wait_until(lambda: "following the trials" in srun.get_log())
+    pid = srun.controller_status()["pid"]
+    os.kill(pid, signal.SIGKILL)
+    _wait_until(lambda: not pid_alive(pid), timeout=10)
+    details = srun.wait_for_completion(timeout=180)       # notices, resumes, waits
+    assert details["status"] == "Completed"
+    assert srun.controller_status()["pid"] != pid
+    assert len(srun.get_children()) == 6
+    assert "resumed:" in srun.get_log()

@@ -25,6 +25,7 @@ from ._plan import Trial
 
 TERMINAL = ("Completed", "Failed", "Canceled")
 LIVENESS_CHECK = 5.0
+MAX_REVIVALS = 3          # controller restarts by one waiting client
 
 
 @dataclass(frozen=True)
@@ -237,17 +238,21 @@ class SweepRun(Run):
     def wait_for_completion(self, show_output: bool = False, *, raise_on_error: bool = True,
                             timeout: float | None = None, poll_interval: float = 0.2,
                             stream: TextIO | None = None, timeout_seconds: float | None = None,
-                            wait_post_processing: bool = False) -> dict[str, Any]:
+                            wait_post_processing: bool = False,
+                            resume_dead_controller: bool = True) -> dict[str, Any]:
         """Block until the sweep ends; with ``show_output`` stream the controller's log.
 
-        Raises SweepError when the controller stopped without ending the sweep (resume it
-        with ``srun.resume()`` or ``cumulus sweep resume ID``).
+        A controller that died without ending the sweep is resumed from here (finished trials
+        kept, running ones reattached), at most ``MAX_REVIVALS`` times; with
+        ``resume_dead_controller=False``, or past that, it raises SweepError instead (resume
+        it with ``srun.resume()`` or ``cumulus sweep resume ID``).
         """
         timeout = timeout if timeout is not None else timeout_seconds  # SDK v1 name
         out = stream or sys.stdout
         cursor = 0
         deadline = None if timeout is None else time.monotonic() + timeout
         checked = time.monotonic()
+        revivals = MAX_REVIVALS if resume_dead_controller else 0
         if show_output:
             out.write(f"RunId: {self.id}\n")
         while True:
@@ -258,7 +263,10 @@ class SweepRun(Run):
                 break
             if time.monotonic() - checked > LIVENESS_CHECK:
                 checked = time.monotonic()
-                self._check_controller()
+                if self._check_controller(revive=revivals > 0):
+                    revivals -= 1
+                    print(f"[cumulus] the controller of sweep {self.id} had stopped; "
+                          f"resumed it", file=sys.stderr, flush=True)
             if deadline is not None and time.monotonic() > deadline:
                 raise RunError(f"Sweep {self.id} still {status} after {timeout} s.",
                                run_id=self.id, status=status)
@@ -279,10 +287,17 @@ class SweepRun(Run):
             out.flush()
         return cursor
 
-    def _check_controller(self) -> None:
+    def _check_controller(self, revive: bool = False) -> bool:
+        """True when a dead controller was resumed; raises when it may not be."""
         record = self._sweep_record()
         if record.controller_alive() or self.get_status() in TERMINAL:
-            return
+            return False
+        if revive:
+            try:
+                self.resume()
+                return True
+            except SweepError:      # another client resumed it first, or the sweep ended
+                return False
         raise SweepError(f"the controller of sweep {self.id} stopped without finishing it "
                          f"(pid {record.controller_pid}); resume it with srun.resume() or "
                          f"`cumulus sweep resume {self.id}`.")
