@@ -50,11 +50,12 @@ def reconcile(ws: Workspace) -> list[str]:
     """Restart whatever died with work in flight; returns one line per action."""
     actions = [a for a in (revive_target(ws, rec["name"]) for rec in ws.store.list_compute())
                if a]
-    actions += _pipelines(ws) + _sweeps(ws)
+    actions += revive_pipelines(ws) + _sweeps(ws)
     return actions
 
 
-def _pipelines(ws: Workspace) -> list[str]:
+def revive_pipelines(ws: Workspace) -> list[str]:
+    """Restart the pipeline agent when it died with pipeline runs queued or running."""
     from cumulus.flows._agent import agent_alive, ensure_agent, read_state
 
     waiting = [r for status in ("Queued", "Starting", "Running", "CancelRequested")

@@ -414,3 +414,30 @@ def test_any_run_kind_can_be_a_step(flows_ws, script_dir) -> None:  # type: igno
     assert second.wait_for_completion(timeout=180)["status"] == "Completed"
     assert {_reason(r) for r in second.get_steps()} == {
         f"reused run {steps['echo'].id}", f"reused run {steps['custom'].id}"}
+
+
+@pipeline(name="flows-orphan")
+def orphaned(marker_dir: str):  # type: ignore[no-untyped-def]
+    after(data=wait_for(marker_dir=marker_dir, me="slow"))
+
+
+def test_a_pipeline_whose_agent_and_process_died_is_failed_not_left_running(
+        flows_ws, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    import os
+    import signal
+
+    from cumulus.flows._agent import read_state
+
+    prun = Experiment(flows_ws, "flows-orphan").submit(
+        orphaned, pipeline_parameters={"marker_dir": str(tmp_path)})
+    wait_until(lambda: Path(tmp_path, "slow").exists(), what="the slow step to start")
+    agent = int(read_state(flows_ws)["pid"])
+    process = int(flows_ws.store.get_run(prun.id)["properties"]["pipeline_pid"])
+    for pid in (process, agent):             # the orchestrator and the agent both die
+        os.kill(pid, signal.SIGKILL)
+    details = prun.wait_for_completion(timeout=120, raise_on_error=False)   # revives the agent
+    assert details["status"] == "Failed"
+    assert "the pipeline process exited" in details["error"]["message"]
+    step_run = _steps(prun)["wait_for"]               # its running step is stopped too
+    wait_until(lambda: step_run.get_status() == "Canceled", what="the step canceled")
+    Path(tmp_path, "release").write_text("go")

@@ -205,6 +205,20 @@ class PipelineRun(Run):
             print(r.display_name, r.get_status(), r.get_properties()["reason"])
     """
 
+    def _revive(self, out: Any) -> None:
+        """A waiting client restarts the pipeline agent if it died with this run in flight
+        (the new agent fails runs whose process died and starts the queued ones)."""
+        from cumulus.doctor import revive_pipelines
+
+        try:
+            done = revive_pipelines(self.workspace)
+        except Exception as exc:  # never abort a wait over this
+            done = [f"could not check the pipeline agent: {type(exc).__name__}: {exc}"]
+        for line in done:
+            if out is not None:
+                out.write(f"[cumulus] {line}\n")
+                out.flush()
+
     def get_steps(self) -> list[Run]:
         """Step runs (every attempt and reuse), oldest first."""
         return [r for r in self.get_children() if "step" in (r._record.get("properties") or {})]
