@@ -31,6 +31,7 @@ COMMANDS: dict[str, str] = {
     "doctor": "cumulus.cli._services:doctor",
     "ui": "cumulus.cli._ui:ui",
     "automl": "cumulus.cli._automl:automl",
+    "tensorboard": "cumulus.cli._tensorboard:tensorboard",
 }
 HELP = {
     "init": "Create a workspace (cumulus.yaml) here.",
@@ -50,6 +51,7 @@ HELP = {
     "doctor": "Restart what died with work in flight.",
     "ui": "Serve the web app and REST API over this workspace.",
     "automl": "Find the best model for a table (automated ML).",
+    "tensorboard": "TensorBoard over runs' event files (live while they run).",
 }
 
 
