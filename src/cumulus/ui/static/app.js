@@ -136,6 +136,7 @@ async function runView(id) {
     <div id="extra"></div>
     <h2>Metrics</h2><div class="grid" id="charts"></div>
     <h2>Log</h2><pre id="log"></pre>
+    ${files.some((f) => f.path.startsWith("logs/") && f.path.includes("tfevents")) ? `<p id="tensorboard" class="muted">TensorBoard event files: <code>cumulus tensorboard ${esc(id)}</code></p>` : ""}
     <h2>Files</h2><ul id="files">${files.map((f) => `<li><a href="${API}/runs/${encodeURIComponent(id)}/files/${f.path.split("/").map(encodeURIComponent).join("/")}">${esc(f.path)}</a> <span class="muted">${f.size ?? ""} B</span></li>`).join("") || "<li class=muted>none</li>"}</ul>
     ${children.length ? `<h2>Child runs</h2><table>${children.map((c) => `<tr><td class="id">${runLink(c.id)}</td><td>${esc(c.display_name)}</td><td>${badge(c.status)}</td><td>${Object.entries(c.metrics).slice(0, 4).map(([k, v]) => `${esc(k)}=${short(v)}`).join(" ")}</td></tr>`).join("")}</table>` : ""}
     <h2>Definition</h2><pre id="definition">${esc(JSON.stringify(shownDefinition(def), null, 2))}</pre>`);
