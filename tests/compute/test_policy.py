@@ -14,6 +14,7 @@ from cumulus.compute._policy import (
     ScaleSettings,
     allocation_state,
     decide,
+    fair_order,
     fits,
     node_state_counts,
     place,
@@ -213,3 +214,31 @@ def test_target_is_bounded_by_max_nodes(pending: int, nodes: int, expected: int)
     view = ClusterView(NOW, nodes=tuple(busy(f"n{i}") for i in range(nodes)),
                        pending=runs(pending))
     assert decide(view, S).target == expected
+
+
+def _keys(items: list[Pending]) -> list[str]:
+    return [p.key for p in items]
+
+
+@pytest.mark.parametrize(("pending", "running", "expected"), [
+    # a colleague's single run goes before the rest of a busy sweep's queue
+    ([("t3", "sweep"), ("t4", "sweep"), ("t5", "sweep"), ("r1", "exp:b")], {"sweep": 2},
+     ["r1", "t3", "t4", "t5"]),
+    # groups take turns; first come first served within a group and between equals
+    ([("a1", "A"), ("a2", "A"), ("b1", "B"), ("b2", "B"), ("c1", "C")], {},
+     ["a1", "b1", "c1", "a2", "b2"]),
+    # a group already running more waits until the others catch up
+    ([("a1", "A"), ("b1", "B"), ("b2", "B"), ("b3", "B")], {"A": 3},
+     ["b1", "b2", "b3", "a1"]),
+    ([], {"A": 1}, []),
+])
+def test_fair_order(pending, running, expected) -> None:  # type: ignore[no-untyped-def]
+    items = [Pending(k, CPU1, g) for k, g in pending]
+    assert _keys(fair_order(items, running)) == expected
+
+
+def test_fair_order_then_placement_keeps_backfill() -> None:
+    big = Pending("big", {"cpus": 2.0}, "A")
+    small = Pending("small", {"cpus": 1.0}, "B")
+    order = fair_order([big, small], {"A": 0, "B": 0})
+    assert place(order, [Node("n1", {"cpus": 1.0})]) == (("small", "n1"),)

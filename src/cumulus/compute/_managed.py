@@ -175,7 +175,8 @@ class ManagedBackend(ComputeBackend):
                               node_count_of(definition["distribution"]))
             return
         submit_run_task(self.client(), run_id, ws_payload, self.config.attempt_limit, resources,
-                        ws_payload.get("store_url") or self.ws.store_url)
+                        ws_payload.get("store_url") or self.ws.store_url,
+                        definition.get("share_group"))
 
     # status --------------------------------------------------------------------------------
     def status(self) -> ClusterStatus:

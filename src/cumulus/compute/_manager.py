@@ -195,7 +195,8 @@ class Manager:
                 continue        # not something execute_run runs (a child run, a controller)
             request = request_for((rec.get("definition") or {}).get("resources"))
             submit_run_task(self.client, rec["id"], self.payload, cfg.attempt_limit, request,
-                            self.ws.store_url)
+                            self.ws.store_url,
+                            (rec.get("definition") or {}).get("share_group"))
             count += 1
         return count
 

@@ -40,6 +40,7 @@ from cumulus.compute._policy import (
     USABLE,
     Node,
     Pending,
+    fair_order,
     place,
     releasable,
 )
@@ -105,6 +106,7 @@ class CumulusPlugin(SchedulerPlugin):
             info = info if isinstance(info, dict) else {}
             self.requests[key] = {k: float(v) for k, v in (info.get("request") or {}).items()}
             self.meta[key] = {"store": info.get("store"), "run": info.get("run"),
+                              "group": str(info.get("group") or key),
                               "submitted": time.time()}
             ts.worker_restrictions = {HOLD}
             ts.loose_restrictions = False
@@ -259,7 +261,8 @@ class CumulusPlugin(SchedulerPlugin):
         tasks = self.scheduler.tasks
         keys = [k for k in self.pending if k in tasks and tasks[k].state == "no-worker"]
         keys.sort(key=lambda k: self.meta.get(k, {}).get("submitted", 0.0))
-        return [Pending(k, self.requests[k]) for k in keys]
+        return [Pending(k, self.requests[k], self.meta.get(k, {}).get("group") or k)
+                for k in keys]
 
     def _dispatch(self) -> None:
         self.dispatch_scheduled = False
@@ -269,8 +272,14 @@ class CumulusPlugin(SchedulerPlugin):
             return
         by_name = {str(ws.name): ws for ws in sched.workers.values()}
         nodes = [self._node(ws) for ws in sched.workers.values() if ws in sched.running]
+        running: dict[str, int] = {}
+        for ws in sched.workers.values():
+            for ts in ws.processing:
+                group = (self.meta.get(ts.key) or {}).get("group")
+                if group:
+                    running[group] = running.get(group, 0) + 1
         recs: dict[str, str] = {}
-        for key, name in place(waiting, nodes):
+        for key, name in place(fair_order(waiting, running), nodes):
             sched.tasks[key].worker_restrictions = {by_name[name].address}
             recs[key] = "processing"
         if not recs:

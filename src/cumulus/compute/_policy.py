@@ -53,10 +53,12 @@ class Node:
 
 @dataclass(frozen=True)
 class Pending:
-    """A run waiting for a node: its key and resource request."""
+    """A run waiting for a node: its key, resource request and fair-share group (its sweep or
+    pipeline, else its experiment)."""
 
     key: str
     request: Resources
+    group: str = ""
 
 
 @dataclass(frozen=True)
@@ -131,6 +133,31 @@ def _placement_order(nodes: Sequence[Node]) -> list[Node]:
     """Busiest first, then the most recently active: idle nodes drain and can be released."""
     usable = [n for n in nodes if n.state == USABLE]
     return sorted(usable, key=lambda n: (not n.busy, -(n.idle_since or math.inf), n.name))
+
+
+def fair_order(pending: Sequence[Pending], running: Mapping[str, int]) -> list[Pending]:
+    """Waiting runs in fair-share order: each next run comes from the group with the fewest
+    runs executing (counting those ordered before it), oldest first within a group; ties go
+    to the group whose oldest run came first. So a sweep of 1,000 queued trials does not
+    starve a colleague's single run: it goes next.
+
+    >>> [p.key for p in fair_order([Pending("a1", {}, "A"), Pending("a2", {}, "A"),
+    ...                             Pending("b1", {}, "B")], {"A": 2})]
+    ['b1', 'a1', 'a2']
+    """
+    queues: dict[str, list[tuple[int, Pending]]] = {}
+    for i, item in enumerate(pending):
+        queues.setdefault(item.group, []).append((i, item))
+    load = {g: int(running.get(g, 0)) for g in queues}
+    heads = {g: 0 for g in queues}
+    out: list[Pending] = []
+    while len(out) < len(pending):
+        group = min((g for g in queues if heads[g] < len(queues[g])),
+                    key=lambda g: (load[g], queues[g][heads[g]][0]))
+        out.append(queues[group][heads[group]][1])
+        heads[group] += 1
+        load[group] += 1
+    return out
 
 
 def place(pending: Sequence[Pending], nodes: Sequence[Node]) -> tuple[tuple[str, str], ...]:

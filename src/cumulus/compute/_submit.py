@@ -21,12 +21,17 @@ from cumulus.errors import ComputeError
 CONFIRM_TIMEOUT = 30.0
 
 
-def run_annotation(run_id: str, request: dict[str, float], store_url: str) -> dict[str, Any]:
-    return {"request": dict(request), "store": store_url, "run": run_id}
+def run_annotation(run_id: str, request: dict[str, float], store_url: str,
+                   group: str | None = None) -> dict[str, Any]:
+    """What the scheduler plugin needs of a run task: its request, store, run id and
+    fair-share group."""
+    return {"request": dict(request), "store": store_url, "run": run_id,
+            "group": group or run_id}
 
 
 def submit_run_task(client: Any, run_id: str, ws_payload: dict[str, Any], max_attempts: int,
-                    request: dict[str, float], store_url: str) -> None:
+                    request: dict[str, float], store_url: str,
+                    group: str | None = None) -> None:
     """Queue run ``run_id`` on the cluster behind ``client``; returns at once."""
     import dask
     from distributed import fire_and_forget
@@ -34,7 +39,7 @@ def submit_run_task(client: Any, run_id: str, ws_payload: dict[str, Any], max_at
     from cumulus.tasks.executor import execute_run
 
     key = run_key(run_id)
-    with dask.annotate(**{ANNOTATION: run_annotation(run_id, request, store_url)}):
+    with dask.annotate(**{ANNOTATION: run_annotation(run_id, request, store_url, group)}):
         future = client.submit(execute_run, run_id, ws_payload, max_attempts, key=key,
                                pure=False, retries=0)
     fire_and_forget(future)

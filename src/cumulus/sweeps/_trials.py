@@ -93,6 +93,7 @@ class TrialTemplate:
         definition["arguments"] = merge_arguments(definition.get("arguments") or [], params)
         definition["event_topic"] = event_topic(sweep_id)
         definition["sweep"] = {"run_id": sweep_id, "index": index}
+        definition["share_group"] = sweep_id      # the fair-share queue: one group per sweep
         return definition
 
 

@@ -30,6 +30,8 @@ def submit_script_run(experiment: Experiment, config: ScriptRunConfig, *,
     snap = take_snapshot(config.source_directory) if config.script else None
     definition = config.to_definition()
     definition.update(extra_definition or {})
+    # the fair-share queue serves groups in turn: a pipeline's steps, else the experiment
+    definition.setdefault("share_group", parent or f"experiment:{experiment.name}")
     from cumulus.datastores._runtime import validate_data_paths
 
     validate_data_paths(ws, definition)

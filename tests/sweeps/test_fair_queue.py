@@ -1,0 +1,42 @@
+"""The fair-share queue for real: a sweep fills a small target with queued trials; a
+colleague's single run submitted afterwards starts at the next free slot, before the
+sweep's trials that were queued ahead of it."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from cumulus import Experiment, ScriptRunConfig
+from cumulus.sweeps import GridSampling, Sweep, choice
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+
+SLOW = "import sys, time\ntime.sleep(2)\nprint('x', sys.argv[-1])\n"
+
+
+def _started(store, run_id: str) -> float | None:  # type: ignore[no-untyped-def]
+    for e in store.status_events(run_id):
+        if e["to_status"] == "Running":
+            return float(e["time"].timestamp())
+    return None
+
+
+def test_a_single_run_is_not_starved_by_a_sweeps_queue(workspace, script_dir) -> None:  # type: ignore[no-untyped-def]
+    src = ScriptRunConfig(source_directory=str(script_dir({"slow.py": SLOW})), script="slow.py")
+    sweep = Sweep(src, GridSampling({"--i": choice(*range(8))}), "m", "maximize",
+                  max_concurrent_runs=8)
+    srun = Experiment(workspace, "fair-sweep").submit(sweep)
+    deadline = time.monotonic() + 60
+    while len([t for t in srun.get_children() if t.get_status() == "Queued"]) < 3:
+        assert time.monotonic() < deadline, "the sweep never queued up"
+        time.sleep(0.1)
+    queued = [t.id for t in srun.get_children() if t.get_status() == "Queued"]
+    single = Experiment(workspace, "fair-colleague").submit(src)
+    assert single.wait_for_completion(timeout=120)["status"] == "Completed"
+    mine = _started(workspace.store, single.id)
+    assert mine is not None
+    overtook = [t for t in queued if (_started(workspace.store, t) or 1e18) < mine - 0.2]
+    assert not overtook, f"{len(overtook)} trial(s) queued before it started first"
+    assert srun.wait_for_completion(timeout=240)["status"] == "Completed"
