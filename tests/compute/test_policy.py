@@ -242,3 +242,19 @@ def test_fair_order_then_placement_keeps_backfill() -> None:
     small = Pending("small", {"cpus": 1.0}, "B")
     order = fair_order([big, small], {"A": 0, "B": 0})
     assert place(order, [Node("n1", {"cpus": 1.0})]) == (("small", "n1"),)
+
+
+def test_explain_queue() -> None:
+    from cumulus.compute._policy import explain_queue
+
+    queue = [{"run": "r1", "request": CPU1}, {"run": "r2", "request": CPU1},
+             {"run": "big", "request": {"cpus": 8.0}}]
+    busy = explain_queue(queue, CPU1, 2, 2)
+    assert [q["position"] for q in busy] == [1, 2, 3]
+    assert busy[0]["reason"] == "all 2 node(s) busy (max_nodes 2); first in line"
+    assert busy[1]["reason"].endswith("; 1 run(s) ahead")
+    assert busy[2]["reason"].startswith("no node of this target can hold {'cpus': 8.0}")
+    assert explain_queue(queue[:1], CPU1, 2, 1)[0]["reason"] == \
+        "waiting for a node to start (1 of at most 2 up)"
+    assert explain_queue(queue[:1], None, None, 3)[0]["reason"] == \
+        "all 3 node(s) busy; first in line"

@@ -33,6 +33,12 @@ def test_a_single_run_is_not_starved_by_a_sweeps_queue(workspace, script_dir) ->
         assert time.monotonic() < deadline, "the sweep never queued up"
         time.sleep(0.1)
     queued = [t.id for t in srun.get_children() if t.get_status() == "Queued"]
+    from cumulus.compute import ComputeTarget
+
+    line = ComputeTarget(workspace, "local").get_queue()      # who waits, in what order, why
+    assert line and [q["position"] for q in line] == list(range(1, len(line) + 1))
+    assert {q["run"] for q in line} <= set(queued)
+    assert all("busy" in q["reason"] or "to start" in q["reason"] for q in line), line
     single = Experiment(workspace, "fair-colleague").submit(src)
     assert single.wait_for_completion(timeout=120)["status"] == "Completed"
     mine = _started(workspace.store, single.id)

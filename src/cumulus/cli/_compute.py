@@ -143,10 +143,13 @@ def status(name: str, watch: bool, interval: float, count: int | None, as_json: 
     out = console()
     if not watch:
         s = target.get_status()
+        queue = _queue(target) if s.queued_runs else []
         if as_json:
-            click.echo(json.dumps(s.to_dict(), indent=2, default=str))
+            click.echo(json.dumps({**s.to_dict(), "queue": queue}, indent=2, default=str))
         else:
             out.print(_status_table(s))
+            if queue:
+                out.print(_queue_table(queue))
         return
     last, n = None, 0
     while count is None or n < count:
@@ -158,6 +161,22 @@ def status(name: str, watch: bool, interval: float, count: int | None, as_json: 
         n += 1
         if count is None or n < count:
             time.sleep(interval)
+
+
+def _queue(target: Any) -> list[dict[str, Any]]:
+    try:
+        return list(target.get_queue())
+    except Exception:    # the status is still worth showing
+        return []
+
+
+def _queue_table(queue: list[dict[str, Any]], limit: int = 20) -> Any:
+    t = table(f"Queue ({len(queue)} waiting, in start order)",
+              ["#", "run", "waiting", "why"])
+    for item in queue[:limit]:
+        t.add_row(str(item["position"]), str(item["run"]), f"{item['waiting_s']:.0f} s",
+                  item["reason"])
+    return t
 
 
 @compute.command("update")

@@ -81,6 +81,7 @@ class CumulusPlugin(SchedulerPlugin):
         scheduler.handlers.update({"cumulus_view": self.view_handler,
                                    "cumulus_known": self.known_handler,
                                    "cumulus_settings": self.settings_handler,
+                                   "cumulus_queue": self.queue_handler,
                                    "cumulus_retire": self.retire_handler})
         now = time.time()
         for ws in scheduler.workers.values():
@@ -204,6 +205,24 @@ class CumulusPlugin(SchedulerPlugin):
     def view_handler(self) -> dict[str, Any]:
         return self.view()
 
+    def queue_handler(self) -> list[dict[str, Any]]:
+        """The runs waiting for a node, in the order they will be placed (fair share)."""
+        now = time.time()
+        order = fair_order(self._waiting(), self._running_by_group())
+        return [{"run": (self.meta.get(p.key) or {}).get("run") or p.key, "group": p.group,
+                 "request": dict(p.request),
+                 "waiting_s": round(now - float((self.meta.get(p.key) or {}).get(
+                     "submitted", now)), 1)} for p in order]
+
+    def _running_by_group(self) -> dict[str, int]:
+        running: dict[str, int] = {}
+        for ws in self.scheduler.workers.values():
+            for ts in ws.processing:
+                group = (self.meta.get(ts.key) or {}).get("group")
+                if group:
+                    running[group] = running.get(group, 0) + 1
+        return running
+
     def known_handler(self, keys: list[str]) -> list[str]:
         """Which of ``keys`` the scheduler holds for good (fire-and-forget): a submitting
         process may exit once its runs are here."""
@@ -272,14 +291,8 @@ class CumulusPlugin(SchedulerPlugin):
             return
         by_name = {str(ws.name): ws for ws in sched.workers.values()}
         nodes = [self._node(ws) for ws in sched.workers.values() if ws in sched.running]
-        running: dict[str, int] = {}
-        for ws in sched.workers.values():
-            for ts in ws.processing:
-                group = (self.meta.get(ts.key) or {}).get("group")
-                if group:
-                    running[group] = running.get(group, 0) + 1
         recs: dict[str, str] = {}
-        for key, name in place(fair_order(waiting, running), nodes):
+        for key, name in place(fair_order(waiting, self._running_by_group()), nodes):
             sched.tasks[key].worker_restrictions = {by_name[name].address}
             recs[key] = "processing"
         if not recs:

@@ -160,6 +160,28 @@ def fair_order(pending: Sequence[Pending], running: Mapping[str, int]) -> list[P
     return out
 
 
+def explain_queue(queue: Sequence[Mapping[str, Any]], node: Resources | None,
+                  max_nodes: int | None, nodes_now: int) -> list[dict[str, Any]]:
+    """Each waiting run (in placement order) with its position and why it waits.
+
+    >>> explain_queue([{"run": "r1", "request": {"cpus": 1}}], {"cpus": 1}, 1, 1)[0]["reason"]
+    'all 1 node(s) busy (max_nodes 1); first in line'
+    """
+    out = []
+    for i, item in enumerate(queue):
+        request = item.get("request") or {}
+        if node is not None and not fits(request, node):
+            reason = f"no node of this target can hold {dict(request)} (a node has {dict(node)})"
+        elif max_nodes is not None and nodes_now < max_nodes:
+            reason = f"waiting for a node to start ({nodes_now} of at most {max_nodes} up)"
+        else:
+            busy = (f"all {nodes_now} node(s) busy" + (f" (max_nodes {max_nodes})"
+                                                       if max_nodes is not None else ""))
+            reason = busy + ("; first in line" if i == 0 else f"; {i} run(s) ahead")
+        out.append({**item, "position": i + 1, "reason": reason})
+    return out
+
+
 def place(pending: Sequence[Pending], nodes: Sequence[Node]) -> tuple[tuple[str, str], ...]:
     """Assign queued runs to nodes with room, first come first served, smaller runs may
     backfill behind a big one. Returns ``(run key, node name)`` pairs.

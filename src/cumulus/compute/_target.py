@@ -152,6 +152,22 @@ class ComputeTarget:
         self.refresh()
         return self.backend.status()
 
+    def get_queue(self) -> list[dict[str, Any]]:
+        """The runs waiting for a node, in the order they will start (fair share), each with
+        its position, how long it has waited and why it waits."""
+        from cumulus.compute._policy import explain_queue
+
+        client_of = getattr(self.backend, "client", None)
+        if client_of is None:
+            return []
+        client = client_of()
+        queue = client.sync(client.scheduler.cumulus_queue) or []
+        status = self.get_status()
+        managed = self.backend.manages_scaling
+        return explain_queue(queue, self.backend.node_resources() if managed else None,
+                             self.config.max_nodes if managed else None,
+                             int(status.current_node_count))
+
     def list_nodes(self) -> list[dict[str, Any]]:
         """The target's nodes now: name, Dask address, host, pid, working directory and the
         runs executing there (an empty list when it has none, or is not running)."""
