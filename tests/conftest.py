@@ -34,6 +34,28 @@ def _pg_available() -> bool:
         return False
 
 
+@pytest.fixture
+def own_pg_url() -> Iterator[str]:
+    """A store URL on PostgreSQL with a schema for this test alone (workspaces that register
+    datastores or targets there cannot leak them into other tests)."""
+    if not _pg_available():
+        if os.environ.get("CI"):
+            pytest.fail(f"PostgreSQL is not reachable at {PG_BASE}; CI must start it")
+        pytest.skip(f"PostgreSQL is not reachable at {PG_BASE}")
+    import psycopg
+
+    schema = f"cumulus_own_{uuid.uuid4().hex[:10]}"
+    raw = PG_BASE.replace("+psycopg", "")
+    with psycopg.connect(raw, autocommit=True) as conn:
+        conn.execute(f"CREATE SCHEMA {schema}")
+    yield f"{PG_BASE}?options=-csearch_path%3D{schema}"
+    from cumulus.store import dispose_all
+
+    dispose_all()
+    with psycopg.connect(raw, autocommit=True) as conn:
+        conn.execute(f"DROP SCHEMA {schema} CASCADE")
+
+
 @pytest.fixture(scope="session")
 def pg_url() -> Iterator[str]:
     """A store URL on PostgreSQL with a schema of its own, dropped afterwards."""

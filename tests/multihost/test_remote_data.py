@@ -40,8 +40,8 @@ print("host", host, "total", sum(int(x) for x in data))
 """
 
 
-@pytest.fixture(scope="module")
-def remote(pg_url: str) -> Iterator[dict[str, object]]:
+@pytest.fixture
+def remote(own_pg_url: str) -> Iterator[dict[str, object]]:
     first, _ = TestHosts.plan(2)
     blob = Azurite(port=10000, host=first)
     connection = blob.connection_string
@@ -50,7 +50,7 @@ def remote(pg_url: str) -> Iterator[dict[str, object]]:
         blob.start()
         proxy = TcpProxy(hosts.gateway, ("127.0.0.1", 5432))
         try:
-            store = pg_url.replace("127.0.0.1:5432", f"{hosts.gateway}:{proxy.port}")
+            store = own_pg_url.replace("127.0.0.1:5432", f"{hosts.gateway}:{proxy.port}")
             yield {"hosts": hosts, "blob": blob, "store": store, "connection": connection}
         finally:
             proxy.close()

@@ -27,7 +27,7 @@ print("done")
 """
 
 
-def test_a_run_survives_a_store_outage(pg_url: str, tmp_path: Path, script_dir,  # type: ignore[no-untyped-def]
+def test_a_run_survives_a_store_outage(own_pg_url: str, tmp_path: Path, script_dir,  # type: ignore[no-untyped-def]
                                        monkeypatch: pytest.MonkeyPatch) -> None:
     from cumulus import ComputeTarget, Experiment, ScriptRunConfig, Workspace
     from cumulus.errors import StoreError
@@ -35,7 +35,7 @@ def test_a_run_survives_a_store_outage(pg_url: str, tmp_path: Path, script_dir, 
 
     proxy = TcpProxy("127.0.0.1", ("127.0.0.1", 5432))
     try:
-        url = pg_url.replace("127.0.0.1:5432", f"127.0.0.1:{proxy.port}")
+        url = own_pg_url.replace("127.0.0.1:5432", f"127.0.0.1:{proxy.port}")
         ws = Workspace.create("outage", path=tmp_path / "ws", store=url,
                               local_compute={"min_nodes": 1, "max_nodes": 1})
         target = ComputeTarget(ws, "local")
