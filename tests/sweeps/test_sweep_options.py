@@ -45,3 +45,13 @@ def test_rank_by_last_value() -> None:
             for t in (early_peak, steady)]
     assert best_trial(last, "maximize").trial_id == "t1"                   # last value
     assert last[0].best("maximize") == 0.90
+
+
+def test_conditional_parameters_are_shown_only_for_their_choice() -> None:
+    from cumulus.sweeps import SearchSpace
+    from cumulus.sweeps._plan import relevant_params
+
+    space = SearchSpace({"--model": choice("a", "b"), "--a__x": uniform(0, 1),
+                         "--b__y": uniform(0, 1), "--lr__z": uniform(0, 1)})
+    params = {"--model": "b", "--a__x": 0.5, "--b__y": 0.1, "--lr__z": 0.2}
+    assert relevant_params(params, space) == {"--model": "b", "--b__y": 0.1, "--lr__z": 0.2}

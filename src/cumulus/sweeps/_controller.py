@@ -48,6 +48,7 @@ from ._plan import (
     decide,
     policy_text,
     primary_metric_warning,
+    relevant_params,
 )
 from ._policies import NoTerminationPolicy
 from ._spec import SweepSpec
@@ -209,7 +210,7 @@ class SweepController:
             self._note(f"controller {self.pid} started: {self._describe()}")
             for trial in trials:  # issued by the submitting process (see Sweep._submit)
                 self._note(f"trial {trial.index} ({trial.trial_id}) submitted: "
-                           f"{_format_params(dict(trial.params))}")
+                           f"{self._shown(dict(trial.params))}")
         if not trials:
             return
         active = [t for t in trials if t.active]
@@ -416,7 +417,10 @@ class SweepController:
             self.trials[tid] = replace(self.trials[tid], status="Failed")
             self._note(f"trial {index} ({tid}) failed to start: {error}")
             return
-        self._note(f"trial {index} ({tid}) submitted: {_format_params(params)}")
+        self._note(f"trial {index} ({tid}) submitted: {self._shown(params)}")
+
+    def _shown(self, params: dict[str, Any]) -> str:
+        return _format_params(relevant_params(params, self.spec.sampler.space))
 
     def _finish(self, status: str, message: str) -> str:
         if status == "Completed" and self.spec.finisher:

@@ -275,14 +275,41 @@ def _final_status(trials: tuple[Trial, ...]) -> str:
     return "Completed"
 
 
+def relevant_params(params: dict[str, Any], space: Any) -> dict[str, Any]:
+    """``params`` without conditional ones that do not apply: a parameter named
+    ``--<value>__<name>`` belongs to ``<value>`` of a choice parameter (AutoML's
+    ``--LightGBM__num_leaves`` to ``--model``) and is left out while that choice is another.
+
+    >>> from cumulus.sweeps import SearchSpace, choice, uniform
+    >>> space = SearchSpace({"--model": choice("a", "b"), "--a__x": uniform(0, 1),
+    ...                      "--b__y": uniform(0, 1), "--lr": uniform(0, 1)})
+    >>> relevant_params({"--model": "a", "--a__x": 0.5, "--b__y": 0.1, "--lr": 0.2}, space)
+    {'--model': 'a', '--a__x': 0.5, '--lr': 0.2}
+    """
+    owner: dict[str, str] = {}
+    for name in space.names:
+        expr = space[name]
+        for value in getattr(expr, "values", ()) if expr.type_name == "choice" else ():
+            owner[str(value)] = name
+    out = {}
+    for key, value in params.items():
+        prefix = key.lstrip("-").split("__", 1)[0] if "__" in key else None
+        chooser = owner.get(prefix) if prefix is not None else None
+        if chooser is not None and str(params.get(chooser)) != prefix:
+            continue
+        out[key] = value
+    return out
+
+
 def _finish_message(view: SweepView, status: str) -> str:
     done = len(view.trials)
     best = best_trial(view.trials, view.goal)
     text = f"sweep {status.lower()}: {done} trial(s)"
     if best is not None:
         value = best.best(view.goal)
+        shown = relevant_params(dict(best.params), view.sampler.space)
         text += (f"; best {view.primary_metric_name} = {value:.6g} by {best.trial_id} "
-                 f"{dict(best.params)}")
+                 f"{shown}")
     return text
 
 
