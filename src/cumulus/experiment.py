@@ -59,6 +59,10 @@ class Experiment:
         from cumulus._checks import check_tags
         from cumulus.submission import submit_config
 
+        priority = kwargs.pop("priority", None)
+        if priority is not None:
+            kwargs["extra_definition"] = {**(kwargs.get("extra_definition") or {}),
+                                          "priority": _check_priority(config, priority)}
         return submit_config(config, self, tags=check_tags(tags) if tags else tags, **kwargs)
 
     def get_runs(self, *, include_children: bool = False, status: str | None = None,
@@ -72,3 +76,18 @@ class Experiment:
 
     def __repr__(self) -> str:
         return f"Experiment(name={self.name!r}, workspace={self.workspace.name!r})"
+
+
+MAX_PRIORITY = 1000
+
+
+def _check_priority(config: Any, priority: Any) -> int:
+    """``submit(..., priority=N)``: among waiting runs, higher goes first (default 0)."""
+    if not getattr(type(config), "accepts_priority", False):
+        raise ValidationError(f"priority= applies to script runs, sweeps and AutoML runs, not "
+                              f"to a {type(config).__name__}.")
+    if isinstance(priority, bool) or not isinstance(priority, int) or \
+            abs(priority) > MAX_PRIORITY:
+        raise ValidationError(f"priority must be an int from -{MAX_PRIORITY} to {MAX_PRIORITY} "
+                              f"(higher starts first; default 0), got {priority!r}.")
+    return int(priority)

@@ -18,7 +18,7 @@ import time
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path, PurePath
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from cumulus.errors import ValidationError
 
@@ -43,6 +43,8 @@ class ScriptRunConfig:
     resources: dict[str, float] | None = None
     environment_variables: dict[str, str] = field(default_factory=dict)
     command: list[str] | None = None
+    #: ``exp.submit(config, priority=N)`` orders waiting runs (higher first)
+    accepts_priority: ClassVar[bool] = True
     #: a shell command run on each node of the run, in its working folder with its
     #: environment, before the script (Azure Batch's job preparation); logged with the run
     job_preparation: str | None = None

@@ -258,3 +258,9 @@ def test_explain_queue() -> None:
         "waiting for a node to start (1 of at most 2 up)"
     assert explain_queue(queue[:1], None, None, 3)[0]["reason"] == \
         "all 3 node(s) busy; first in line"
+
+
+def test_higher_priority_goes_first_then_fair_share() -> None:
+    items = [Pending("a1", CPU1, "A"), Pending("a2", CPU1, "A"), Pending("b1", CPU1, "B"),
+             Pending("urgent", CPU1, "A", priority=5), Pending("low", CPU1, "C", priority=-1)]
+    assert _keys(fair_order(items, {"A": 1})) == ["urgent", "b1", "a1", "a2", "low"]

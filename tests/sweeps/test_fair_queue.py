@@ -23,6 +23,10 @@ def _started(store, run_id: str) -> float | None:  # type: ignore[no-untyped-def
     return None
 
 
+def _recorded(store, run_id: str) -> float:  # type: ignore[no-untyped-def]
+    return float(store.status_events(run_id)[0]["time"].timestamp())
+
+
 def test_a_single_run_is_not_starved_by_a_sweeps_queue(workspace, script_dir) -> None:  # type: ignore[no-untyped-def]
     src = ScriptRunConfig(source_directory=str(script_dir({"slow.py": SLOW})), script="slow.py")
     sweep = Sweep(src, GridSampling({"--i": choice(*range(8))}), "m", "maximize",
@@ -42,7 +46,30 @@ def test_a_single_run_is_not_starved_by_a_sweeps_queue(workspace, script_dir) ->
     single = Experiment(workspace, "fair-colleague").submit(src)
     assert single.wait_for_completion(timeout=120)["status"] == "Completed"
     mine = _started(workspace.store, single.id)
+    arrived = _recorded(workspace.store, single.id) + 0.5   # its task is on the scheduler
     assert mine is not None
-    overtook = [t for t in queued if (_started(workspace.store, t) or 1e18) < mine - 0.2]
+    overtook = [t for t in queued
+                if arrived < (_started(workspace.store, t) or 1e18) < mine - 0.05]
     assert not overtook, f"{len(overtook)} trial(s) queued before it started first"
     assert srun.wait_for_completion(timeout=240)["status"] == "Completed"
+
+
+def test_priority_is_checked_and_travels_with_the_run(workspace, script_dir) -> None:  # type: ignore[no-untyped-def]
+    from cumulus.errors import ValidationError
+
+    src = ScriptRunConfig(source_directory=str(script_dir({"t.py": "print('hi')\n"})),
+                          script="t.py")
+    exp = Experiment(workspace, "priority")
+    before = len(list(exp.get_runs()))
+    for bad in (True, "high", 10_000):
+        with pytest.raises(ValidationError, match="priority must be an int from -1000 to 1000"):
+            exp.submit(src, priority=bad)
+    assert len(list(exp.get_runs())) == before           # nothing recorded
+    run = exp.submit(src, priority=7)
+    assert run.wait_for_completion(timeout=120)["status"] == "Completed"
+    assert workspace.store.get_run(run.id)["definition"]["priority"] == 7
+    sweep = Sweep(src, GridSampling({"--i": choice(1, 2)}), "m", "maximize")
+    srun = exp.submit(sweep, priority=3)
+    srun.wait_for_completion(timeout=120, raise_on_error=False)
+    assert {workspace.store.get_run(t.id)["definition"]["priority"]
+            for t in srun.get_children()} == {3}

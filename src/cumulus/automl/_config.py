@@ -77,6 +77,9 @@ class AutoMLConfig:
     ``allowed_models`` / ``blocked_models`` name families (see ``cumulus.automl.MODELS``).
     """
 
+    #: ``exp.submit(automl, priority=N)``: every trial waits with that priority
+    accepts_priority = True
+
     def __init__(self, task: str = CLASSIFICATION, training_data: Any = None,
                  label_column_name: str | None = None, primary_metric: str | None = None, *,
                  n_cross_validations: int | None = None, validation_data: Any = None,
@@ -230,7 +233,8 @@ class AutoMLConfig:
             display_name=options.pop("display_name", None) or
             f"automl {self.task} ({self.label_column_name})",
             properties={**(options.pop("properties", None) or {}), **props},
-            extra_definition={"finisher": FINISHER, "automl": settings_summary(settings)},
+            extra_definition={**(options.pop("extra_definition", None) or {}),
+                              "finisher": FINISHER, "automl": settings_summary(settings)},
             **options)
         return AutoMLRun(experiment, run.id)
 

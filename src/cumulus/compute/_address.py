@@ -88,7 +88,7 @@ class AddressBackend(ComputeBackend):
                               store_url, node_count_of(definition["distribution"]))
             return
         submit_run_task(client, run_id, ws_payload, self.config.attempt_limit, resources,
-                        store_url, definition.get("share_group"))
+                        store_url, definition.get("share_group"), definition.get("priority"))
 
     @staticmethod
     def _smallest_worker(client: Any) -> dict[str, float] | None:

@@ -176,7 +176,7 @@ class ManagedBackend(ComputeBackend):
             return
         submit_run_task(self.client(), run_id, ws_payload, self.config.attempt_limit, resources,
                         ws_payload.get("store_url") or self.ws.store_url,
-                        definition.get("share_group"))
+                        definition.get("share_group"), definition.get("priority"))
 
     # status --------------------------------------------------------------------------------
     def status(self) -> ClusterStatus:

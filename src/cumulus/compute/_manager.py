@@ -196,7 +196,8 @@ class Manager:
             request = request_for((rec.get("definition") or {}).get("resources"))
             submit_run_task(self.client, rec["id"], self.payload, cfg.attempt_limit, request,
                             self.ws.store_url,
-                            (rec.get("definition") or {}).get("share_group"))
+                            (rec.get("definition") or {}).get("share_group"),
+                            (rec.get("definition") or {}).get("priority"))
             count += 1
         return count
 

@@ -108,6 +108,7 @@ class CumulusPlugin(SchedulerPlugin):
             self.requests[key] = {k: float(v) for k, v in (info.get("request") or {}).items()}
             self.meta[key] = {"store": info.get("store"), "run": info.get("run"),
                               "group": str(info.get("group") or key),
+                              "priority": int(info.get("priority") or 0),
                               "submitted": time.time()}
             ts.worker_restrictions = {HOLD}
             ts.loose_restrictions = False
@@ -210,6 +211,7 @@ class CumulusPlugin(SchedulerPlugin):
         now = time.time()
         order = fair_order(self._waiting(), self._running_by_group())
         return [{"run": (self.meta.get(p.key) or {}).get("run") or p.key, "group": p.group,
+                 "priority": p.priority,
                  "request": dict(p.request),
                  "waiting_s": round(now - float((self.meta.get(p.key) or {}).get(
                      "submitted", now)), 1)} for p in order]
@@ -280,8 +282,8 @@ class CumulusPlugin(SchedulerPlugin):
         tasks = self.scheduler.tasks
         keys = [k for k in self.pending if k in tasks and tasks[k].state == "no-worker"]
         keys.sort(key=lambda k: self.meta.get(k, {}).get("submitted", 0.0))
-        return [Pending(k, self.requests[k], self.meta.get(k, {}).get("group") or k)
-                for k in keys]
+        return [Pending(k, self.requests[k], self.meta.get(k, {}).get("group") or k,
+                        int(self.meta.get(k, {}).get("priority") or 0)) for k in keys]
 
     def _dispatch(self) -> None:
         self.dispatch_scheduled = False

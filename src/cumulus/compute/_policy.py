@@ -59,6 +59,7 @@ class Pending:
     key: str
     request: Resources
     group: str = ""
+    priority: int = 0
 
 
 @dataclass(frozen=True)
@@ -136,22 +137,30 @@ def _placement_order(nodes: Sequence[Node]) -> list[Node]:
 
 
 def fair_order(pending: Sequence[Pending], running: Mapping[str, int]) -> list[Pending]:
-    """Waiting runs in fair-share order: each next run comes from the group with the fewest
-    runs executing (counting those ordered before it), oldest first within a group; ties go
-    to the group whose oldest run came first. So a sweep of 1,000 queued trials does not
-    starve a colleague's single run: it goes next.
+    """Waiting runs in fair-share order: higher ``priority`` first; then each next run comes
+    from the group with the fewest runs executing (counting those ordered before it), oldest
+    first within a group; ties go to the group whose oldest run came first. So a sweep of
+    1,000 queued trials does not starve a colleague's single run: it goes next.
 
     >>> [p.key for p in fair_order([Pending("a1", {}, "A"), Pending("a2", {}, "A"),
     ...                             Pending("b1", {}, "B")], {"A": 2})]
     ['b1', 'a1', 'a2']
     """
+    out: list[Pending] = []
+    for level in sorted({p.priority for p in pending}, reverse=True):
+        out += _fair_within([(i, p) for i, p in enumerate(pending) if p.priority == level],
+                            running)
+    return out
+
+
+def _fair_within(items: list[tuple[int, Pending]], running: Mapping[str, int]) -> list[Pending]:
     queues: dict[str, list[tuple[int, Pending]]] = {}
-    for i, item in enumerate(pending):
+    for i, item in items:
         queues.setdefault(item.group, []).append((i, item))
     load = {g: int(running.get(g, 0)) for g in queues}
     heads = {g: 0 for g in queues}
     out: list[Pending] = []
-    while len(out) < len(pending):
+    while len(out) < len(items):
         group = min((g for g in queues if heads[g] < len(queues[g])),
                     key=lambda g: (load[g], queues[g][heads[g]][0]))
         out.append(queues[group][heads[group]][1])

@@ -22,16 +22,16 @@ CONFIRM_TIMEOUT = 30.0
 
 
 def run_annotation(run_id: str, request: dict[str, float], store_url: str,
-                   group: str | None = None) -> dict[str, Any]:
-    """What the scheduler plugin needs of a run task: its request, store, run id and
-    fair-share group."""
+                   group: str | None = None, priority: int | None = None) -> dict[str, Any]:
+    """What the scheduler plugin needs of a run task: its request, store, run id,
+    fair-share group and priority."""
     return {"request": dict(request), "store": store_url, "run": run_id,
-            "group": group or run_id}
+            "group": group or run_id, "priority": int(priority or 0)}
 
 
 def submit_run_task(client: Any, run_id: str, ws_payload: dict[str, Any], max_attempts: int,
                     request: dict[str, float], store_url: str,
-                    group: str | None = None) -> None:
+                    group: str | None = None, priority: int | None = None) -> None:
     """Queue run ``run_id`` on the cluster behind ``client``; returns at once."""
     import dask
     from distributed import fire_and_forget
@@ -39,7 +39,8 @@ def submit_run_task(client: Any, run_id: str, ws_payload: dict[str, Any], max_at
     from cumulus.tasks.executor import execute_run
 
     key = run_key(run_id)
-    with dask.annotate(**{ANNOTATION: run_annotation(run_id, request, store_url, group)}):
+    with dask.annotate(**{ANNOTATION: run_annotation(run_id, request, store_url, group,
+                                                     priority)}):
         future = client.submit(execute_run, run_id, ws_payload, max_attempts, key=key,
                                pure=False, retries=0)
     fire_and_forget(future)

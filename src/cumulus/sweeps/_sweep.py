@@ -93,6 +93,9 @@ class Sweep:
               primary_metric_name="accuracy", primary_metric_goal="maximize")
     """
 
+    #: ``exp.submit(sweep, priority=N)``: every trial waits with that priority
+    accepts_priority = True
+
     def __init__(self, run_config: ScriptRunConfig, sampling: Sampling | Mapping[str, Any],
                  primary_metric_name: str, primary_metric_goal: Any = "maximize", *,
                  policy: EarlyTerminationPolicy | Mapping[str, Any] | str | None = None,
@@ -211,6 +214,8 @@ class Sweep:
         definition["warm_start"] = _warm_start(ws.store, self.resume_from,
                                                self.primary_metric_name)
         template = _trial_template(ws, self.run_config)
+        if (extra_definition or {}).get("priority") is not None:   # every trial waits with it
+            template.definition["priority"] = int((extra_definition or {})["priority"])
         definition["trial_template"] = template.to_dict()
         definition["max_concurrent_runs"] = self._concurrency(ws, template.compute_target)
         definition.update(extra_definition or {})
