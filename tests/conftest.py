@@ -12,6 +12,7 @@ import shutil
 import tempfile
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -34,47 +35,42 @@ def _pg_available() -> bool:
         return False
 
 
-@pytest.fixture
-def own_pg_url() -> Iterator[str]:
-    """A store URL on PostgreSQL with a schema for this test alone (workspaces that register
-    datastores or targets there cannot leak them into other tests)."""
+@contextmanager
+def _pg_schema(prefix: str) -> Iterator[str]:
+    """A store URL on PostgreSQL with a fresh schema named ``prefix_<random>``, dropped after."""
     if not _pg_available():
         if os.environ.get("CI"):
             pytest.fail(f"PostgreSQL is not reachable at {PG_BASE}; CI must start it")
         pytest.skip(f"PostgreSQL is not reachable at {PG_BASE}")
     import psycopg
 
-    schema = f"cumulus_own_{uuid.uuid4().hex[:10]}"
+    schema = f"{prefix}_{uuid.uuid4().hex[:10]}"
     raw = PG_BASE.replace("+psycopg", "")
     with psycopg.connect(raw, autocommit=True) as conn:
         conn.execute(f"CREATE SCHEMA {schema}")
-    yield f"{PG_BASE}?options=-csearch_path%3D{schema}"
-    from cumulus.store import dispose_all
+    try:
+        yield f"{PG_BASE}?options=-csearch_path%3D{schema}"
+    finally:
+        from cumulus.store import dispose_all
 
-    dispose_all()
-    with psycopg.connect(raw, autocommit=True) as conn:
-        conn.execute(f"DROP SCHEMA {schema} CASCADE")
+        dispose_all()
+        with psycopg.connect(raw, autocommit=True) as conn:
+            conn.execute(f"DROP SCHEMA {schema} CASCADE")
+
+
+@pytest.fixture
+def own_pg_url() -> Iterator[str]:
+    """A schema for this test alone (workspaces that register datastores or targets there
+    cannot leak them into other tests)."""
+    with _pg_schema("cumulus_own") as url:
+        yield url
 
 
 @pytest.fixture(scope="session")
 def pg_url() -> Iterator[str]:
-    """A store URL on PostgreSQL with a schema of its own, dropped afterwards."""
-    if not _pg_available():
-        if os.environ.get("CI"):
-            pytest.fail(f"PostgreSQL is not reachable at {PG_BASE}; CI must start it")
-        pytest.skip(f"PostgreSQL is not reachable at {PG_BASE}")
-    import psycopg
-
-    schema = f"cumulus_test_{uuid.uuid4().hex[:10]}"
-    raw = PG_BASE.replace("+psycopg", "")
-    with psycopg.connect(raw, autocommit=True) as conn:
-        conn.execute(f"CREATE SCHEMA {schema}")
-    yield f"{PG_BASE}?options=-csearch_path%3D{schema}"
-    from cumulus.store import dispose_all
-
-    dispose_all()
-    with psycopg.connect(raw, autocommit=True) as conn:
-        conn.execute(f"DROP SCHEMA {schema} CASCADE")
+    """A schema shared by the session's PostgreSQL tests."""
+    with _pg_schema("cumulus_test") as url:
+        yield url
 
 
 def _stop_compute(ws) -> None:  # type: ignore[no-untyped-def]

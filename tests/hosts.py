@@ -43,6 +43,18 @@ def hosts_available() -> str | None:
     return None
 
 
+def require_hosts() -> None:
+    """For a test module: skip it when hosts cannot be made here, but fail loudly when CI
+    said they must (``CUMULUS_REQUIRE_HOSTS=1``)."""
+    import pytest
+
+    why = hosts_available()
+    if why and os.environ.get("CUMULUS_REQUIRE_HOSTS") == "1":
+        raise RuntimeError(f"CUMULUS_REQUIRE_HOSTS=1 but test hosts cannot be made: {why}")
+    if why:
+        pytest.skip(f"test hosts unavailable: {why}", allow_module_level=True)
+
+
 def _sh(*args: str) -> None:
     subprocess.run(list(args), check=True, capture_output=True, text=True)
 

@@ -15,15 +15,11 @@ from pathlib import Path
 
 import pytest
 
-from hosts import TestHosts, hosts_available
+from hosts import TestHosts, require_hosts
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 REPO = Path(__file__).resolve().parents[2]
-WHY = hosts_available()
-if WHY and os.environ.get("CUMULUS_REQUIRE_HOSTS") == "1":
-    raise RuntimeError(f"CUMULUS_REQUIRE_HOSTS=1 but test hosts cannot be made: {WHY}")
-if WHY:
-    pytest.skip(f"test hosts unavailable: {WHY}", allow_module_level=True)
+require_hosts()
 
 WHERE = """
 import subprocess, sys, time

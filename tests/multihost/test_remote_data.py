@@ -6,7 +6,6 @@ all travel through the blob store; the hosts get the storage key as provisioned 
 
 from __future__ import annotations
 
-import os
 import sys
 import uuid
 from collections.abc import Iterator
@@ -15,14 +14,10 @@ from pathlib import Path
 import pytest
 
 from azurite import ACCOUNT, Azurite, find_azurite
-from hosts import TcpProxy, TestHosts, hosts_available
+from hosts import TcpProxy, TestHosts, require_hosts
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
-WHY = hosts_available()
-if WHY and os.environ.get("CUMULUS_REQUIRE_HOSTS") == "1":
-    raise RuntimeError(f"CUMULUS_REQUIRE_HOSTS=1 but test hosts cannot be made: {WHY}")
-if WHY:
-    pytest.skip(f"test hosts unavailable: {WHY}", allow_module_level=True)
+require_hosts()
 if find_azurite() is None:
     pytest.skip("Azurite is not installed (bash .ci/setup_datastores.sh)",
                 allow_module_level=True)

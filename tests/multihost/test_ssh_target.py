@@ -12,16 +12,12 @@ from pathlib import Path
 
 import pytest
 
-from hosts import TestHosts, hosts_available
+from hosts import TestHosts, require_hosts
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
-WHY = hosts_available()
-if WHY and os.environ.get("CUMULUS_REQUIRE_HOSTS") == "1":
-    raise RuntimeError(f"CUMULUS_REQUIRE_HOSTS=1 but test hosts cannot be made: {WHY}")
+require_hosts()
 pytest.importorskip("asyncssh")
-if WHY:
-    pytest.skip(f"test hosts unavailable: {WHY}", allow_module_level=True)
 
 WHERE = """
 import subprocess, sys, time
