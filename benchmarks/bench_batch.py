@@ -1,6 +1,6 @@
 """Batch scoring throughput: a scikit-learn model over N small files on 2 nodes, Cumulus's
-ParallelRunConfig (a pipeline of 2 score steps + merge, inputs from the default datastore,
-done-markers, one output file) against a hand-written ``dask.bag`` map over the same files
+ParallelRunConfig (one run of 2 worker processes whose rank 0 merges; inputs from the default
+datastore, done-markers, one output file) against a hand-written ``dask.bag`` map over the same files
 on a 2-worker LocalCluster. Then the job is resubmitted to the same output: every mini-batch
 must be skipped and the output must hold each input exactly once (duplicates: goal 0).
 Goal (issue #16): at least 0.8x the dask.bag throughput.
@@ -122,11 +122,14 @@ def main() -> None:
             print(f"(upload to the datastore, not timed below: "
                   f"{time.perf_counter() - started:.1f} s)")
             ours_s, _ = cumulus_batch(ws, root / "src", args.mini_batch)
-            print(f"cumulus batch   {ours_s:7.2f} s  {args.files / ours_s:8.0f} files/s  "
-                  f"ratio {raw_s / ours_s:.2f}x dask.bag throughput")
+            print(f"cumulus batch   {ours_s:7.2f} s  {args.files / ours_s:8.0f} files/s")
+            again_raw, _ = raw_dask(root / "rows", root / "src", args.mini_batch)
+            print(f"dask.bag again  {again_raw:7.2f} s  {raw_rows / again_raw:8.0f} files/s")
+            best = min(raw_s, again_raw)
+            print(f"ratio {best / ours_s:.2f}x dask.bag throughput (its best of two runs, "
+                  f"one before and one after ours)")
             again_s, run = cumulus_batch(ws, root / "src", args.mini_batch)
-            skipped = sum(r.get_metrics().get("mini_batches_skipped", 0)
-                          for r in run.get_steps())  # type: ignore[attr-defined]
+            skipped = run.get_metrics().get("mini_batches_skipped", 0)  # type: ignore[attr-defined]
             ds.download(target_path=str(root / "out"), prefix="scores/parallel_run_step.txt",
                         show_progress=False)
             names = [line.split()[0] for line in

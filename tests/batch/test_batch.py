@@ -88,24 +88,23 @@ def test_a_job_scores_every_file_once_and_resumes(batch_ws, tmp_path: Path) -> N
                             run_max_try=2)
     exp = Experiment(ws, "batch")  # type: ignore[arg-type]
     first = exp.submit(prc, inputs=ds.path("numbers"), output=ds.path("scores"))
+    assert first.get_details()["kind"] == "batch"                  # one run, no pipeline
     details = first.wait_for_completion(timeout=300, raise_on_error=False)
     assert details["status"] == "Failed"
-    merge_log = first.find_step_run("merge")[0].get_log()
-    assert "more than error_threshold=0" in merge_log and "bad.txt" in merge_log
+    log = first.get_log()
+    assert "more than error_threshold=0" in log and "bad.txt" in log
+    assert "[rank 0]" in log and "[rank 1]" in log                 # both workers scored
     assert not ds.exists("scores/parallel_run_step.txt")          # partial output apart
     assert ds.exists("scores/_batch/partial_parallel_run_step.txt")
-    worker_logs = "".join(r.get_log() for r in first.get_steps() if r.display_name != "merge")
-    assert "attempt 2 failed: ValueError" in worker_logs
+    assert "attempt 2 failed: ValueError" in log
 
     (data / "bad.txt").write_text("100")                           # fix the input, resume
     ds.upload(src_dir=str(data), target_path="numbers", overwrite=True, show_progress=False)
     second = exp.submit(prc, inputs=ds.path("numbers"), output=ds.path("scores"))
     second.wait_for_completion(timeout=300)
-    scored = sum(r.get_metrics().get("mini_batches_scored", 0) for r in second.get_steps()
-                 if r.display_name.startswith("score"))
-    skipped = sum(r.get_metrics().get("mini_batches_skipped", 0) for r in second.get_steps()
-                  if r.display_name.startswith("score"))
-    assert (scored, skipped) == (1, 4)                             # only the failed one again
+    metrics = second.get_metrics()
+    assert (metrics["mini_batches_scored"], metrics["mini_batches_skipped"]) == (1, 4)
+    assert metrics["rows"] == metrics["inputs"] == 23              # only the failed one again
     local = tmp_path / "out"
     ds.download(target_path=str(local), prefix="scores/parallel_run_step.txt",
                 show_progress=False)

@@ -17,6 +17,7 @@ the mini-batches not done yet.
 
 from __future__ import annotations
 
+import json
 from typing import TYPE_CHECKING, Any
 
 from cumulus.batch._config import OUTPUT_ACTIONS, ParallelRunConfig, parse_mini_batch_size
@@ -24,40 +25,21 @@ from cumulus.submission import submit_config
 
 if TYPE_CHECKING:
     from cumulus.experiment import Experiment
-    from cumulus.flows import Pipeline, PipelineRun
+    from cumulus.flows import Pipeline
+    from cumulus.run import Run
 
 
-def batch_steps(config: ParallelRunConfig, inputs: Any, output: Any, prefix: str = "",
-                merge_name: str = "merge", output_name: str = "output") -> Any:
-    """A recorder of the job's steps (one ``score`` per worker, then ``merge``) for use
-    inside a pipeline body; checks everything first. Returns ``record(run_after=None)``."""
-    from cumulus.datastores import DataPath
-    from cumulus.errors import ValidationError
+def batch_steps(config: ParallelRunConfig, inputs: Any, output: Any, name: str = "batch",
+                output_name: str = "output") -> Any:
+    """A recorder of the job as one step named ``name`` for use inside a pipeline body;
+    checks everything first. Returns ``record(run_after=None)`` -> the step's handle."""
+    from cumulus.batch._steps import BatchStep
+    from cumulus.flows import script_step
 
-    from . import _steps
-
-    for label, value in (("inputs", inputs), ("output", output)):
-        if not isinstance(value, DataPath):
-            raise ValidationError(f"{label} must be a datastore path (ds.path('folder')), got "
-                                  f"{type(value).__name__} {value!r:.80}.")
-    config.validate()
-    doc = config.to_dict()
-    out = {"datastore": output.datastore, "path": output.path_on_datastore.strip("/"),
-           "name": output_name}
-    if not out["path"]:
-        raise ValidationError("output must be a folder on the datastore, not its root.")
-    source = inputs.as_download()
-    settings = {"compute_target": config.compute_target, "environment": config.environment,
-                "source_directory": str(config.source_directory)}
+    kind = BatchStep(config, inputs, output, output_name)
 
     def record(run_after: Any = None) -> Any:
-        workers = [
-            _steps.score.with_options(name=f"{prefix}score_{k + 1}", **settings)(
-                config=doc, inputs=source.to_dict(), output=out, worker=k,
-                workers=config.workers, run_after=run_after)
-            for k in range(config.workers)]
-        return _steps.merge.with_options(name=merge_name, **settings)(
-            config=doc, inputs=source.to_dict(), output=out, run_after=workers)
+        return script_step(kind, name=name, allow_reuse=False, run_after=run_after)
 
     return record
 
@@ -76,11 +58,63 @@ def batch_pipeline(config: ParallelRunConfig, inputs: Any, output: Any,
     return body
 
 
+def _job(config: ParallelRunConfig, inputs: Any, output: Any,
+         output_name: str = "output") -> tuple[dict[str, Any], Any, Any]:
+    """(the job document every worker reads, the input as a download, the output path);
+    checks everything first."""
+    from cumulus.datastores import DataPath
+    from cumulus.errors import ValidationError
+
+    for label, value in (("inputs", inputs), ("output", output)):
+        if not isinstance(value, DataPath):
+            raise ValidationError(f"{label} must be a datastore path (ds.path('folder')), got "
+                                  f"{type(value).__name__} {value!r:.80}.")
+    config.validate()
+    out = {"datastore": output.datastore, "path": output.path_on_datastore.strip("/"),
+           "name": output_name}
+    if not out["path"]:
+        raise ValidationError("output must be a folder on the datastore, not its root.")
+    source = inputs.as_download()
+    return {"config": config.to_dict(), "inputs": source.to_dict(), "output": out}, source, \
+        DataPath(output.datastore, out["path"])
+
+
+def batch_run_config(config: ParallelRunConfig, inputs: Any, output: Any) -> Any:
+    """The job as one distributed script run: ``node_count`` nodes x
+    ``process_count_per_node`` worker processes of :mod:`cumulus.batch._main`."""
+    from cumulus.distribution import MpiDistribution
+    from cumulus.runconfig import ScriptRunConfig
+
+    job, _, _ = _job(config, inputs, output)
+    return ScriptRunConfig(
+        source_directory=config.source_directory, script=config.entry_script,
+        arguments=[json.dumps(job, separators=(",", ":"))],
+        compute_target=config.compute_target, environment=config.environment,
+        distribution=MpiDistribution(node_count=config.node_count,
+                                     process_count_per_node=config.process_count_per_node),
+        environment_variables=dict(config.environment_variables))
+
+
 @submit_config.register(ParallelRunConfig)
 def _submit(config: ParallelRunConfig, experiment: Experiment, *, inputs: Any = None,
-            output: Any = None, **options: Any) -> PipelineRun:
-    return experiment.submit(batch_pipeline(config, inputs, output), **options)
+            output: Any = None, tags: dict[str, Any] | None = None,
+            extra_definition: dict[str, Any] | None = None, **options: Any) -> Run:
+    """A batch job submitted on its own: one run whose processes score the mini-batches and
+    whose rank 0 merges them (no pipeline, so no flow to start)."""
+    from cumulus.errors import ValidationError
+
+    if options:
+        raise ValidationError(f"submit(ParallelRunConfig) takes inputs=, output=, tags= and "
+                              f"priority=, not {', '.join(sorted(options))}.")
+    script = batch_run_config(config, inputs, output)
+    _, _, out = _job(config, inputs, output)
+    extra = {**(extra_definition or {}), "module": "cumulus.batch._main"}
+    return script._submit(experiment, tags=tags, kind="batch",
+                          display_name=f"batch {config.entry_script}",
+                          properties={"outputs": {"output": out.to_dict()}},
+                          extra_definition=extra)
 
 
-__all__ = ["OUTPUT_ACTIONS", "ParallelRunConfig", "batch_pipeline", "batch_steps",
+__all__ = ["OUTPUT_ACTIONS", "ParallelRunConfig", "batch_pipeline", "batch_run_config",
+           "batch_steps",
            "parse_mini_batch_size"]

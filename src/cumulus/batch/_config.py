@@ -6,7 +6,7 @@ import ast
 import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from cumulus.errors import ValidationError
 
@@ -59,6 +59,8 @@ class ParallelRunConfig:
     environment: Any = None
     compute_target: str | None = None
     environment_variables: dict[str, str] = field(default_factory=dict)
+    #: ``exp.submit(config, priority=N)`` orders waiting runs (higher first)
+    accepts_priority: ClassVar[bool] = True
 
     def __post_init__(self) -> None:
         parse_mini_batch_size(self.mini_batch_size)

@@ -1,49 +1,89 @@
-"""The pipeline steps of a batch-scoring job: N workers, then one merge."""
+"""A batch-scoring job as one pipeline step: a :class:`~cumulus.flows.StepKind` whose child
+run is the same distributed run a direct submission makes (N worker processes, rank 0
+merges), so a pipeline pays for one step, not one per worker plus a merge."""
 
 from __future__ import annotations
 
-import os
-from typing import Any
+import hashlib
+import json
+from typing import TYPE_CHECKING, Any
 
-from cumulus.flows import step
+from cumulus.errors import CumulusError, PipelineError
+from cumulus.flows._kinds import StepKind, _environment_hash, pinned_source
 
-
-def _ws() -> Any:
-    from cumulus import Workspace
-
-    return Workspace.from_config(os.environ["CUMULUS_WORKSPACE"])
-
-
-@step(name="score", allow_reuse=False)
-def score(*, config: dict[str, Any], inputs: dict[str, Any], output: dict[str, str],
-          worker: int, workers: int) -> dict[str, Any]:
-    """Score worker ``worker``'s share of the mini-batches of ``inputs`` (read from the
-    datastore a mini-batch at a time: no worker copies the whole input)."""
-    from cumulus import Run
-    from cumulus.batch._work import score_share
-
-    summary = score_share(_ws(), config, inputs, output, worker, workers)
-    run = Run.get_context()
-    for key in ("scored", "skipped", "failed", "rows"):
-        run.log(f"mini_batches_{key}" if key != "rows" else "rows", summary[key])
-    return summary
-
-
-@step(name="merge", allow_reuse=False)
-def merge(*, config: dict[str, Any], inputs: dict[str, Any],
-          output: dict[str, str]) -> dict[str, Any]:
-    """Gather every mini-batch's rows into the output file; check error_threshold."""
-    from cumulus import Run
-    from cumulus.batch._work import merge as merge_parts
+if TYPE_CHECKING:
+    from cumulus.batch._config import ParallelRunConfig
     from cumulus.datastores import DataPath
-
-    summary = merge_parts(_ws(), config, inputs, output)
-    run = Run.get_context()
-    run.log("rows", summary["rows"])
-    # the output folder, for run.get_outputs() / get_output_data(name) like any step output
-    run.add_properties({"outputs": {output.get("name", "output"): DataPath(
-        output["datastore"], output["path"]).to_dict()}})
-    return summary
+    from cumulus.flows._graph import Node
+    from cumulus.flows._kinds import StepCall
+    from cumulus.run import Run
+    from cumulus.workspace import Workspace
 
 
-__all__ = ["merge", "score"]
+class BatchStep(StepKind):
+    """``ParallelRunConfig`` over ``inputs`` into ``output`` as a step (never reused: the
+    job's done-markers already make a rerun score only what is missing)."""
+
+    kind = "batch"
+
+    def __init__(self, config: ParallelRunConfig, inputs: DataPath, output: DataPath,
+                 output_name: str = "output") -> None:
+        from cumulus.batch import _job
+
+        self.config = config
+        self.job, _, self.output = _job(config, inputs, output, output_name)
+        self.output_name = output_name
+        self.inputs = inputs
+        self.compute_target = config.compute_target
+        self.snapshot: str | None = None
+        self.code = ""
+
+    def validate(self, ws: Workspace, node: Node) -> None:
+        from cumulus.environment import environment_definition
+
+        try:
+            environment_definition(self.config.environment)
+        except CumulusError as exc:
+            raise PipelineError(f"Step {node.name!r}: {exc}") from None
+
+    def prepare(self, ws: Workspace) -> None:
+        if self.snapshot:
+            return
+        from cumulus.snapshot import take_snapshot, upload_snapshot
+
+        snap = take_snapshot(self.config.source_directory)
+        upload_snapshot(snap, ws.get_default_datastore())
+        self.snapshot = snap.digest
+        text = json.dumps({"snapshot": snap.digest, "job": self.job}, sort_keys=True)
+        self.code = hashlib.sha256(text.encode()).hexdigest()[:32]
+
+    def code_identity(self) -> str:
+        return self.code
+
+    def environment_identity(self) -> str | None:
+        return _environment_hash(self.config.environment)
+
+    def submit(self, call: StepCall) -> Run:
+        from dataclasses import replace
+
+        from cumulus.batch import batch_run_config
+
+        if not self.snapshot:
+            raise PipelineError(f"Step {call.node.name!r} was not prepared before submission.")
+        source = pinned_source(call.experiment.workspace, self.snapshot)
+        config = replace(self.config, source_directory=str(source),
+                         compute_target=call.node.compute_target or self.compute_target)
+        script = batch_run_config(config, self.inputs, self.output)
+        fields = call.run_fields()
+        fields["properties"] = {**(fields.get("properties") or {}), "outputs": {
+            self.output_name: self.output.to_dict()}}
+        return script._submit(call.experiment, parent=call.parent_id, kind="step",
+                              extra_definition={"module": "cumulus.batch._main",
+                                                "step": self.describe()}, **fields)
+
+    def describe(self) -> dict[str, Any]:
+        return {"kind": self.kind, "entry_script": self.config.entry_script,
+                "code": self.code, "snapshot": self.snapshot}
+
+
+__all__ = ["BatchStep"]

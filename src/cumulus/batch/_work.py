@@ -131,9 +131,12 @@ def _fetch(src: Any, paths: list[str], scratch: Path) -> list[str]:
 
 def score_share(ws: Any, config: dict[str, Any], inputs: dict[str, Any],
                 output: dict[str, str], worker: int, workers: int,
-                log: Callable[[str], None] = print) -> dict[str, Any]:
+                log: Callable[[str], None] = print,
+                listing: tuple[Any, dict[str, str], list[tuple[str, int]]] | None = None,
+                ) -> dict[str, Any]:
     """Score this worker's share of the mini-batches, reading only its own inputs from the
-    datastore; returns counts."""
+    datastore; returns counts. ``listing`` is :func:`input_files`'s result when the caller
+    already has it."""
     import shutil
     import tempfile
 
@@ -141,7 +144,7 @@ def score_share(ws: Any, config: dict[str, Any], inputs: dict[str, Any],
 
     ds = Datastore.get(ws, output["datastore"])
     state = posixpath.join(output["path"], STATE)
-    src, where, files = input_files(ws, inputs)
+    src, where, files = listing or input_files(ws, inputs)
     batches = plan(files, config["mini_batch_size"])
     mine = list(range(worker, len(batches), workers))
     entry = _Entry(Path.cwd() / config["entry_script"])   # init() on the first mini-batch
@@ -215,42 +218,54 @@ def _score(ds: Any, state: str, src: Any, where: dict[str, str], batches: list[l
             "rows": rows, "mini_batches": len(batches)}
 
 
+def _listed(ds: Any, folder: str) -> set[str]:
+    try:
+        return set(ds.list_files(folder))
+    except (FileNotFoundError, OSError):
+        return set()
+
+
 def merge(ws: Any, config: dict[str, Any], inputs: dict[str, Any], output: dict[str, str],
-          log: Callable[[str], None] = print) -> dict[str, Any]:
+          log: Callable[[str], None] = print,
+          planned: tuple[int, list[list[str]]] | None = None) -> dict[str, Any]:
     """Concatenate the parts in mini-batch order into the output file; fail (keeping the
-    partial output apart) when more mini-batches failed than ``error_threshold``."""
+    partial output apart) when more mini-batches failed than ``error_threshold``.
+    ``planned`` is (input count, mini-batches) when the caller already listed the input."""
     from cumulus.datastores import Datastore
     from cumulus.errors import CumulusError
 
-    _, _, files = input_files(ws, inputs)
-    batches = plan(files, config["mini_batch_size"])
+    if planned is None:
+        _, _, files = input_files(ws, inputs)
+        planned = (len(files), plan(files, config["mini_batch_size"]))
+    count, batches = planned
     ds = Datastore.get(ws, output["datastore"])
     state = posixpath.join(output["path"], STATE)
+    parts = _listed(ds, posixpath.join(state, "parts"))
+    recorded = _listed(ds, posixpath.join(state, "errors"))
+
+    def part(index: int) -> str:
+        return posixpath.join(state, "parts", f"{index:06d}.txt")
+
+    missing = [i for i in range(len(batches)) if part(i) not in parts]
     errors = []
-    for index in range(len(batches)):
+    for index in missing[:5]:
         err = posixpath.join(state, "errors", f"{index:06d}.json")
-        if not ds.exists(posixpath.join(state, "parts", f"{index:06d}.txt")) and ds.exists(err):
+        if err in recorded:
             with ds.fs.open(ds.full_path(err), "r") as fh:
                 errors.append(json.loads(fh.read()))
-    missing = [i for i in range(len(batches))
-               if not ds.exists(posixpath.join(state, "parts", f"{i:06d}.txt"))]
     threshold = int(config["error_threshold"])
     over = threshold >= 0 and len(missing) > threshold
     name = config["append_row_file_name"]
     target = posixpath.join(output["path"], name if not over else f"{STATE}/partial_{name}")
     rows = 0
     if config["output_action"] == "append_row":
-        chunks = []
-        for index in range(len(batches)):
-            part = posixpath.join(state, "parts", f"{index:06d}.txt")
-            if index in missing:
-                continue
-            with ds.fs.open(ds.full_path(part), "r") as fh:
-                chunks.append(fh.read())
-        text = "".join(chunks)
+        gone = set(missing)
+        paths = [ds.full_path(part(i)) for i in range(len(batches)) if i not in gone]
+        chunks = ds.fs.cat(paths) if paths else {}
+        text = "".join(chunks[p].decode() for p in paths)
         rows = text.count("\n")
         _write(ds, target, text)
-    summary = {"mini_batches": len(batches), "inputs": len(files), "rows": rows,
+    summary = {"mini_batches": len(batches), "inputs": count, "rows": rows,
                "failed_mini_batches": len(missing), "output": f"{output['datastore']}:{target}"}
     _write(ds, posixpath.join(output["path"], f"{STATE}/summary.json"), json.dumps(summary))
     log(f"[batch] merged {len(batches) - len(missing)}/{len(batches)} mini-batch(es), {rows} "

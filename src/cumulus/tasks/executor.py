@@ -206,6 +206,8 @@ class _Execution:
         args = [data.resolve(a) for a in definition.get("arguments") or []]
         if definition.get("command"):
             argv = [data.resolve(a) for a in definition["command"]] + args
+        elif definition.get("module"):      # a Cumulus module run on the node (batch workers)
+            argv = [python, "-m", definition["module"], *args]
         else:
             argv = [python, definition["script"], *args]
         from cumulus.tasks.containers import wrap_for_container  # image environments

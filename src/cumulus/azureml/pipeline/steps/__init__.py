@@ -232,8 +232,8 @@ class ParallelRunConfig:
 
 
 class ParallelRunStep(PipelineStep):
-    """Batch scoring as a pipeline step: one ``score`` step per worker, then ``merge``, writing
-    ``parallel_run_step.txt`` into ``output`` (an OutputFileDatasetConfig's destination, or
+    """Batch scoring as one pipeline step (``node_count`` x ``process_count_per_node`` workers,
+    rank 0 merging), writing ``parallel_run_step.txt`` into ``output`` (an OutputFileDatasetConfig's destination, or
     ``parallel_run/<step name>`` on a PipelineData's datastore)."""
 
     def __init__(self, name: str, parallel_run_config: ParallelRunConfig, inputs: list[Any],
@@ -267,8 +267,7 @@ class ParallelRunStep(PipelineStep):
                                 "path; reading another step's output is not supported yet.")
         record_steps = batch_steps(self.parallel_run_config.native,
                                    native_argument(self.inputs[0]), DataPath(store, path),
-                                   prefix=f"{self.name}_", merge_name=self.name,
-                                   output_name=data.name)
+                                   name=self.name, output_name=data.name)
         after = [id(s) for s in self._after]
 
         def record(values: dict[str, Any], outputs: dict[int, Any],
