@@ -1,8 +1,9 @@
 """Batch scoring throughput: a scikit-learn model over N small files on 2 nodes, Cumulus's
-ParallelRunConfig (one run of 2 worker processes whose rank 0 merges; inputs from the default
-datastore, done-markers, one output file) against a hand-written ``dask.bag`` map over the same files
-on a 2-worker LocalCluster. Then the job is resubmitted to the same output: every mini-batch
-must be skipped and the output must hold each input exactly once (duplicates: goal 0).
+ParallelRunConfig (one run of 2 worker processes whose rank 0 merges; inputs from the
+default datastore, done-markers, one output file) against a hand-written ``dask.bag`` map over
+the same files on a 2-worker LocalCluster. Then the job is resubmitted to the same output:
+every mini-batch must be skipped and the output must hold each input exactly once
+(duplicates: goal 0).
 Goal (issue #16): at least 0.8x the dask.bag throughput.
 
     .venv/bin/python benchmarks/bench_batch.py [--files 20000] [--mini-batch 500]

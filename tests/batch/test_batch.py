@@ -155,3 +155,22 @@ def test_cli_batch_scores_a_registered_model(batch_ws, tmp_path: Path) -> None: 
                           "--input", "rows", "--output", "workspacestore:x"], cwd=ws.root,
                          env=env, capture_output=True, text=True, timeout=60)
     assert bad.returncode == 2 and "DATASTORE:PATH" in bad.stderr
+
+
+def test_submit_refuses_bad_data_and_options_before_recording(tmp_path: Path) -> None:
+    from cumulus import Experiment, Workspace
+
+    ws = Workspace.create("batch-refuse", path=tmp_path / "ws")
+    (tmp_path / "e.py").write_text("def init():\n    pass\n\ndef run(b):\n    return b\n")
+    prc = ParallelRunConfig(entry_script="e.py", source_directory=str(tmp_path))
+    ds = ws.get_default_datastore()
+    exp = Experiment(ws, "batch")
+    with pytest.raises(ValidationError, match="inputs must be a datastore path"):
+        exp.submit(prc, inputs="rows", output=ds.path("out"))
+    with pytest.raises(ValidationError, match="output must be a folder on the datastore"):
+        exp.submit(prc, inputs=ds.path("rows"), output=ds.path(""))
+    with pytest.raises(ValidationError, match="not regenerate_outputs"):
+        exp.submit(prc, inputs=ds.path("rows"), output=ds.path("out"), regenerate_outputs=True)
+    with pytest.raises(ValidationError, match="priority must be an int"):
+        exp.submit(prc, inputs=ds.path("rows"), output=ds.path("out"), priority="high")
+    assert list(exp.get_runs()) == []                              # nothing recorded

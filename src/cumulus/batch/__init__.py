@@ -6,12 +6,13 @@ Example::
     from cumulus.batch import ParallelRunConfig
     prc = ParallelRunConfig(entry_script="batch_score.py", source_directory="src",
                             mini_batch_size="10", error_threshold=5, node_count=2)
-    prun = Experiment(ws, "score").submit(prc, inputs=ds.path("images"),
-                                          output=ds.path("scores"))
-    prun.wait_for_completion(show_output=True)   # scores/parallel_run_step.txt
+    run = Experiment(ws, "score").submit(prc, inputs=ds.path("images"),
+                                         output=ds.path("scores"))
+    run.wait_for_completion(show_output=True)    # scores/parallel_run_step.txt
 
-The job is a pipeline (one ``score`` step per worker, then ``merge``), so it shows in the run
-list, the web app and Prefect like any pipeline; resubmitting it to the same output scores only
+The job is one distributed run (``node_count`` x ``process_count_per_node`` workers of
+:mod:`cumulus.batch._main`, rank 0 merging), so no pipeline or flow has to start; inside a
+pipeline it is one step (:func:`batch_steps`). Resubmitting it to the same output scores only
 the mini-batches not done yet.
 """
 

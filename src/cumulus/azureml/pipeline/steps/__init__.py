@@ -233,8 +233,9 @@ class ParallelRunConfig:
 
 class ParallelRunStep(PipelineStep):
     """Batch scoring as one pipeline step (``node_count`` x ``process_count_per_node`` workers,
-    rank 0 merging), writing ``parallel_run_step.txt`` into ``output`` (an OutputFileDatasetConfig's destination, or
-    ``parallel_run/<step name>`` on a PipelineData's datastore)."""
+    rank 0 merging), writing ``parallel_run_step.txt`` into ``output`` (an
+    OutputFileDatasetConfig's destination, or ``parallel_run/<step name>`` on a PipelineData's
+    datastore)."""
 
     def __init__(self, name: str, parallel_run_config: ParallelRunConfig, inputs: list[Any],
                  output: Any = None, side_inputs: Any = None, arguments: Any = None,
