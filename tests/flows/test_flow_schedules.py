@@ -121,3 +121,47 @@ def test_a_published_pipeline_runs_over_prefects_rest_api(flows_ws, prefect_api,
     assert direct.wait_for_completion(timeout=120)["params"] == {"tag": "direct"}
     assert direct.experiment.name == "flows-published"
     pub.delete()
+
+
+@step
+def stamp_time(out: Output, *, scheduled_time: str = "") -> None:
+    Path(out, "when.txt").write_text(scheduled_time)
+
+
+@pipeline(name="flows-backfilled")
+def backfilled(scheduled_time: str = ""):  # type: ignore[no-untyped-def]
+    stamp_time(scheduled_time=scheduled_time)
+
+
+def test_a_cron_schedule_is_backfilled_one_run_per_due_time(flows_ws) -> None:  # type: ignore[no-untyped-def]
+    import subprocess
+    import sys
+    from datetime import datetime, timezone
+
+    from cumulus.errors import PipelineError
+
+    name = unique("backfill")
+    sched = Schedule.create(flows_ws, name, pipeline=backfilled, cron="0 */6 * * *")
+    try:
+        start = datetime(2026, 11, 1, tzinfo=timezone.utc)
+        day = sched.backfill_times(start, datetime(2026, 11, 2, tzinfo=timezone.utc))
+        assert [t.hour for t in day] == [0, 6, 12, 18]
+        with pytest.raises(PipelineError, match=r"makes 1,460 runs, more than 1000; pass yes"):
+            sched.backfill(start, datetime(2027, 11, 1, tzinfo=timezone.utc))
+        with pytest.raises(PipelineError, match="ends .* before it starts"):
+            sched.backfill(start, datetime(2026, 10, 1, tzinfo=timezone.utc))
+        runs = sched.backfill(start, datetime(2026, 11, 1, 12, tzinfo=timezone.utc))
+        assert [r.get_properties()["scheduled_time"] for r in runs] == [
+            "2026-11-01T00:00:00+00:00", "2026-11-01T06:00:00+00:00"]
+        for run in runs:
+            assert run.wait_for_completion(timeout=180)["status"] == "Completed"
+            assert run.get_details()["params"]["scheduled_time"] == \
+                run.get_properties()["scheduled_time"]
+        proc = subprocess.run(
+            [sys.executable, "-m", "cumulus", "schedule", "backfill", name, "--start",
+             "2026-11-01", "--end", "2026-11-03", "--dry-run"], cwd=flows_ws.root,
+            capture_output=True, text=True, timeout=120)
+        assert proc.returncode == 0, proc.stderr
+        assert "was due 8 time(s)" in proc.stdout
+    finally:
+        sched.delete()

@@ -8,8 +8,10 @@ Examples::
     cumulus pipeline run examples/pipelines/train_pipeline.py:train_pipeline --param lr=0.05 -f
     cumulus pipeline publish examples/pipelines/train_pipeline.py:train_pipeline --name train
     cumulus pipeline run train --param lr=0.01
+    cumulus pipeline rerun RUN_ID -f          # from the failed step, reusing the rest
     cumulus schedule create nightly --pipeline train --cron "0 2 * * *"
     cumulus schedule serve
+    cumulus schedule backfill nightly --start 2026-11-01 --end 2026-11-08
 """
 
 from __future__ import annotations
@@ -78,12 +80,15 @@ def pipeline() -> None:
 @click.option("--param", "-p", "params", multiple=True, help="NAME=VALUE (repeatable).")
 @click.option("--experiment", "-e", default=None, help="Experiment (default: pipeline name).")
 @click.option("--regenerate-outputs", is_flag=True, help="Run every step; reuse nothing.")
+@click.option("--regenerate", "regenerate", multiple=True, metavar="STEP",
+              help="Run this step again even if it could be reused (repeatable).")
 @click.option("--continue-on-step-failure/--stop-on-step-failure", default=None,
               help="Keep running independent steps after a failure (default: the pipeline's).")
 @click.option("--tag", "tags", multiple=True, help="KEY=VALUE tag (repeatable).")
 @click.option("--follow", "-f", is_flag=True, help="Stream step progress until it ends.")
 def run(target: str, params: tuple[str, ...], experiment: str | None, regenerate_outputs: bool,
-        continue_on_step_failure: bool | None, tags: tuple[str, ...], follow: bool) -> None:
+        regenerate: tuple[str, ...], continue_on_step_failure: bool | None,
+        tags: tuple[str, ...], follow: bool) -> None:
     """Submit PIPELINE (MODULE:ATTR, FILE.py:ATTR or a published name) with parameters."""
     from cumulus.experiment import Experiment
     from cumulus.flows import PublishedPipeline
@@ -92,7 +97,7 @@ def run(target: str, params: tuple[str, ...], experiment: str | None, regenerate
     ws = workspace()
     obj = _resolve(ws, target)
     prun: Run
-    options = {"regenerate_outputs": regenerate_outputs,
+    options = {"regenerate_outputs": regenerate_outputs or list(regenerate),
                "continue_on_step_failure": continue_on_step_failure}
     if isinstance(obj, PublishedPipeline):
         values = _params(obj.load(), params)
@@ -105,6 +110,38 @@ def run(target: str, params: tuple[str, ...], experiment: str | None, regenerate
     c = console()
     c.print(f"Submitted pipeline run [bold]{prun.id}[/bold] (experiment "
             f"{prun.experiment.name}). Follow it with: cumulus runs logs -f {prun.id}")
+    if follow:
+        details = prun.wait_for_completion(show_output=True, raise_on_error=False)
+        if details["status"] != "Completed":
+            sys.exit(1)
+
+
+@pipeline.command("rerun")
+@click.argument("run_id")
+@click.option("--all", "everything", is_flag=True,
+              help="A plain resubmission (the usual reuse rules) instead of from the failed "
+                   "step.")
+@click.option("--regenerate", "regenerate", multiple=True, metavar="STEP",
+              help="Run this step again although it completed (repeatable).")
+@click.option("--follow", "-f", is_flag=True, help="Stream step progress until it ends.")
+def rerun(run_id: str, everything: bool, regenerate: tuple[str, ...], follow: bool) -> None:
+    """Rerun pipeline run RUN_ID from its failed step: its completed steps are reused as they
+    are, the failed, canceled and skipped ones run (same pinned code and parameters)."""
+    from cumulus.flows import PipelineRun
+    from cumulus.run import Run
+
+    ws = workspace()
+    old = Run.get(ws, run_id)
+    if not isinstance(old, PipelineRun):
+        raise click.BadParameter(f"run {run_id} is a {old.get_details()['kind']} run, not a "
+                                 "pipeline run.", param_hint="RUN_ID")
+    c = console()
+    if not everything:
+        for step, what in old.rerun_plan(list(regenerate)):
+            c.print(f"  {step}: {what}")
+    prun = old.resubmit(from_failed=not everything, regenerate_outputs=list(regenerate))
+    c.print(f"Submitted pipeline run [bold]{prun.id}[/bold], a rerun of {run_id}. Follow it "
+            f"with: cumulus runs logs -f {prun.id}")
     if follow:
         details = prun.wait_for_completion(show_output=True, raise_on_error=False)
         if details["status"] != "Completed":
@@ -238,6 +275,36 @@ def list_schedules() -> None:
                   str(s.parameters))
     c = console()
     c.print(t) if items else c.print("No schedules. Create one with: cumulus schedule create")
+
+
+@schedule.command("backfill")
+@click.argument("name")
+@click.option("--start", required=True, type=click.DateTime(
+    ["%Y-%m-%d", "%Y-%m-%dT%H:%M", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M"]),
+    help="First moment of the window (UTC unless the schedule says otherwise).")
+@click.option("--end", required=True, type=click.DateTime(
+    ["%Y-%m-%d", "%Y-%m-%dT%H:%M", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M"]),
+    help="End of the window (exclusive).")
+@click.option("--yes", is_flag=True, help="Go ahead with more than 1,000 runs.")
+@click.option("--dry-run", is_flag=True, help="List the due times; submit nothing.")
+def backfill(name: str, start: Any, end: Any, yes: bool, dry_run: bool) -> None:
+    """One run of schedule NAME's pipeline per time it was due in [--start, --end); each run
+    gets its due time as the `scheduled_time` parameter when the pipeline declares one."""
+    from cumulus.flows import Schedule
+
+    sched = Schedule.get(workspace(), name)
+    c = console()
+    times = sched.backfill_times(start, end)
+    c.print(f"Schedule {name} ({sched.describe()}) was due {len(times)} time(s) in the window"
+            + (f": {times[0].isoformat()} ... {times[-1].isoformat()}" if times else "."))
+    if dry_run:
+        return
+    runs = sched.backfill(start, end, yes=yes)
+    for run in runs[:20]:
+        c.print(f"  {run.get_properties()['scheduled_time']}  {run.id}")
+    if len(runs) > 20:
+        c.print(f"  ... and {len(runs) - 20} more")
+    c.print(f"Submitted {len(runs)} pipeline run(s); see them with: cumulus runs list")
 
 
 def _change(name: str, action: str) -> None:

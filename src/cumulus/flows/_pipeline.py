@@ -251,6 +251,67 @@ class PipelineRun(Run):
     def prefect_flow_run_id(self) -> str | None:
         return self.get_properties().get("prefect_flow_run_id")
 
+    def rerun_plan(self, regenerate_outputs: bool | list[str] = False,
+                   ) -> list[tuple[str, str]]:
+        """(step, what a rerun from the failed step does with it): steps that completed here
+        are reused as they are, the others run (also those named in ``regenerate_outputs``).
+        A step whose code, parameters or input data changed since runs too; the rerun's log
+        says so."""
+        from cumulus.flows._graph import Graph
+
+        every, names = self._regenerate(regenerate_outputs)
+        definition = self._record.get("definition") or {}
+        deps = Graph.from_dict(definition["graph"]).dependencies()
+        done = {r.display_name: r for r in self.get_steps() if r.get_status() == "Completed"}
+        plan: list[tuple[str, str]] = []
+        running: set[str] = set()
+        for step in definition.get("order") or []:
+            moved = [d for d in deps.get(step, []) if d in running]
+            if every or step in names:
+                what = "runs: regenerate_outputs"
+            elif step in done and moved:
+                what = (f"reused (run {done[step].id}) unless the new output of "
+                        f"{', '.join(moved)} differs, then runs")
+            elif step in done:
+                what = f"reused: completed here as run {done[step].id}"
+            else:
+                ran = self.find_step_run(step)
+                what = f"runs: {ran[-1].get_status()} here" if ran else "runs: did not run here"
+            if what.startswith("runs") or moved:
+                running.add(step)
+            plan.append((step, what))
+        return plan
+
+    def _regenerate(self, value: bool | list[str]) -> tuple[bool, list[str]]:
+        from cumulus.flows._prepare import regenerate_choice
+
+        definition = self._refresh().get("definition") or {}
+        return regenerate_choice(value, list(definition.get("order") or []),
+                                 str(definition.get("pipeline") or self.display_name))
+
+    def resubmit(self, from_failed: bool = True, regenerate_outputs: bool | list[str] = False,
+                 tags: dict[str, Any] | None = None) -> PipelineRun:
+        """Run this pipeline again with the same pinned code and parameters.
+
+        ``from_failed=True`` reuses every step that completed in this run (even those with
+        ``allow_reuse=False``) and runs the failed, canceled and skipped ones; steps named in
+        ``regenerate_outputs`` (or all, with True) run again regardless. ``from_failed=False``
+        is a plain resubmission (the usual reuse rules). See :meth:`rerun_plan`.
+        """
+        from cumulus.flows._prepare import load_prepared
+        from cumulus.flows._submit import queue_prepared
+        rec = self._refresh()
+        if rec["status"] not in ("Completed", "Failed", "Canceled"):
+            raise PipelineError(f"Pipeline run {self.id} is {rec['status']}; wait for it or "
+                                f"cancel it (prun.cancel()) before rerunning it.")
+        every, names = self._regenerate(regenerate_outputs)
+        prepared = load_prepared(self.workspace, (rec.get("definition") or {})["blob"])
+        prepared.regenerate_outputs, prepared.regenerate_steps = every, names
+        prepared.rerun_of = self.id if from_failed else None
+        return queue_prepared(self.experiment, prepared, tags=tags or rec.get("tags") or None,
+                              display_name=self.display_name,
+                              properties={"rerun_of": self.id} if from_failed else None)
+
 
 def _register() -> None:
     from cumulus.submission import submit_config

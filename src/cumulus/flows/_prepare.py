@@ -43,6 +43,10 @@ class PreparedPipeline:
     regenerate_outputs: bool = False
     continue_on_step_failure: bool = False
     outputs: dict[str, str] = field(default_factory=dict)  # pipeline output -> handle
+    #: steps that run again even when a completed run could be reused
+    regenerate_steps: list[str] = field(default_factory=list)
+    #: an earlier run of this pipeline whose completed steps this one reuses as they are
+    rerun_of: str | None = None
 
     def definition(self) -> dict[str, Any]:
         """The JSON recorded as the pipeline run's definition."""
@@ -50,18 +54,24 @@ class PreparedPipeline:
                 "order": self.order, "parameters": self.parameters,
                 "payloads": {k: p.describe() for k, p in self.payloads.items()},
                 "regenerate_outputs": self.regenerate_outputs,
+                "regenerate_steps": list(self.regenerate_steps), "rerun_of": self.rerun_of,
                 "continue_on_step_failure": self.continue_on_step_failure,
                 "outputs": self.outputs}
 
 
 def prepare(pipeline: Pipeline, ws: Workspace, parameters: dict[str, Any] | None, *,
-            regenerate_outputs: bool = False, continue_on_step_failure: bool | None = None,
+            regenerate_outputs: bool | list[str] | tuple[str, ...] = False,
+            continue_on_step_failure: bool | None = None,
             pin: bool = True) -> PreparedPipeline:
-    """Trace ``pipeline`` with ``parameters`` and check it against ``ws``; pin when asked."""
+    """Trace ``pipeline`` with ``parameters`` and check it against ``ws``; pin when asked.
+
+    ``regenerate_outputs`` is True (every step runs) or the names of the steps to run again.
+    """
     params = pipeline.validate_parameters(parameters)
     trace = pipeline.trace(params)
     graph = trace.graph
     order = validate_graph(graph)
+    every, steps = regenerate_choice(regenerate_outputs, order, graph.pipeline)
     for node in graph.nodes.values():
         node.compute_target = node.compute_target or ws.config.default_compute
     check_compute_targets(ws, graph)
@@ -75,8 +85,28 @@ def prepare(pipeline: Pipeline, ws: Workspace, parameters: dict[str, Any] | None
         else continue_on_step_failure
     return PreparedPipeline(
         pipeline=pipeline.name, graph=graph, order=order, payloads=dict(trace.payloads),
-        parameters=params, regenerate_outputs=bool(regenerate_outputs),
+        parameters=params, regenerate_outputs=every, regenerate_steps=steps,
         continue_on_step_failure=bool(cont), outputs=_result_handles(pipeline, trace))
+
+
+def regenerate_choice(value: Any, steps: list[str], pipeline: str) -> tuple[bool, list[str]]:
+    """``regenerate_outputs`` as (every step, named steps); unknown names are refused.
+
+    >>> regenerate_choice(["train"], ["prep", "train"], "p")
+    (False, ['train'])
+    >>> regenerate_choice(True, ["prep"], "p")
+    (True, [])
+    """
+    if isinstance(value, bool) or value is None:
+        return bool(value), []
+    names = [value] if isinstance(value, str) else list(value)
+    unknown = [n for n in names if n not in steps]
+    if unknown or not all(isinstance(n, str) for n in names):
+        raise PipelineError(
+            f"regenerate_outputs names step(s) {', '.join(map(repr, unknown or names))} that "
+            f"pipeline {pipeline!r} does not have; its steps are {', '.join(steps)}. Pass "
+            "True to rerun every step, or a list of these names.")
+    return False, names
 
 
 def _result_handles(pipeline: Pipeline, trace: Any) -> dict[str, str]:

@@ -171,6 +171,13 @@ class StepExecutor:
         prepared = self.engine.prepared
         if prepared.regenerate_outputs:
             return Decision(None, "regenerate_outputs=True")
+        if node.name in getattr(prepared, "regenerate_steps", ()):
+            return Decision(None, f"regenerate_outputs names {node.name}")
+        rerun_of = getattr(prepared, "rerun_of", None)
+        if rerun_of:
+            earlier = self._rerun_source(rerun_of, node, key)
+            if earlier is not None:
+                return earlier
         if not node.options.allow_reuse:
             return Decision(None, "allow_reuse=False")
         gone = []
@@ -186,6 +193,17 @@ class StepExecutor:
         prev = ((previous or {}).get("definition") or {}).get("reuse") or {}
         reasons = explain(comps, prev.get("components"), files, prev.get("input_files"))
         return Decision(None, "; ".join(reasons))
+
+    def _rerun_source(self, rerun_of: str, node: Node, key: str) -> Decision | None:
+        """The step's completed run in the pipeline run being rerun, when its key (code,
+        parameters, input data) is unchanged and its outputs are still there."""
+        for rec in self.store.list_runs(parent_id=rerun_of, status="Completed"):
+            if rec.get("display_name") != node.name or rec.get("reuse_key") != key:
+                continue
+            outs = (rec.get("properties") or {}).get("outputs") or {}
+            if not missing_outputs(self.ws, outs):
+                return Decision(rec, f"completed in run {rerun_of}, which this run reruns")
+        return None
 
     def _completed_with_key(self, key: str) -> list[dict[str, Any]]:
         from sqlalchemy import select
@@ -221,8 +239,10 @@ class StepExecutor:
         earlier = decision.reused or {}
         earlier_props = earlier.get("properties") or {}
         source = earlier_props.get("reused_run") or earlier["id"]
-        props.update(outputs=earlier_props.get("outputs") or {}, reused_run=source,
-                     reason=f"reused run {source}")
+        why = f"reused run {source}"
+        if decision.reason.startswith("completed in run"):
+            why += f" ({decision.reason})"
+        props.update(outputs=earlier_props.get("outputs") or {}, reused_run=source, reason=why)
         if source != earlier["id"]:
             props["reused_via"] = earlier["id"]
         run_id = new_run_id(engine.experiment.name)

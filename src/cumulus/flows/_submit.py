@@ -23,7 +23,7 @@ if TYPE_CHECKING:
 def submit_pipeline(pipeline: Pipeline, experiment: Experiment, *,
                     tags: dict[str, Any] | None = None,
                     pipeline_parameters: dict[str, Any] | None = None,
-                    regenerate_outputs: bool = False,
+                    regenerate_outputs: bool | list[str] = False,
                     continue_on_step_failure: bool | None = None,
                     display_name: str | None = None,
                     properties: dict[str, Any] | None = None) -> PipelineRun:
@@ -49,7 +49,7 @@ def queue_prepared(experiment: Experiment, prepared: PreparedPipeline, *,
     run_id = new_run_id(experiment.name)
     location = save_prepared(ws, run_id, prepared)
     props = {"pipeline": prepared.pipeline, "steps": len(prepared.order),
-             "regenerate_outputs": prepared.regenerate_outputs,
+             "regenerate_outputs": prepared.regenerate_outputs or prepared.regenerate_steps,
              "continue_on_step_failure": prepared.continue_on_step_failure,
              **(properties or {})}
     ws.store.create_run(run_id=run_id, experiment_id=experiment.id, kind="pipeline",
