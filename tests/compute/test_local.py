@@ -85,6 +85,13 @@ def test_runs_scale_up_within_max_nodes_and_idle_nodes_are_released(
     status = auto.get_status()
     assert (status.allocation_state, status.queued_runs, status.target_node_count) == (
         "Steady", 0, 0)
+    # the node counts over time went up to the peak and back down to 0
+    wait_until(lambda: auto.get_history()[-1]["nodes"] == 0, what="a sample with no node")
+    history = auto.get_history()
+    assert max(h["nodes"] for h in history) >= 1
+    assert any(h["queued_runs"] or h["running_runs"] for h in history)
+    assert [h["time"] for h in history] == sorted(h["time"] for h in history)
+    assert auto.get_history(since=history[-1]["time"]) == []
 
 
 def test_update_takes_effect_without_a_restart(auto: ComputeTarget) -> None:

@@ -112,6 +112,12 @@ def test_the_web_app_pages(browser, server: Server, ui_ws, shots: Path) -> None:
         assert statuses == ["Completed", "Completed"]
         assert page.locator("#graph line").count() == 1   # make_numbers -> add_numbers
         page.screenshot(path=str(shots / "pipeline.png"), full_page=True)
+
+        page.goto(f"{server.base}/#/compute")           # node counts over time
+        page.wait_for_selector(".history[data-target=local][data-samples]")
+        assert int(page.get_attribute(".history[data-target=local]", "data-samples") or 0) >= 1
+        assert page.locator(".history[data-target=local] polyline").count() == 3
+        page.screenshot(path=str(shots / "compute.png"), full_page=True)
     finally:
         page.close()
         stop_services(ws)

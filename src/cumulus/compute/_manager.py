@@ -92,6 +92,13 @@ def _observed(adaptive: Any) -> dict[str, Any]:
     }
 
 
+def _counts(observed: dict[str, Any] | None) -> tuple[Any, ...]:
+    """What a node-count sample holds (a new sample only when one of these changes)."""
+    o = observed or {}
+    return (o.get("current_node_count"), o.get("target_node_count"), o.get("queued_runs"),
+            o.get("running_runs"), o.get("node_state_counts"))
+
+
 def _executable(rec: dict[str, Any]) -> bool:
     """A run ``execute_run`` runs: a script run (not a child run, controller or pipeline)."""
     definition = rec.get("definition") or {}
@@ -227,6 +234,8 @@ class Manager:
                 if observed != last or now - beat >= HEARTBEAT_EVERY:
                     self.store.merge_compute_state(self.name, heartbeat=now,
                                                    observed_at=now, **observed)
+                    if observed and _counts(observed) != _counts(last):
+                        self.store.add_compute_sample(self.name, observed, now)
                     last, beat = observed, now
                 if now - reconciled >= RECONCILE_EVERY:
                     reconciled = now

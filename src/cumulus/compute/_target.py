@@ -168,6 +168,12 @@ class ComputeTarget:
                              self.config.max_nodes if managed else None,
                              int(status.current_node_count))
 
+    def get_history(self, since: float = 0.0) -> list[dict[str, Any]]:
+        """Node counts over time (kept a week), oldest first: one sample each time the
+        counts changed, with ``time`` (epoch seconds), ``nodes``, ``target_nodes``,
+        ``queued_runs``, ``running_runs`` and ``node_states`` (idle/running/... counts)."""
+        return self.ws.store.compute_samples(self.name, since=since)
+
     def list_nodes(self) -> list[dict[str, Any]]:
         """The target's nodes now: name, Dask address, host, pid, working directory and the
         runs executing there (an empty list when it has none, or is not running)."""

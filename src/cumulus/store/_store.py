@@ -31,6 +31,8 @@ from cumulus.store._versioned import VersionedRepository
 from cumulus.store.engine import READONLY, get_engine
 from cumulus.store.status import TERMINAL, RunStatus, sources_for
 
+#: seconds compute samples are kept
+SAMPLE_KEEP = 7 * 86400
 RUN_FIELDS = ("id", "experiment_id", "parent_id", "kind", "display_name", "status", "created_at",
               "start_time", "end_time", "status_changed_at", "heartbeat_at", "compute_target",
               "node", "attempt", "exit_code", "params", "tags", "properties", "definition",
@@ -447,6 +449,31 @@ class Store:
             obj.state = {**(obj.state or {}), **state}
             obj.updated_at = _now()
             return dict(obj.state)
+
+    def add_compute_sample(self, name: str, observed: dict[str, Any],
+                           at: float | None = None) -> None:
+        """Record the target's node counts now; samples older than a week are dropped."""
+        now = time.time() if at is None else at
+        with self.session() as s:
+            s.add(m.ComputeSample(
+                target=name, time=now, nodes=int(observed.get("current_node_count") or 0),
+                target_nodes=int(observed.get("target_node_count") or 0),
+                queued_runs=int(observed.get("queued_runs") or 0),
+                running_runs=int(observed.get("running_runs") or 0),
+                node_states=dict(observed.get("node_state_counts") or {})))
+            s.execute(delete(m.ComputeSample).where(m.ComputeSample.target == name,
+                                                    m.ComputeSample.time < now - SAMPLE_KEEP))
+
+    def compute_samples(self, name: str, since: float = 0.0,
+                        limit: int = 5000) -> list[dict[str, Any]]:
+        """The target's samples after ``since`` (epoch seconds), oldest first."""
+        cols = ("time", "nodes", "target_nodes", "queued_runs", "running_runs", "node_states")
+        with self.reading() as s:
+            rows = s.execute(select(*(getattr(m.ComputeSample, c) for c in cols))
+                             .where(m.ComputeSample.target == name,
+                                    m.ComputeSample.time > since)
+                             .order_by(m.ComputeSample.time.desc()).limit(limit)).all()
+        return [dict(zip(cols, row, strict=True)) for row in reversed(rows)]
 
     def delete_compute(self, name: str) -> bool:
         return self.delete_record(m.ComputeTargetRecord, name)

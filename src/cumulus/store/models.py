@@ -127,6 +127,22 @@ class ComputeTargetRecord(Base):
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
+class ComputeSample(Base):
+    """A compute target's node counts at one moment (written when they change)."""
+
+    __tablename__ = "compute_samples"
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"),
+                                    primary_key=True, autoincrement=True)
+    target: Mapped[str] = mapped_column(String(255))
+    time: Mapped[float] = mapped_column(Float)
+    nodes: Mapped[int] = mapped_column(Integer)
+    target_nodes: Mapped[int] = mapped_column(Integer)
+    queued_runs: Mapped[int] = mapped_column(Integer)
+    running_runs: Mapped[int] = mapped_column(Integer)
+    node_states: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    __table_args__ = (Index("ix_compute_samples_target_time", "target", "time"),)
+
+
 class DatastoreRecord(Base):
     __tablename__ = "datastores"
     name: Mapped[str] = mapped_column(String(255), primary_key=True)

@@ -272,6 +272,12 @@ def _routes(api: APIRouter, ws: Workspace, write: Any) -> None:
                         "queued_runs": status.queued_runs, "running_runs": status.running_runs})
         return out
 
+    @api.get("/compute/{name}/history")
+    def compute_history(name: str, since: float = 0.0) -> list[dict[str, Any]]:
+        from cumulus.compute import ComputeTarget
+
+        return ComputeTarget(ws, name).get_history(since=since)
+
     @api.get("/models")
     def models() -> list[dict[str, Any]]:
         from cumulus.models import Model

@@ -242,7 +242,32 @@ async function computeView() {
       <td>${esc(t.backend)}</td><td>${esc(t.provisioningState)} ${esc(t.allocationState)}</td>
       <td>${t.currentNodeCount} (target ${t.targetNodeCount})</td>
       <td>${c.idleNodeCount} / ${c.runningNodeCount} / ${c.preparingNodeCount} / ${c.leavingNodeCount}</td>
-      <td>${t.queued_runs}</td><td>${s.minNodeCount}..${s.maxNodeCount}, idle ${s.nodeIdleTimeBeforeScaleDown} s</td></tr>`; }).join("")}</table>`);
+      <td>${t.queued_runs}</td><td>${s.minNodeCount}..${s.maxNodeCount}, idle ${s.nodeIdleTimeBeforeScaleDown} s</td></tr>`; }).join("")}</table>
+    <h2>Nodes over the last hour</h2><div class="grid" id="history">${targets.map((t) =>
+      `<div class="card history" data-target="${esc(t.name)}"><h3>${esc(t.name)}</h3><div class="plot"></div></div>`).join("")}</div>`);
+  const since = Date.now() / 1000 - 3600;
+  await Promise.all(targets.map(async (t) => {
+    const samples = await get(`/compute/${encodeURIComponent(t.name)}/history?since=${since}`);
+    const card = document.querySelector(`.history[data-target="${CSS.escape(t.name)}"]`);
+    card.dataset.samples = samples.length;
+    card.querySelector(".plot").innerHTML = samples.length ? stepChart(samples) :
+      `<p class="muted">no node changes in the last hour</p>`;
+  }));
+}
+
+// node counts as steps over time: each sample holds until the next one (or now)
+function stepChart(samples) {
+  const now = Date.now() / 1000, x0 = samples[0].time;
+  const steps = (key) => samples.flatMap((s, i) => {
+    const until = i + 1 < samples.length ? samples[i + 1].time : now;
+    return [{step: s.time - x0, value: s[key]}, {step: until - x0, value: s[key]}];
+  });
+  return lineChart([{label: "nodes", points: steps("nodes")},
+                    {label: "target", points: steps("target_nodes")},
+                    {label: "queued runs", points: steps("queued_runs")}], 420, 170) +
+    `<div class="muted"><span style="color:${COLORS[0]}">■</span> nodes
+      <span style="color:${COLORS[1]}">■</span> target <span style="color:${COLORS[2]}">■</span> queued runs
+      (seconds since ${new Date(x0 * 1000).toLocaleTimeString()})</div>`;
 }
 
 async function modelsView() {
