@@ -172,7 +172,7 @@ class ComputeTarget:
         """Node counts over time (kept a week), oldest first: one sample each time the
         counts changed, with ``time`` (epoch seconds), ``nodes``, ``target_nodes``,
         ``queued_runs``, ``running_runs`` and ``node_states`` (idle/running/... counts)."""
-        return self.ws.store.compute_samples(self.name, since=since)
+        return self.workspace.store.compute_samples(self.name, since=since)
 
     def list_nodes(self) -> list[dict[str, Any]]:
         """The target's nodes now: name, Dask address, host, pid, working directory and the

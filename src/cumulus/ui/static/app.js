@@ -36,7 +36,7 @@ function lineChart(series, width = 340, height = 160) {
   const sy = (y) => height - 18 - (y1 === y0 ? 0.5 : (y - y0) / (y1 - y0)) * (height - 30);
   const lines = series.map((s, k) => {
     const d = s.points.map((p, i) => `${sx(p.step ?? i).toFixed(1)},${sy(p.value).toFixed(1)}`);
-    return `<polyline fill="none" stroke="${COLORS[k % COLORS.length]}" stroke-width="1.6"
+    return `<polyline fill="none" stroke="${COLORS[k % COLORS.length]}" stroke-width="1.6" ${s.dash ? `stroke-dasharray="${s.dash}"` : ""}
       points="${d.join(" ")}" data-run="${esc(s.label)}" data-points="${s.points.length}"/>`;
   }).join("");
   return `<svg width="${width}" height="${height}" role="img">
@@ -263,7 +263,7 @@ function stepChart(samples) {
     return [{step: s.time - x0, value: s[key]}, {step: until - x0, value: s[key]}];
   });
   return lineChart([{label: "nodes", points: steps("nodes")},
-                    {label: "target", points: steps("target_nodes")},
+                    {label: "target", points: steps("target_nodes"), dash: "5 3"},
                     {label: "queued runs", points: steps("queued_runs")}], 420, 170) +
     `<div class="muted"><span style="color:${COLORS[0]}">■</span> nodes
       <span style="color:${COLORS[1]}">■</span> target <span style="color:${COLORS[2]}">■</span> queued runs
