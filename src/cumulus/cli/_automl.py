@@ -77,12 +77,15 @@ def run(training_data: str, label: str, task: str, metric: str | None, max_trial
 @click.option("--top", "-n", default=15, show_default=True, help="Leaderboard rows (0: all).")
 @click.option("--follow", "-f", is_flag=True, help="Wait for the run to end first.")
 def show(run_id: str, top: int, follow: bool) -> None:
-    """The leaderboard, guardrails, featurization and feature importance of RUN_ID."""
+    """The leaderboard, guardrails, featurization and feature importance of RUN_ID
+    (``latest``: the newest AutoML run)."""
     from cumulus.automl import AutoMLRun
     from cumulus.run import Run
 
+    from cumulus.cli._common import resolve_run_id
+
     ws = open_workspace()
-    am = Run.get(ws, run_id)
+    am = Run.get(ws, resolve_run_id(ws, run_id, kind="automl"))
     if not isinstance(am, AutoMLRun):
         raise click.ClickException(f"{run_id} is a {am.kind} run, not an AutoML run (kind "
                                    f"'automl' in: cumulus runs list)")

@@ -14,6 +14,21 @@ def workspace() -> Any:
     return Workspace.from_config()
 
 
+LATEST = "latest"
+
+
+def resolve_run_id(ws: Any, run_id: str, kind: str | None = None) -> str:
+    """``run_id`` itself, or for ``latest`` the newest top-level run (of ``kind``)."""
+    if run_id != LATEST:
+        return run_id
+    found = ws.store.list_runs(top_level=True, kind=kind, limit=1)
+    if not found:
+        what = f"{kind} run" if kind else "run"
+        raise click.ClickException(f"'latest' names the newest {what} of the workspace, and "
+                                   f"it has none yet.")
+    return str(found[0]["id"])
+
+
 def console(stderr: bool = False) -> Any:
     """A rich console; when the output is not a terminal, wide enough not to fold ids."""
     import sys

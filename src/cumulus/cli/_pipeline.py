@@ -130,7 +130,10 @@ def rerun(run_id: str, everything: bool, regenerate: tuple[str, ...], follow: bo
     from cumulus.flows import PipelineRun
     from cumulus.run import Run
 
+    from cumulus.cli._common import resolve_run_id
+
     ws = workspace()
+    run_id = resolve_run_id(ws, run_id, kind="pipeline")
     old = Run.get(ws, run_id)
     if not isinstance(old, PipelineRun):
         raise click.BadParameter(f"run {run_id} is a {old.get_details()['kind']} run, not a "

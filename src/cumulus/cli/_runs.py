@@ -18,14 +18,18 @@ from cumulus.cli._common import (
 
 
 def _run(run_id: str):
+    """The run RUN_ID (``latest``: the newest top-level run)."""
+    from cumulus.cli._common import resolve_run_id
     from cumulus.run import Run
 
-    return Run._get(workspace(), run_id)
+    ws = workspace()
+    return Run._get(ws, resolve_run_id(ws, run_id))
 
 
 @click.group()
 def runs() -> None:
-    """List, inspect, follow and cancel runs."""
+    """List, inspect, follow and cancel runs (RUN_ID may be `latest`: the newest top-level
+    run)."""
 
 
 @runs.command("list")

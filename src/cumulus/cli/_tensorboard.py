@@ -21,7 +21,9 @@ def tensorboard(run_ids: tuple[str, ...], port: int, host: str, open_browser: bo
     from cumulus.tensorboard import Tensorboard
 
     ws = open_workspace()
-    runs = [Run.get(ws, run_id) for run_id in run_ids]
+    from cumulus.cli._common import resolve_run_id
+
+    runs = [Run.get(ws, resolve_run_id(ws, run_id)) for run_id in run_ids]
     tb = Tensorboard(runs, port=port, host=host)
     url = tb.start(start_browser=open_browser)
     console(stderr=True).print(f"TensorBoard over {len(runs)} run(s): [bold]{url}[/bold] "
