@@ -106,6 +106,7 @@ def _stop_everything(root: Path) -> None:
 
 @pytest.mark.integration
 @pytest.mark.slow
+@pytest.mark.timeout(1200)
 @pytest.mark.parametrize("doc", DOCS, ids=[d.name for d in DOCS])
 def test_every_code_block_runs_when_pasted_in_order(doc: Path, tmp_path: Path) -> None:
     blocks = [b for b in blocks_of(doc) if b.lang in RUNNABLE and b.skip is None]

@@ -80,9 +80,8 @@ def show(run_id: str, top: int, follow: bool) -> None:
     """The leaderboard, guardrails, featurization and feature importance of RUN_ID
     (``latest``: the newest AutoML run)."""
     from cumulus.automl import AutoMLRun
-    from cumulus.run import Run
-
     from cumulus.cli._common import resolve_run_id
+    from cumulus.run import Run
 
     ws = open_workspace()
     am = Run.get(ws, resolve_run_id(ws, run_id, kind="automl"))

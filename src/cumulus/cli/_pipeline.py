@@ -127,10 +127,9 @@ def run(target: str, params: tuple[str, ...], experiment: str | None, regenerate
 def rerun(run_id: str, everything: bool, regenerate: tuple[str, ...], follow: bool) -> None:
     """Rerun pipeline run RUN_ID from its failed step: its completed steps are reused as they
     are, the failed, canceled and skipped ones run (same pinned code and parameters)."""
+    from cumulus.cli._common import resolve_run_id
     from cumulus.flows import PipelineRun
     from cumulus.run import Run
-
-    from cumulus.cli._common import resolve_run_id
 
     ws = workspace()
     run_id = resolve_run_id(ws, run_id, kind="pipeline")
