@@ -10,8 +10,10 @@ submit a child run, then waits for that run. A kind implements :class:`StepKind`
 - ``submit(call)`` in the pipeline process: create the child run and return it.
 
 ``FunctionPayload`` (``@step``), ``ScriptPayload`` (``script_step(ScriptRunConfig)``) and
-``ConfigPayload`` (any object with a ``_submit(experiment, parent=..., ...)`` such as a sweep)
-are the kinds that exist today.
+``ConfigPayload`` (any object with a ``_submit(experiment, parent=..., ...)``) live here; a
+config may name its own kind with a ``_step_kind()`` method: a sweep's
+(``cumulus.sweeps._step.SweepStep``: trials read the step's inputs, the best trial's
+``outputs/`` is its output) and a batch job's (``cumulus.batch._steps.BatchStep``).
 
 Example::
 

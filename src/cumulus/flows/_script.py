@@ -113,6 +113,10 @@ def _payload(config: Any, template: list[Any], extra: list[str]) -> Any:
 
     if isinstance(config, StepKind):
         return config
+    own = getattr(config, "_step_kind", None)   # a config with its own step kind (a sweep)
+    if callable(own):
+        kind: StepKind = own()
+        return kind
     if isinstance(config, ScriptRunConfig):
         return ScriptPayload(config, template, extra)
     if callable(getattr(config, "_submit", None)):

@@ -191,6 +191,12 @@ class Sweep:
         }
 
     # submission --------------------------------------------------------------------------
+    def _step_kind(self) -> Any:
+        """How a pipeline runs this sweep as a step (with inputs and an output)."""
+        from ._step import SweepStep
+
+        return SweepStep(self)
+
     def _submit(self, experiment: Experiment, *, tags: dict[str, Any] | None = None,
                 parent: str | None = None, display_name: str | None = None,
                 kind: str = "sweep", params: dict[str, Any] | None = None,
@@ -214,8 +220,10 @@ class Sweep:
         definition["warm_start"] = _warm_start(ws.store, self.resume_from,
                                                self.primary_metric_name)
         template = _trial_template(ws, self.run_config)
-        if (extra_definition or {}).get("priority") is not None:   # every trial waits with it
-            template.definition["priority"] = int((extra_definition or {})["priority"])
+        extra_definition = dict(extra_definition or {})
+        template.definition.update(extra_definition.pop("trial_definition", None) or {})
+        if extra_definition.get("priority") is not None:   # every trial waits with it
+            template.definition["priority"] = int(extra_definition["priority"])
         definition["trial_template"] = template.to_dict()
         definition["max_concurrent_runs"] = self._concurrency(ws, template.compute_target)
         definition.update(extra_definition or {})

@@ -1,0 +1,119 @@
+"""A sweep as a full pipeline step: its trials read the step's inputs, and its output is the
+best trial's ``outputs/`` folder, so "prepare data -> sweep on it -> use the best model" is one
+pipeline with data dependencies.
+
+Example::
+
+    @pipeline(name="tune")
+    def tune():
+        data = prep(raw=ds.path("raw"))
+        best = script_step(sweep, name="sweep", inputs={"data": data},
+                           outputs={"best": Output()})     # trials read $CUMULUS_INPUT_DATA
+        evaluate(model=best)                               # the best trial's outputs/
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+import tempfile
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from cumulus.errors import CumulusError, PipelineError
+from cumulus.flows._kinds import StepKind, _environment_hash
+
+if TYPE_CHECKING:
+    from cumulus.flows._graph import Node
+    from cumulus.flows._kinds import StepCall
+    from cumulus.run import Run
+    from cumulus.sweeps._sweep import Sweep
+    from cumulus.workspace import Workspace
+
+FINISHER = "cumulus.sweeps._step:publish_best"
+
+
+class SweepStep(StepKind):
+    """A :class:`~cumulus.sweeps.Sweep` with the step's data: every trial gets the inputs (as
+    ``CUMULUS_INPUT_<NAME>``, downloaded or mounted on its node); at most one output, which
+    receives the best trial's ``outputs/`` once the trials are done."""
+
+    kind = "sweep"
+
+    def __init__(self, sweep: Sweep) -> None:
+        self.sweep = sweep
+        self.compute_target = sweep.run_config.compute_target
+        self.code = ""
+
+    def validate(self, ws: Workspace, node: Node) -> None:
+        if len(node.outputs) > 1:
+            raise PipelineError(
+                f"Step {node.name!r}: a sweep step has one output (the best trial's outputs/ "
+                f"folder), got {len(node.outputs)}: {', '.join(node.outputs)}.")
+        try:
+            self.sweep.run_config.validate()
+        except CumulusError as exc:
+            raise PipelineError(f"Step {node.name!r}: {exc}") from None
+
+    def prepare(self, ws: Workspace) -> None:
+        from cumulus.snapshot import take_snapshot
+
+        snap = take_snapshot(self.sweep.run_config.source_directory)
+        text = json.dumps({"sweep": self.sweep.to_definition(), "snapshot": snap.digest},
+                          sort_keys=True, default=str)
+        self.code = hashlib.sha256(text.encode()).hexdigest()[:32]
+
+    def code_identity(self) -> str:
+        return self.code
+
+    def environment_identity(self) -> str | None:
+        return _environment_hash(self.sweep.run_config.environment)
+
+    def submit(self, call: StepCall) -> Run:
+        from cumulus.runconfig import encode_argument
+
+        inputs = [encode_argument(dp) for dp in call.inputs.values()]
+        extra = {"trial_definition": {"inputs": inputs}, "step": self.describe(),
+                 "step_outputs": {n: dp.to_dict() for n, dp in call.outputs.items()}}
+        if call.outputs:
+            extra["finisher"] = FINISHER
+        run: Run = self.sweep._submit(call.experiment, parent=call.parent_id,
+                                      extra_definition=extra, **call.run_fields())
+        return run
+
+    def describe(self) -> dict[str, Any]:
+        return {"kind": self.kind, "script": self.sweep.run_config.script, "code": self.code}
+
+
+def publish_best(ws: Any, sweep_id: str, trials: list[Any]) -> str:
+    """The sweep's finisher as a step: copy the best trial's ``outputs/`` to the step's output
+    on its datastore. Fails (so does the step) when no trial completed with the metric."""
+    from cumulus.datastores import DataPath, Datastore
+    from cumulus.run import Run
+
+    from . import _state
+
+    definition = _state.load(ws.store, sweep_id).definition
+    best = Run.get(ws, sweep_id).get_best_run_by_primary_metric()  # type: ignore[attr-defined]
+    if best is None:
+        raise PipelineError(f"sweep {sweep_id}: no trial completed with its primary metric, so "
+                            "there is no best trial to give the step's output.")
+    notes = []
+    for name, doc in (definition.get("step_outputs") or {}).items():
+        target = DataPath.from_dict(doc)
+        tmp = Path(tempfile.mkdtemp(prefix="cumulus-best-"))
+        try:
+            best.download_files(prefix="outputs/", output_directory=str(tmp))
+            folder = tmp / "outputs"
+            ds = Datastore.get(ws, target.datastore)
+            if folder.is_dir() and any(folder.rglob("*")):
+                ds.upload(src_dir=str(folder), target_path=target.path_on_datastore,
+                          overwrite=True, show_progress=False)
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+        notes.append(f"output {name!r} = outputs/ of the best trial {best.id}")
+    return "; ".join(notes)
+
+
+__all__ = ["SweepStep", "publish_best"]
