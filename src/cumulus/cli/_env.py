@@ -16,17 +16,9 @@ def env() -> None:
 
 
 def _rows(ws: Any, name: str | None) -> list[dict[str, Any]]:
-    from sqlalchemy import select
-
-    from cumulus.store.models import EnvironmentRecord as R
-
-    q = select(R).order_by(R.name, R.version)
-    if name:
-        q = q.where(R.name == name)
-    with ws.store.session() as s:
-        return [{"name": r.name, "version": r.version, "hash": r.hash,
-                 "definition": r.definition, "created": r.created_at}
-                for r in s.scalars(q).all()]
+    return [{"name": r.name, "version": r.version, "hash": r.hash,
+             "definition": r.definition, "created": r.created_at}
+            for r in ws.store.environments.list(name)]
 
 
 def _what(e: Any) -> str:

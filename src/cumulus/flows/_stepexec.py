@@ -206,26 +206,10 @@ class StepExecutor:
         return None
 
     def _completed_with_key(self, key: str) -> list[dict[str, Any]]:
-        from sqlalchemy import select
-
-        from cumulus.store import models as m
-
-        with self.store.session() as s:
-            ids = s.scalars(select(m.Run.id).where(m.Run.reuse_key == key,
-                                                   m.Run.status == "Completed")
-                            .order_by(m.Run.created_at.desc()).limit(5)).all()
-        return [self.store.get_run(i) for i in ids]
+        return [self.store.get_run(i) for i in self.store.completed_with_key(key, limit=5)]
 
     def _latest_completed(self, node: Node) -> dict[str, Any] | None:
-        from sqlalchemy import select
-
-        from cumulus.store import models as m
-
-        with self.store.session() as s:
-            rows = s.execute(select(m.Run.id, m.Run.properties)
-                             .where(m.Run.display_name == node.name,
-                                    m.Run.status == "Completed", m.Run.parent_id.is_not(None))
-                             .order_by(m.Run.created_at.desc()).limit(25)).all()
+        rows = self.store.completed_steps_named(node.name, limit=25)
         for run_id, props in rows:
             if (props or {}).get("pipeline") == self.engine.prepared.pipeline:
                 return self.store.get_run(run_id)

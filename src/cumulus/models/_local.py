@@ -226,13 +226,8 @@ class LocalBackend(Backend):
                 shutil.rmtree(path, ignore_errors=True)
 
     def _port_owner(self, port: int | None) -> str | None:
-        from cumulus.store import models as m
-
-        with self.ws.store.session() as s:
-            from sqlalchemy import select
-
-            rows = s.execute(select(m.ServiceRecord.name, m.ServiceRecord.state)).all()
-        return next((n for n, st in rows if (st or {}).get("port") == port), None)
+        rows = self.ws.store.services.states()
+        return next((n for n, st in rows if st.get("port") == port), None)
 
 
 def _create_time(pid: int) -> float:

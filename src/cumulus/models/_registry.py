@@ -21,12 +21,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import func, select
-from sqlalchemy.exc import IntegrityError
-
-from cumulus.errors import ModelNotFoundError, StoreError, ValidationError
+from cumulus.errors import ModelNotFoundError, ValidationError
 from cumulus.models import _content
-from cumulus.store import models as m
 
 if TYPE_CHECKING:
     from cumulus.datastores import DataPath
@@ -151,21 +147,10 @@ class Model:
     def _insert(cls, ws: Workspace, name: str, location: str, digest: str,
                 tags: dict[str, Any], properties: dict[str, Any], description: str | None,
                 run_id: str | None) -> Model:
-        for _ in range(5):
-            try:
-                with ws.store.session() as s:
-                    latest = s.scalar(select(func.max(m.ModelRecord.version))
-                                      .where(m.ModelRecord.name == name))
-                    rec = m.ModelRecord(name=name, version=(latest or 0) + 1,
-                                        location=location, digest=digest, tags=tags,
-                                        properties=properties, description=description,
-                                        run_id=run_id)
-                    s.add(rec)
-                    s.flush()
-                    return cls(ws, name, _record=_as_dict(rec))
-            except IntegrityError:
-                continue  # another process took that version number: take the next
-        raise StoreError(f"Could not allocate a version for model {name!r}; retry.")
+        rec = ws.store.models.insert(name, location=location, digest=digest, tags=tags,
+                                     properties=properties, description=description,
+                                     run_id=run_id)
+        return cls(ws, name, _record=rec)
 
     # queries -------------------------------------------------------------------------------
     @classmethod
@@ -175,14 +160,7 @@ class Model:
              latest: bool = False) -> list[Model]:
         """Versions matching every filter, newest first; ``tags`` as {k: v} (v None = any
         value) or a list of keys; ``latest`` keeps the newest version per name."""
-        q = select(m.ModelRecord)
-        if name is not None:
-            q = q.where(m.ModelRecord.name == name)
-        if run_id is not None:
-            q = q.where(m.ModelRecord.run_id == run_id)
-        q = q.order_by(m.ModelRecord.name, m.ModelRecord.version.desc())
-        with workspace.store.session() as s:
-            records = [_as_dict(r) for r in s.scalars(q).all()]
+        records = workspace.store.models.query(name, run_id)
         want_tags = _filter_spec(tags, "tags")
         want_props = _filter_spec(properties, "properties")
         out, seen = [], set()
@@ -220,13 +198,8 @@ class Model:
         self._update(tags={k: v for k, v in self.tags.items() if k not in drop})
 
     def _update(self, **values: Any) -> None:
-        with self.workspace.store.session() as s:
-            rec = s.scalar(select(m.ModelRecord).where(m.ModelRecord.name == self.name,
-                                                       m.ModelRecord.version == self.version))
-            if rec is None:
-                raise ModelNotFoundError(self.id)
-            for k, v in values.items():
-                setattr(rec, k, v)
+        if not self.workspace.store.models.update(self.name, self.version, **values):
+            raise ModelNotFoundError(self.id)
         for k, v in values.items():
             setattr(self, k, v)
 
@@ -240,14 +213,9 @@ class Model:
                 f"Model {self.id} is used by service(s) {', '.join(map(repr, users))}. Delete "
                 "them first (svc.delete() or `cumulus model delete --service NAME`), or update "
                 "them to another version with svc.update(models=[...]).")
-        with self.workspace.store.session() as s:
-            rec = s.scalar(select(m.ModelRecord).where(m.ModelRecord.name == self.name,
-                                                       m.ModelRecord.version == self.version))
-            if rec is None:
-                raise ModelNotFoundError(self.id)
-            s.delete(rec)
-            shared = s.scalar(select(func.count()).select_from(m.ModelRecord).where(
-                m.ModelRecord.location == self.location, m.ModelRecord.id != rec.id))
+        existed, shared = self.workspace.store.models.delete(self.name, self.version)
+        if not existed:
+            raise ModelNotFoundError(self.id)
         if not shared:
             _content.delete_content(self.workspace, self.location)
 
@@ -274,24 +242,15 @@ class Model:
 
 
 # helpers -------------------------------------------------------------------------------------
-def _as_dict(rec: m.ModelRecord) -> dict[str, Any]:
-    return {c.key: getattr(rec, c.key) for c in m.ModelRecord.__table__.columns}
-
-
 def _load(ws: Workspace, name: str, version: int | None) -> dict[str, Any]:
     if isinstance(name, str) and ":" in name and version is None:
         name, _, v = name.partition(":")
         version = int(v) if v.isdigit() else None
-    q = select(m.ModelRecord).where(m.ModelRecord.name == name)
-    q = (q.where(m.ModelRecord.version == int(version)) if version is not None
-         else q.order_by(m.ModelRecord.version.desc()).limit(1))
-    with ws.store.session() as s:
-        rec = s.scalar(q)
-        if rec is not None:
-            return _as_dict(rec)
-        known = sorted(set(s.scalars(select(m.ModelRecord.name)).all()))
-        versions = sorted(s.scalars(select(m.ModelRecord.version)
-                                    .where(m.ModelRecord.name == name)).all())
+    repo = ws.store.models
+    rec = repo.get(name, int(version) if version is not None else None)
+    if rec is not None:
+        return rec
+    known, versions = repo.names(), repo.versions(name)
     if versions:
         raise ModelNotFoundError(f"{name}:{version}", hint=f"Versions of {name!r}: "
                                  f"{', '.join(map(str, versions))}.")
@@ -389,18 +348,11 @@ def _download_run_path(run: Run, model_path: str, tmp: Path) -> Path:
 
 def _link_run(ws: Workspace, run_id: str, model_id: str) -> None:
     """Lineage on the run side: its ``registered_models`` property lists the versions."""
-    with ws.store.session() as s:
-        run = s.get(m.Run, run_id, with_for_update=True)
-        if run is None:
-            return
-        props = dict(run.properties or {})
-        props[RUN_PROPERTY] = [*props.get(RUN_PROPERTY, []), model_id]
-        run.properties = props
+    ws.store.models.append_run_property(run_id, RUN_PROPERTY, model_id)
 
 
 def services_using(ws: Workspace, name: str, version: int) -> list[str]:
-    with ws.store.session() as s:
-        rows = s.execute(select(m.ServiceRecord.name, m.ServiceRecord.models)).all()
+    rows = ws.store.models.service_models()
     return sorted(svc for svc, models in rows
                   if any(x.get("name") == name and int(x.get("version", -1)) == version
                          for x in models or []))

@@ -24,8 +24,6 @@ from contextlib import contextmanager
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy.exc import IntegrityError
-
 from cumulus.errors import DeploymentError, ServiceNotFoundError, ValidationError
 from cumulus.models._backend import FAILED, HEALTHY, Backend, Target, tail
 from cumulus.models._bundle import SourceRef, check_models, model_refs
@@ -137,12 +135,8 @@ class Webservice:
 
     def _save(self, **values: Any) -> None:
         values["updated_at"] = _now()
-        with self.workspace.store.session() as s:
-            rec = s.get(m.ServiceRecord, self.name, with_for_update=True)
-            if rec is None:
-                raise ServiceNotFoundError(self.name)
-            for k, v in values.items():
-                setattr(rec, k, v)
+        if not self.workspace.store.services.update(self.name, **values):
+            raise ServiceNotFoundError(self.name)
         self._record.update(values)
         if "state" in values and self._backend_obj is not None:
             self._backend_obj.state = dict(values["state"])
@@ -511,17 +505,15 @@ def _start(ws: Workspace, name: str, backend: Backend, refs: list[dict[str, Any]
     keyfile.create()
     auth = {"enabled": config.auth_enabled, "key_hashes": keyfile.hashes()}
     now = _now()
-    try:
-        with ws.store.session() as s:
-            s.add(m.ServiceRecord(
-                name=name, kind=config.kind, models=refs, status="Transitioning",
-                config={"deployment": config.to_dict(), "source": source.to_dict()},
-                state={**backend.state, "revision": 1, "next_revision": 2,
-                       "key_hashes": auth["key_hashes"]},
-                created_at=now, updated_at=now))
-    except IntegrityError:
+    created = ws.store.services.create(
+        name, kind=config.kind, models=refs, status="Transitioning",
+        config={"deployment": config.to_dict(), "source": source.to_dict()},
+        state={**backend.state, "revision": 1, "next_revision": 2,
+               "key_hashes": auth["key_hashes"]},
+        created_at=now, updated_at=now)
+    if not created:
         raise DeploymentError(f"Service {name!r} was deployed concurrently by another "
-                              "process; use Webservice(ws, name).") from None
+                              "process; use Webservice(ws, name).")
     try:
         backend.start(Target(1, refs, source, config, auth))
     except BaseException:
@@ -529,12 +521,9 @@ def _start(ws: Workspace, name: str, backend: Backend, refs: list[dict[str, Any]
         keyfile.delete()
         ws.store.delete_record(m.ServiceRecord, name)
         raise
-    with ws.store.session() as s:
-        rec = s.get(m.ServiceRecord, name)
-        assert rec is not None
-        rec.state = {**backend.state, "revision": 1, "next_revision": 2,
-                     "key_hashes": auth["key_hashes"]}
-        rec.updated_at = _now()
+    ws.store.services.update(name, state={**backend.state, "revision": 1, "next_revision": 2,
+                                          "key_hashes": auth["key_hashes"]},
+                             updated_at=_now())
 
 
 def deploy_from_run(run: Run, model_output_path: str, service_name: str,

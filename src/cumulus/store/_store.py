@@ -26,7 +26,9 @@ from sqlalchemy.orm import Session
 
 from cumulus.errors import InvalidTransitionError, RunNotFoundError, StoreError
 from cumulus.store import models as m
+from cumulus.store._models import ModelRepository, ServiceRepository
 from cumulus.store._retry import retry_public_methods
+from cumulus.store._sweeps import SweepStateRepository
 from cumulus.store._versioned import VersionedRepository
 from cumulus.store.engine import READONLY, get_engine
 from cumulus.store.status import TERMINAL, RunStatus, sources_for
@@ -93,6 +95,18 @@ class Store:
     @property
     def datasets(self) -> VersionedRepository:
         return VersionedRepository(self, m.DatasetRecord, "Dataset")
+
+    @property
+    def models(self) -> ModelRepository:
+        return ModelRepository(self)
+
+    @property
+    def services(self) -> ServiceRepository:
+        return ServiceRepository(self)
+
+    @property
+    def sweep_states(self) -> SweepStateRepository:
+        return SweepStateRepository(self)
 
     # experiments ---------------------------------------------------------------------------
     def get_or_create_experiment(self, name: str) -> dict[str, Any]:
@@ -203,6 +217,23 @@ class Store:
             q = q.limit(limit)
         with self.reading() as s:
             return [_row(r, RUN_FIELDS) for r in s.scalars(q).all()]
+
+    def completed_with_key(self, key: str, limit: int = 5) -> list[str]:
+        """Ids of completed runs with reuse key ``key``, newest first."""
+        with self.reading() as s:
+            return list(s.scalars(select(m.Run.id).where(m.Run.reuse_key == key,
+                                                         m.Run.status == "Completed")
+                                  .order_by(m.Run.created_at.desc()).limit(limit)).all())
+
+    def completed_steps_named(self, name: str, limit: int = 25,
+                              ) -> list[tuple[str, dict[str, Any]]]:
+        """(id, properties) of completed child runs named ``name``, newest first."""
+        with self.reading() as s:
+            rows = s.execute(select(m.Run.id, m.Run.properties)
+                             .where(m.Run.display_name == name, m.Run.status == "Completed",
+                                    m.Run.parent_id.is_not(None))
+                             .order_by(m.Run.created_at.desc()).limit(limit)).all()
+        return [(str(i), dict(p or {})) for i, p in rows]
 
     def children(self, run_id: str, *, recursive: bool = False) -> list[dict[str, Any]]:
         out: list[dict[str, Any]] = []

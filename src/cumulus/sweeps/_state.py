@@ -21,10 +21,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
 
-from sqlalchemy import select, update
-
 from cumulus.errors import SweepError
-from cumulus.store import models as m
 
 STALE_AFTER = 15.0   # seconds without a heartbeat: a controller on another host is gone
 HUNG_AFTER = 120.0   # a live pid on this host that stopped beating this long is hung
@@ -82,18 +79,12 @@ class SweepRecord:
 
 
 def create(store: Any, run_id: str, definition: dict[str, Any]) -> None:
-    with store.session() as s:
-        s.add(m.SweepState(run_id=run_id, definition=definition, state={},
-                           controller_pid=None, controller_heartbeat=None))
+    store.sweep_states.create(run_id, definition)
 
 
 def find(store: Any, run_id: str) -> SweepRecord | None:
-    with store.session() as s:
-        row = s.get(m.SweepState, run_id)
-        if row is None:
-            return None
-        return SweepRecord(row.run_id, dict(row.definition or {}), dict(row.state or {}),
-                           row.controller_pid, row.controller_heartbeat)
+    row = store.sweep_states.find(run_id)
+    return None if row is None else SweepRecord(*row)
 
 
 def load(store: Any, run_id: str) -> SweepRecord:
@@ -107,18 +98,12 @@ def load(store: Any, run_id: str) -> SweepRecord:
 
 
 def list_ids(store: Any) -> list[str]:
-    with store.session() as s:
-        return list(s.scalars(select(m.SweepState.run_id)).all())
+    return list(store.sweep_states.list_ids())
 
 
 def set_spawned(store: Any, run_id: str, pid: int) -> None:
     """Record a controller just started (its heartbeat starts now)."""
-    with store.session() as s:
-        row = s.get(m.SweepState, run_id, with_for_update=True)
-        if row is not None:
-            row.controller_pid = pid
-            row.controller_heartbeat = _now()
-            row.state = {**(row.state or {}), "controller_host": socket.gethostname()}
+    store.sweep_states.set_spawned(run_id, pid, socket.gethostname())
 
 
 def claim(store: Any, run_id: str, pid: int | None = None) -> bool:
@@ -127,32 +112,16 @@ def claim(store: Any, run_id: str, pid: int | None = None) -> bool:
     record = load(store, run_id)
     if record.controller_pid not in (None, pid) and record.controller_alive():
         return False
-    old = record.controller_pid
-    with store.session() as s:
-        cond = (m.SweepState.controller_pid.is_(None) if old is None
-                else m.SweepState.controller_pid == old)
-        res = s.execute(update(m.SweepState)
-                        .where(m.SweepState.run_id == run_id, cond)
-                        .values(controller_pid=pid, controller_heartbeat=_now(),
-                                state={**record.state, "controller_host": socket.gethostname()}))
-        return bool(res.rowcount == 1)
+    return bool(store.sweep_states.take_over(
+        run_id, record.controller_pid, pid,
+        {**record.state, "controller_host": socket.gethostname()}))
 
 
 def heartbeat(store: Any, run_id: str, pid: int, state: dict[str, Any] | None = None) -> bool:
     """Refresh the heartbeat (and the state) while ``pid`` still owns the sweep."""
-    values: dict[str, Any] = {"controller_heartbeat": _now()}
-    if state is not None:
-        values["state"] = state
-    with store.session() as s:
-        res = s.execute(update(m.SweepState)
-                        .where(m.SweepState.run_id == run_id,
-                               m.SweepState.controller_pid == pid).values(**values))
-        return bool(res.rowcount == 1)
+    return bool(store.sweep_states.heartbeat(run_id, pid, state))
 
 
 def release(store: Any, run_id: str, pid: int, state: dict[str, Any]) -> None:
     """The controller stops: write its last state and clear the pid."""
-    with store.session() as s:
-        s.execute(update(m.SweepState)
-                  .where(m.SweepState.run_id == run_id, m.SweepState.controller_pid == pid)
-                  .values(controller_pid=None, controller_heartbeat=None, state=state))
+    store.sweep_states.release(run_id, pid, state)

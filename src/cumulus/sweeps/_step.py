@@ -74,8 +74,9 @@ class SweepStep(StepKind):
         from cumulus.runconfig import encode_argument
 
         inputs = [encode_argument(dp) for dp in call.inputs.values()]
-        extra = {"trial_definition": {"inputs": inputs}, "step": self.describe(),
-                 "step_outputs": {n: dp.to_dict() for n, dp in call.outputs.items()}}
+        extra: dict[str, Any] = {
+            "trial_definition": {"inputs": inputs}, "step": self.describe(),
+            "step_outputs": {n: dp.to_dict() for n, dp in call.outputs.items()}}
         if call.outputs:
             extra["finisher"] = FINISHER
         run: Run = self.sweep._submit(call.experiment, parent=call.parent_id,
