@@ -4,12 +4,16 @@ merges), so a pipeline pays for one step, not one per worker plus a merge."""
 
 from __future__ import annotations
 
-import hashlib
-import json
 from typing import TYPE_CHECKING, Any
 
 from cumulus.errors import CumulusError, PipelineError
-from cumulus.flows._kinds import StepKind, _environment_hash, pinned_source
+from cumulus.flows._kinds import (
+    StepKind,
+    _environment_hash,
+    code_hash,
+    pin_source,
+    pinned_source,
+)
 
 if TYPE_CHECKING:
     from cumulus.batch._config import ParallelRunConfig
@@ -49,13 +53,8 @@ class BatchStep(StepKind):
     def prepare(self, ws: Workspace) -> None:
         if self.snapshot:
             return
-        from cumulus.snapshot import take_snapshot, upload_snapshot
-
-        snap = take_snapshot(self.config.source_directory)
-        upload_snapshot(snap, ws.get_default_datastore())
-        self.snapshot = snap.digest
-        text = json.dumps({"snapshot": snap.digest, "job": self.job}, sort_keys=True)
-        self.code = hashlib.sha256(text.encode()).hexdigest()[:32]
+        self.snapshot = pin_source(ws, self.config.source_directory)
+        self.code = code_hash({"snapshot": self.snapshot, "job": self.job})
 
     def code_identity(self) -> str:
         return self.code

@@ -70,6 +70,13 @@ def _params(pipeline: Any, values: tuple[str, ...]) -> dict[str, Any]:
     return pipeline.coerce_parameters(parse_kv(values, "--param"))
 
 
+def _follow(prun: Any) -> None:
+    """Stream the pipeline run until it ends; exit 1 unless it completed."""
+    details = prun.wait_for_completion(show_output=True, raise_on_error=False)
+    if details["status"] != "Completed":
+        sys.exit(1)
+
+
 @click.group()
 def pipeline() -> None:
     """Run, publish and inspect pipelines."""
@@ -111,9 +118,7 @@ def run(target: str, params: tuple[str, ...], experiment: str | None, regenerate
     c.print(f"Submitted pipeline run [bold]{prun.id}[/bold] (experiment "
             f"{prun.experiment.name}). Follow it with: cumulus runs logs -f {prun.id}")
     if follow:
-        details = prun.wait_for_completion(show_output=True, raise_on_error=False)
-        if details["status"] != "Completed":
-            sys.exit(1)
+        _follow(prun)
 
 
 @pipeline.command("rerun")
@@ -145,9 +150,7 @@ def rerun(run_id: str, everything: bool, regenerate: tuple[str, ...], follow: bo
     c.print(f"Submitted pipeline run [bold]{prun.id}[/bold], a rerun of {run_id}. Follow it "
             f"with: cumulus runs logs -f {prun.id}")
     if follow:
-        details = prun.wait_for_completion(show_output=True, raise_on_error=False)
-        if details["status"] != "Completed":
-            sys.exit(1)
+        _follow(prun)
 
 
 @pipeline.command("publish")

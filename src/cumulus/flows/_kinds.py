@@ -111,6 +111,22 @@ def _environment_hash(env: Any) -> str | None:
         json.dumps(definition, sort_keys=True, default=str).encode()).hexdigest()[:24])
 
 
+def code_hash(identity: Any) -> str:
+    """The code identity of a step: a short hash of a JSON-able description of it."""
+    return hashlib.sha256(json.dumps(identity, sort_keys=True, default=str).encode()
+                          ).hexdigest()[:32]
+
+
+def pin_source(ws: Workspace, folder: Any) -> str:
+    """Snapshot ``folder`` and upload it to the default datastore; returns its digest (what
+    :func:`pinned_source` materialises on a node)."""
+    from cumulus.snapshot import take_snapshot, upload_snapshot
+
+    snap = take_snapshot(folder)
+    upload_snapshot(snap, ws.get_default_datastore())
+    return str(snap.digest)
+
+
 def pinned_source(ws: Workspace, digest: str) -> Path:
     """A local folder holding snapshot ``digest`` (extracted once into the node cache)."""
     from cumulus.snapshot import cache_dir, materialize_snapshot
@@ -242,17 +258,13 @@ class ScriptPayload(StepKind):
     def prepare(self, ws: Workspace) -> None:
         if self.snapshot:
             return
-        from cumulus.snapshot import take_snapshot, upload_snapshot
-
-        snap = take_snapshot(self.config.source_directory)
-        upload_snapshot(snap, ws.get_default_datastore())
-        self.snapshot = snap.digest
+        self.snapshot = pin_source(ws, self.config.source_directory)
         c = self.config
-        identity = {"snapshot": snap.digest, "script": c.script, "command": c.command,
-                    "arguments": self.template, "env": c.environment_variables,
-                    "distribution": getattr(c.distribution, "to_dict", lambda: None)()}
-        text = json.dumps(identity, sort_keys=True, default=str)
-        self.code = hashlib.sha256(text.encode()).hexdigest()[:32]
+        self.code = code_hash({"snapshot": self.snapshot, "script": c.script,
+                               "command": c.command, "arguments": self.template,
+                               "env": c.environment_variables,
+                               "distribution": getattr(c.distribution, "to_dict",
+                                                       lambda: None)()})
 
     def code_identity(self) -> str:
         return self.code

@@ -3,19 +3,15 @@ them. Records go out as plain dicts (the table's columns); no session leaves the
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
 from cumulus.errors import StoreError
 from cumulus.store import models as m
+from cumulus.store._repository import Repository
 from cumulus.store._retry import retry_public_methods
-
-if TYPE_CHECKING:
-    from sqlalchemy.engine import Engine
-
-    from cumulus.store._store import Store
 
 ATTEMPTS = 5
 
@@ -25,15 +21,8 @@ def _as_dict(rec: m.ModelRecord) -> dict[str, Any]:
 
 
 @retry_public_methods
-class ModelRepository:
+class ModelRepository(Repository):
     """Rows of ``models`` (and the lineage property on runs)."""
-
-    def __init__(self, store: Store) -> None:
-        self.store = store
-
-    @property
-    def engine(self) -> Engine:
-        return self.store.engine
 
     def insert(self, name: str, **values: Any) -> dict[str, Any]:
         """A new version of ``name`` (the next number, retried when another process took it)."""
@@ -121,15 +110,8 @@ class ModelRepository:
 
 
 @retry_public_methods
-class ServiceRepository:
+class ServiceRepository(Repository):
     """Rows of ``services`` (deployed scoring services)."""
-
-    def __init__(self, store: Store) -> None:
-        self.store = store
-
-    @property
-    def engine(self) -> Engine:
-        return self.store.engine
 
     def create(self, name: str, **values: Any) -> bool:
         """Record a new service; False when one of that name exists already."""

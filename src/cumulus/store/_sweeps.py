@@ -5,17 +5,13 @@ sweep is a compare-and-set on the pid (see ``cumulus.sweeps._state`` for the pol
 from __future__ import annotations
 
 from datetime import datetime, timezone
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from sqlalchemy import select, update
 
 from cumulus.store import models as m
+from cumulus.store._repository import Repository
 from cumulus.store._retry import retry_public_methods
-
-if TYPE_CHECKING:
-    from sqlalchemy.engine import Engine
-
-    from cumulus.store._store import Store
 
 #: (run id, definition, state, controller pid, controller heartbeat)
 SweepRow = tuple[str, dict[str, Any], dict[str, Any], int | None, datetime | None]
@@ -26,15 +22,8 @@ def _now() -> datetime:
 
 
 @retry_public_methods
-class SweepStateRepository:
+class SweepStateRepository(Repository):
     """Rows of ``sweep_state`` (store outages are retried like the Store's own calls)."""
-
-    def __init__(self, store: Store) -> None:
-        self.store = store
-
-    @property
-    def engine(self) -> Engine:
-        return self.store.engine
 
     def create(self, run_id: str, definition: dict[str, Any]) -> None:
         with self.store.session() as s:

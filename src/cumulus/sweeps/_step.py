@@ -14,15 +14,13 @@ Example::
 
 from __future__ import annotations
 
-import hashlib
-import json
 import shutil
 import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from cumulus.errors import CumulusError, PipelineError
-from cumulus.flows._kinds import StepKind, _environment_hash
+from cumulus.flows._kinds import StepKind, _environment_hash, code_hash
 
 if TYPE_CHECKING:
     from cumulus.flows._graph import Node
@@ -60,9 +58,7 @@ class SweepStep(StepKind):
         from cumulus.snapshot import take_snapshot
 
         snap = take_snapshot(self.sweep.run_config.source_directory)
-        text = json.dumps({"sweep": self.sweep.to_definition(), "snapshot": snap.digest},
-                          sort_keys=True, default=str)
-        self.code = hashlib.sha256(text.encode()).hexdigest()[:32]
+        self.code = code_hash({"sweep": self.sweep.to_definition(), "snapshot": snap.digest})
 
     def code_identity(self) -> str:
         return self.code
