@@ -12,8 +12,10 @@ Example::
 from __future__ import annotations
 
 from cumulus.compute._config import ClusterConfig, NodeSpec, parse_memory
+from cumulus.compute._quota import Limits, Usage
+from cumulus.compute._quotas import Quota
 from cumulus.compute._status import ClusterStatus
 from cumulus.compute._target import ComputeTarget, list_targets
 
-__all__ = ["ClusterConfig", "ClusterStatus", "ComputeTarget", "NodeSpec", "list_targets",
-           "parse_memory"]
+__all__ = ["ClusterConfig", "ClusterStatus", "ComputeTarget", "Limits", "NodeSpec", "Quota",
+           "Usage", "list_targets", "parse_memory"]

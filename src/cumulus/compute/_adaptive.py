@@ -55,6 +55,8 @@ class RunAdaptive(Adaptive):
                                "threads_per_node": self.threads_per_node})
         decision = decide(view, settings)
         self.last = (view, decision, {"running_runs": raw.get("running_runs", 0),
+                                      "gpus_in_use": raw.get("gpus_in_use", 0.0),
+                                      "quota_held": raw.get("quota_held", 0),
                                       "observed_at": time.time()})
         return self.last
 

@@ -31,6 +31,8 @@ REPORT_EVERY = 0.5
 # free modules only: the forkserver forks every node process from this state)
 FORKSERVER_PRELOAD = ["distributed", "cumulus.tasks.executor", "cumulus.workspace"]
 HEARTBEAT_EVERY = 2.0
+QUOTA_EVERY = 2.0        # seconds between reads of the quotas (and other targets' use)
+QUOTA_SHARED_EVERY = REPORT_EVERY    # ... while a workspace-wide quota is set
 RECONCILE_EVERY = 10.0   # seconds between checks for active runs with no task on the cluster
 #: a manager with no node, nothing queued or running and min_nodes 0 exits after this many
 #: seconds (the next use starts it again, in about a second)
@@ -39,10 +41,13 @@ IDLE_EXIT = float(os.environ.get("CUMULUS_MANAGER_IDLE_EXIT", "1800"))
 RECONCILE_GRACE = float(os.environ.get("CUMULUS_RECONCILE_GRACE", "30"))
 
 
-def scale_settings(cfg: Any) -> Any:
+def scale_settings(cfg: Any, quota: Any = None) -> Any:
+    """The policy's knobs for ``cfg``, node bounds capped by the target's quota allowance."""
     from cumulus.compute._policy import ScaleSettings
+    from cumulus.compute._quota import Allowance, capped_nodes
 
-    return ScaleSettings(min_nodes=cfg.min_nodes, max_nodes=cfg.max_nodes,
+    low, high = capped_nodes(cfg.min_nodes, cfg.max_nodes, quota or Allowance())
+    return ScaleSettings(min_nodes=low, max_nodes=high,
                          idle_seconds=float(cfg.idle_seconds_before_scaledown),
                          node=cfg.node.worker_resources())
 
@@ -87,8 +92,9 @@ def _observed(adaptive: Any) -> dict[str, Any]:
         "target_node_count": decision.target,
         "allocation_state": allocation_state(view, decision),
         "node_state_counts": counts,
-        "queued_runs": len(view.pending),
+        "queued_runs": len(view.pending) + int(extra.get("quota_held", 0)),
         "running_runs": int(extra.get("running_runs", 0)),
+        "gpus_in_use": float(extra.get("gpus_in_use", 0.0)),
     }
 
 
@@ -136,6 +142,8 @@ class Manager:
         self.cluster: Any = None
         self.client: Any = None
         self.adaptive: Any = None
+        self.quota: Any = None          # the Allowance pushed to the plugin last
+        self.shared_quota = False       # whether a workspace-wide quota is set
 
     def config(self) -> Any:
         from cumulus.compute._config import ClusterConfig
@@ -217,7 +225,7 @@ class Manager:
 
     def loop(self, cfg: Any) -> None:
         last: dict[str, Any] = {}
-        beat = reconciled = 0.0
+        beat = reconciled = quota_checked = 0.0
         self.idle_since: float | None = None
         while not self.stop.wait(REPORT_EVERY):
             if not self.ws.root.exists():  # its workspace was deleted: nothing to serve
@@ -237,6 +245,10 @@ class Manager:
                     if observed and _counts(observed) != _counts(last):
                         self.store.add_compute_sample(self.name, observed, now)
                     last, beat = observed, now
+                if now - quota_checked >= (QUOTA_SHARED_EVERY if self.shared_quota
+                                           else QUOTA_EVERY):
+                    quota_checked = now
+                    self.refresh_quota(cfg, now)
                 if now - reconciled >= RECONCILE_EVERY:
                     reconciled = now
                     self.reconcile(cfg)
@@ -247,6 +259,41 @@ class Manager:
             except Exception as exc:  # a store hiccup must not take the cluster down
                 print(f"manager {self.name}: report failed: {type(exc).__name__}: {exc}",
                       flush=True)
+
+    def refresh_quota(self, cfg: Any, now: float) -> None:
+        """Work out this target's quota allowance (its own quota, the workspace's less what
+        the other live targets use) and push it to the plugin and the autoscaler."""
+        from cumulus.compute._quota import (
+            ALIVE_FOR,
+            WORKSPACE,
+            Allowance,
+            Limits,
+            Usage,
+            allowance,
+        )
+
+        quotas = self.store.quotas.all()
+        if not quotas and self.quota is None:
+            return
+        shared = Limits.from_dict(quotas.get(WORKSPACE))
+        self.shared_quota = not shared.empty
+        others = Usage()
+        if not shared.empty:
+            for rec in self.store.list_compute():
+                state = rec.get("state") or {}
+                if rec["name"] == self.name or state.get("status") != "Running" or \
+                        now - float(state.get("heartbeat") or 0) > ALIVE_FOR:
+                    continue
+                others += Usage(int(state.get("running_runs") or 0),
+                                int(state.get("current_node_count") or 0),
+                                float(state.get("gpus_in_use") or 0.0))
+        quota = allowance(Limits.from_dict(quotas.get(self.name)), shared, others)
+        if quota == (self.quota or Allowance()):
+            return
+        self.quota = quota
+        self.client.sync(self.client.scheduler.cumulus_quota, quota=quota.to_dict())
+        self.adaptive.settings = scale_settings(cfg, quota)
+        self.store.merge_compute_state(self.name, quota=quota.to_dict())
 
     def _idle_long_enough(self, cfg: Any, observed: dict[str, Any], now: float) -> bool:
         idle = (cfg.min_nodes == 0 and observed.get("current_node_count") == 0
@@ -269,7 +316,7 @@ class Manager:
 
         new = ClusterConfig.from_dict(record["config"])
         if new != cfg:
-            self.adaptive.settings = scale_settings(new)
+            self.adaptive.settings = scale_settings(new, self.quota)
         return new
 
     def close(self) -> None:
@@ -299,6 +346,7 @@ def main(argv: list[str]) -> int:
     configure_dask(cfg)
     try:
         manager.start(cfg)
+        manager.refresh_quota(cfg, time.time())      # before any run can be placed
         recovered = manager.recover(cfg)
         manager.publish()
     except Exception as exc:  # report, so that clients do not wait in vain

@@ -44,6 +44,7 @@ from cumulus.compute._policy import (
     place,
     releasable,
 )
+from cumulus.compute._quota import Allowance, Usage, admit
 
 logger = logging.getLogger("cumulus.compute")
 
@@ -76,11 +77,13 @@ class CumulusPlugin(SchedulerPlugin):
         self.finished: dict[str, None] = {}                 # recently ended run keys
         self.names: dict[str, str] = {a: str(ws.name) for a, ws in scheduler.workers.items()}
         self.dispatch_scheduled = False
+        self.quota = Allowance()                            # pushed by the manager
         self.pool = ThreadPoolExecutor(1, thread_name_prefix="cumulus-store")
         self.stores: dict[str, Any] = {}
         scheduler.handlers.update({"cumulus_view": self.view_handler,
                                    "cumulus_known": self.known_handler,
                                    "cumulus_settings": self.settings_handler,
+                                   "cumulus_quota": self.quota_handler,
                                    "cumulus_queue": self.queue_handler,
                                    "cumulus_retire": self.retire_handler})
         now = time.time()
@@ -193,7 +196,9 @@ class CumulusPlugin(SchedulerPlugin):
     def view(self) -> dict[str, Any]:
         sched = self.scheduler
         nodes = [self._node(ws) for ws in sched.workers.values()]
-        pending = self._waiting()
+        # runs held back by the quota neither start nor ask for nodes
+        pending, held = admit(fair_order(self._waiting(), self._running_by_group()),
+                              self._usage(), self.quota)
         other = len(sched.queued) + sum(1 for ts in sched.unrunnable
                                         if ts.key not in self.requests)
         other += sum(n.tasks - n.runs for n in nodes)
@@ -201,7 +206,8 @@ class CumulusPlugin(SchedulerPlugin):
         return {"now": time.time(), "nodes": [asdict(n) for n in nodes],
                 "pending": [{"key": p.key, "request": dict(p.request)} for p in pending],
                 "other_tasks": other, "threads_per_node": threads,
-                "running_runs": sum(n.runs for n in nodes)}
+                "running_runs": sum(n.runs for n in nodes),
+                "gpus_in_use": self._usage().gpus, "quota_held": len(held)}
 
     def view_handler(self) -> dict[str, Any]:
         return self.view()
@@ -210,8 +216,9 @@ class CumulusPlugin(SchedulerPlugin):
         """The runs waiting for a node, in the order they will be placed (fair share)."""
         now = time.time()
         order = fair_order(self._waiting(), self._running_by_group())
+        _, held = admit(order, self._usage(), self.quota)
         return [{"run": (self.meta.get(p.key) or {}).get("run") or p.key, "group": p.group,
-                 "priority": p.priority,
+                 "priority": p.priority, "quota": held.get(p.key),
                  "request": dict(p.request),
                  "waiting_s": round(now - float((self.meta.get(p.key) or {}).get(
                      "submitted", now)), 1)} for p in order]
@@ -225,6 +232,17 @@ class CumulusPlugin(SchedulerPlugin):
                     running[group] = running.get(group, 0) + 1
         return running
 
+    def _usage(self) -> Usage:
+        """Runs executing on this cluster (a distributed run once) and the GPUs they hold."""
+        runs: set[str] = set()
+        gpus = 0.0
+        for ws in self.scheduler.workers.values():
+            for ts in ws.processing:
+                if ts.key in self.requests:
+                    runs.add(str((self.meta.get(ts.key) or {}).get("run") or ts.key))
+                    gpus += float(self.requests[ts.key].get("gpus", 0.0))
+        return Usage(runs=len(runs), nodes=len(self.scheduler.workers), gpus=gpus)
+
     def known_handler(self, keys: list[str]) -> list[str]:
         """Which of ``keys`` the scheduler holds for good (fire-and-forget): a submitting
         process may exit once its runs are here."""
@@ -237,6 +255,14 @@ class CumulusPlugin(SchedulerPlugin):
 
     def settings_handler(self, idle_seconds: float | None = None) -> str:
         self.idle_seconds = idle_seconds
+        return "OK"
+
+    def quota_handler(self, quota: dict[str, Any] | None = None) -> str:
+        """The manager's :class:`~._quota.Allowance` for this target (limits and why)."""
+        new = Allowance.from_dict(quota)
+        if new != self.quota:
+            self.quota = new
+            self._schedule_dispatch()        # a raised quota lets held runs start now
         return "OK"
 
     async def retire_handler(self, names: list[str]) -> list[str]:
@@ -283,7 +309,8 @@ class CumulusPlugin(SchedulerPlugin):
         keys = [k for k in self.pending if k in tasks and tasks[k].state == "no-worker"]
         keys.sort(key=lambda k: self.meta.get(k, {}).get("submitted", 0.0))
         return [Pending(k, self.requests[k], self.meta.get(k, {}).get("group") or k,
-                        int(self.meta.get(k, {}).get("priority") or 0)) for k in keys]
+                        int(self.meta.get(k, {}).get("priority") or 0),
+                        str(self.meta.get(k, {}).get("run") or k)) for k in keys]
 
     def _dispatch(self) -> None:
         self.dispatch_scheduled = False
@@ -294,7 +321,9 @@ class CumulusPlugin(SchedulerPlugin):
         by_name = {str(ws.name): ws for ws in sched.workers.values()}
         nodes = [self._node(ws) for ws in sched.workers.values() if ws in sched.running]
         recs: dict[str, str] = {}
-        for key, name in place(fair_order(waiting, self._running_by_group()), nodes):
+        admitted, _ = admit(fair_order(waiting, self._running_by_group()), self._usage(),
+                            self.quota)
+        for key, name in place(admitted, nodes):
             sched.tasks[key].worker_restrictions = {by_name[name].address}
             recs[key] = "processing"
         if not recs:

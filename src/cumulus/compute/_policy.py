@@ -53,13 +53,14 @@ class Node:
 
 @dataclass(frozen=True)
 class Pending:
-    """A run waiting for a node: its key, resource request and fair-share group (its sweep or
-    pipeline, else its experiment)."""
+    """A run waiting for a node: its key, resource request, fair-share group (its sweep or
+    pipeline, else its experiment), priority and run id."""
 
     key: str
     request: Resources
     group: str = ""
     priority: int = 0
+    run: str = ""               # the run id (a distributed run's node tasks share it)
 
 
 @dataclass(frozen=True)
@@ -179,7 +180,9 @@ def explain_queue(queue: Sequence[Mapping[str, Any]], node: Resources | None,
     out = []
     for i, item in enumerate(queue):
         request = item.get("request") or {}
-        if node is not None and not fits(request, node):
+        if item.get("quota"):
+            reason = str(item["quota"])
+        elif node is not None and not fits(request, node):
             reason = f"no node of this target can hold {dict(request)} (a node has {dict(node)})"
         elif max_nodes is not None and nodes_now < max_nodes:
             reason = f"waiting for a node to start ({nodes_now} of at most {max_nodes} up)"

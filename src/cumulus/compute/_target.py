@@ -135,10 +135,12 @@ class ComputeTarget:
         Raises ResourceUnavailableError naming the resource, the amount asked and what a
         node has, before anything is scheduled.
         """
-        from cumulus.compute._resources import request_for
+        from cumulus.compute._quotas import check_run_quota
+        from cumulus.compute._resources import node_count_of, request_for
 
         request = request_for(requested)
         self.backend.check_request(request, distribution)
+        check_run_quota(self.workspace, self.name, request, node_count_of(distribution))
         return request
 
     def submit_run(self, run_id: str, ws_payload: dict[str, Any], resources: dict[str, float],

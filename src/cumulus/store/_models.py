@@ -140,3 +140,36 @@ class ServiceRepository(Repository):
 
 
 __all__ = ["ModelRepository", "ServiceRepository"]
+
+
+@retry_public_methods
+class QuotaRepository(Repository):
+    """Rows of ``quotas``: scope (a target's name, or ``*`` for the workspace) -> limits."""
+
+    def set(self, scope: str, **limits: Any) -> None:
+        """Create or replace the limits of ``scope`` (``runs``, ``nodes``, ``gpus``)."""
+        from cumulus.store.models import utcnow
+
+        with self.store.session() as s:
+            rec = s.get(m.QuotaRecord, scope, with_for_update=True)
+            if rec is None:
+                rec = m.QuotaRecord(scope=scope)
+                s.add(rec)
+            for key in ("runs", "nodes", "gpus"):
+                setattr(rec, key, limits.get(key))
+            rec.updated_at = utcnow()
+
+    def all(self) -> dict[str, dict[str, Any]]:
+        """scope -> {runs, nodes, gpus} of every quota."""
+        with self.store.reading() as s:
+            rows = s.scalars(select(m.QuotaRecord)).all()
+        return {r.scope: {"runs": r.runs, "nodes": r.nodes, "gpus": r.gpus} for r in rows}
+
+    def delete(self, scope: str) -> bool:
+        """Remove the quota of ``scope``; False when it had none."""
+        with self.store.session() as s:
+            rec = s.get(m.QuotaRecord, scope)
+            if rec is None:
+                return False
+            s.delete(rec)
+            return True

@@ -26,7 +26,7 @@ from sqlalchemy.orm import Session
 
 from cumulus.errors import InvalidTransitionError, RunNotFoundError, StoreError
 from cumulus.store import models as m
-from cumulus.store._models import ModelRepository, ServiceRepository
+from cumulus.store._models import ModelRepository, QuotaRepository, ServiceRepository
 from cumulus.store._retry import retry_public_methods
 from cumulus.store._sweeps import SweepStateRepository
 from cumulus.store._versioned import VersionedRepository
@@ -103,6 +103,10 @@ class Store:
     @property
     def services(self) -> ServiceRepository:
         return ServiceRepository(self)
+
+    @property
+    def quotas(self) -> QuotaRepository:
+        return QuotaRepository(self)
 
     @property
     def sweep_states(self) -> SweepStateRepository:

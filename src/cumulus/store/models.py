@@ -220,3 +220,15 @@ class DatasetRecord(Base):
     definition: Mapped[dict[str, Any]] = mapped_column(default=dict)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     __table_args__ = (UniqueConstraint("name", "version", name="uq_dataset_name_version"),)
+
+
+class QuotaRecord(Base):
+    """Limits on concurrent runs, nodes and GPUs: ``scope`` is a compute target's name, or
+    ``*`` for the whole workspace."""
+
+    __tablename__ = "quotas"
+    scope: Mapped[str] = mapped_column(String(255), primary_key=True)
+    runs: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    nodes: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    gpus: Mapped[float | None] = mapped_column(Float, nullable=True)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
