@@ -56,6 +56,8 @@ def _json_or_text(value: str) -> Any:
 @click.option("--max-attempts", type=int, default=3, show_default=True,
               help="Starts of a run whose node dies under it, before it fails.")
 @click.option("--address", default=None, help="Scheduler address (backend 'address').")
+@click.option("--node-setup", default=None,
+              help="A bash command each new node runs before it takes runs.")
 @click.option("--option", "options", multiple=True, metavar="KEY=VALUE",
               help="Backend option; VALUE may be JSON (repeatable).")
 @click.option("--exist-ok", is_flag=True, help="Succeed if it exists already.")
@@ -63,7 +65,8 @@ def _json_or_text(value: str) -> Any:
               help="Wait until the target is up.")
 def create(name: str, backend: str, min_nodes: int, max_nodes: int, idle: float, cpus: int,
            memory: str | None, gpus: int, resource: tuple[str, ...], max_attempts: int,
-           address: str | None, options: tuple[str, ...], exist_ok: bool, wait: bool) -> None:
+           address: str | None, node_setup: str | None, options: tuple[str, ...],
+           exist_ok: bool, wait: bool) -> None:
     """Create compute target NAME.
 
     Waits until it is up unless --no-wait; the cluster then scales between --min-nodes and
@@ -77,7 +80,7 @@ def create(name: str, backend: str, min_nodes: int, max_nodes: int, idle: float,
                         idle_seconds_before_scaledown=idle, max_attempts=max_attempts,
                         node=NodeSpec(cpus=cpus, memory=memory, gpus=gpus,
                                       resources=resources),
-                        address=address, options=opts)
+                        address=address, options=opts, node_setup=node_setup)
     target = ComputeTarget.create(workspace(), name, cfg, exist_ok=exist_ok)
     out = console()
     out.print(f"Created compute target [bold]{name}[/bold] ({backend}).")
@@ -184,21 +187,26 @@ def _queue_table(queue: list[dict[str, Any]], limit: int = 20) -> Any:
 @click.option("--min-nodes", type=int, default=None)
 @click.option("--max-nodes", type=int, default=None)
 @click.option("--idle-seconds", "idle", type=float, default=None)
+@click.option("--node-setup", default=None,
+              help="A bash command each node runs before taking runs ('' removes it).")
 def update(name: str, min_nodes: int | None, max_nodes: int | None,
-           idle: float | None) -> None:
-    """Change the scale settings of NAME.
+           idle: float | None, node_setup: str | None) -> None:
+    """Change the scale settings or node setup of NAME.
 
     A running cluster applies them within a second, without a restart.
     """
     from cumulus.compute import ComputeTarget
 
-    if min_nodes is None and max_nodes is None and idle is None:
-        raise click.UsageError("Give at least one of --min-nodes, --max-nodes, --idle-seconds.")
+    if min_nodes is None and max_nodes is None and idle is None and node_setup is None:
+        raise click.UsageError("Give at least one of --min-nodes, --max-nodes, --idle-seconds, "
+                               "--node-setup.")
     cfg = ComputeTarget(workspace(), name).update(min_nodes=min_nodes, max_nodes=max_nodes,
-                                                  idle_seconds_before_scaledown=idle)
+                                                  idle_seconds_before_scaledown=idle,
+                                                  node_setup=node_setup)
     console().print(f"Updated [bold]{name}[/bold]: min_nodes={cfg.min_nodes}, "
                     f"max_nodes={cfg.max_nodes}, "
-                    f"idle_seconds_before_scaledown={cfg.idle_seconds_before_scaledown:g}")
+                    f"idle_seconds_before_scaledown={cfg.idle_seconds_before_scaledown:g}"
+                    + (f", node_setup={cfg.node_setup!r}" if cfg.node_setup else ""))
 
 
 @compute.command("delete")
@@ -223,10 +231,14 @@ def nodes(name: str) -> None:
     """The nodes of compute target NAME: host, process, working directory, runs."""
     from cumulus.compute import ComputeTarget
 
-    t = table(f"Nodes of {name}", ["node", "host", "pid", "working directory", "runs"])
+    t = table(f"Nodes of {name}", ["node", "host", "pid", "working directory", "runs",
+                                   "setup"])
     for n in ComputeTarget(workspace(), name).list_nodes():
+        setup = n.get("setup")
         t.add_row(n["name"], str(n["host"]), str(n["pid"]), str(n["cwd"]),
-                  ", ".join(n["runs"]) or "-")
+                  ", ".join(n["runs"]) or "-",
+                  "-" if not setup else (f"ok ({setup['seconds']:g} s)" if setup["ok"]
+                                         else f"FAILED: {setup['summary']}"))
     console().print(t)
 
 

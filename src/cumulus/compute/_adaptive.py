@@ -57,6 +57,7 @@ class RunAdaptive(Adaptive):
         self.last = (view, decision, {"running_runs": raw.get("running_runs", 0),
                                       "gpus_in_use": raw.get("gpus_in_use", 0.0),
                                       "quota_held": raw.get("quota_held", 0),
+                                      "setup_failed": raw.get("setup_failed") or {},
                                       "observed_at": time.time()})
         return self.last
 

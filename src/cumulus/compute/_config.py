@@ -128,7 +128,9 @@ class ClusterConfig:
     started again up to ``max_preemptions`` more times, resuming from its checkpoints
     (files it saved under ``$CUMULUS_CHECKPOINT_DIR``); ``address`` is the scheduler of an
     ``address`` target; ``options`` go to the Dask cluster class of the ``ssh``,
-    ``kubernetes`` and ``azure`` backends.
+    ``kubernetes`` and ``azure`` backends. ``node_setup`` is a bash command run once on each
+    new node before it takes a run (``node_setup_timeout`` seconds at most); a node whose
+    setup fails takes no run and is released when idle (see ``compute/_setup.py``).
 
     Example::
 
@@ -146,6 +148,8 @@ class ClusterConfig:
     max_preemptions: int = 10
     address: str | None = None
     options: dict[str, Any] = field(default_factory=dict)
+    node_setup: str | None = None
+    node_setup_timeout: float = 600.0
 
     def __post_init__(self) -> None:
         if not isinstance(self.backend, str) or self.backend not in BACKENDS:
@@ -177,6 +181,13 @@ class ClusterConfig:
                                   f"{self.idle_seconds_before_scaledown!r}.")
         if not isinstance(self.options, dict):
             raise ValidationError(f"options must be a dict, got {self.options!r}.")
+        if self.node_setup is not None and (not isinstance(self.node_setup, str)
+                                            or not self.node_setup.strip()):
+            raise ValidationError(f"node_setup must be a bash command (a non-empty string) or "
+                                  f"None, got {self.node_setup!r}.")
+        if _number("node_setup_timeout", self.node_setup_timeout) <= 0:
+            raise ValidationError(f"node_setup_timeout must be > 0 seconds, got "
+                                  f"{self.node_setup_timeout!r}.")
         from cumulus.compute._extras import validate_backend_config
 
         validate_backend_config(self)

@@ -197,7 +197,9 @@ class ManagedBackend(ComputeBackend):
                 target_node_count=int(state.get("target_node_count") or 0),
                 allocation_state=str(state.get("allocation_state") or "Steady"),
                 node_state_counts=counts, queued_runs=int(state.get("queued_runs") or 0),
-                running_runs=int(state.get("running_runs") or 0), **base)
+                running_runs=int(state.get("running_runs") or 0),
+                errors=[f"node {n}: {why}" for n, why in
+                        sorted((state.get("setup_failed") or {}).items())], **base)
         return ClusterStatus(provisioning_state=self._down_state(state),
                              errors=self._down_errors(state), **base)
 

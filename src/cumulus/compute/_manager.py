@@ -95,6 +95,7 @@ def _observed(adaptive: Any) -> dict[str, Any]:
         "queued_runs": len(view.pending) + int(extra.get("quota_held", 0)),
         "running_runs": int(extra.get("running_runs", 0)),
         "gpus_in_use": float(extra.get("gpus_in_use", 0.0)),
+        "setup_failed": dict(extra.get("setup_failed") or {}),
     }
 
 
@@ -164,11 +165,23 @@ class Manager:
         self.cluster = backend_class(cfg.backend).make_cluster(cfg)  # type: ignore[attr-defined]
         self.client = Client(self.cluster, set_as_default=False)
         self.client.register_plugin(
-            CumulusPlugin(idle_seconds=float(cfg.idle_seconds_before_scaledown)))
+            CumulusPlugin(idle_seconds=float(cfg.idle_seconds_before_scaledown),
+                          node_setup=bool(cfg.node_setup)))
+        self.apply_node_setup(cfg)
         # built directly, not through cluster.adapt(): any dask Cluster with scale() and
         # scale_down() works, including those whose adapt() hands scaling to someone else
         self.adaptive = RunAdaptive(self.cluster, settings=scale_settings(cfg),
                                     threads_per_node=cfg.node.cpus, interval="200ms")
+
+    def apply_node_setup(self, cfg: Any) -> None:
+        """(Re)install the node_setup worker plugin: each node, present or future, runs the
+        command and reports; without a command new nodes are ready at once."""
+        from cumulus.compute._setup import NodeSetup
+
+        self.client.sync(self.client.scheduler.cumulus_node_setup_mode,
+                         enabled=bool(cfg.node_setup))
+        if cfg.node_setup:
+            self.client.register_plugin(NodeSetup(cfg.node_setup, cfg.node_setup_timeout))
 
     def recover(self, cfg: Any) -> int:
         """Queue again the target's unfinished runs: an earlier manager died with them."""
@@ -317,6 +330,8 @@ class Manager:
         new = ClusterConfig.from_dict(record["config"])
         if new != cfg:
             self.adaptive.settings = scale_settings(new, self.quota)
+            if new.node_setup != cfg.node_setup:
+                self.apply_node_setup(new)
         return new
 
     def close(self) -> None:

@@ -30,6 +30,7 @@ def list_nodes(backend: Any) -> list[dict[str, Any]]:
         info = client.scheduler_info(n_workers=-1)["workers"]
         where = client.run(_where) if info else {}
         processing = client.processing()
+        setup = _setup_reports(client)
     except Exception as exc:    # not running: no nodes to list
         raise ComputeError(f"Cannot reach compute target {backend.name!r}'s scheduler: "
                            f"{type(exc).__name__}: {exc}") from exc
@@ -39,8 +40,17 @@ def list_nodes(backend: Any) -> list[dict[str, Any]]:
         runs = [str(k)[len(RUN_PREFIX):] for k in processing.get(address, ())
                 if str(k).startswith(RUN_PREFIX)]
         nodes.append({"name": str(w.get("name")), "address": address, "host": w.get("host"),
-                      "pid": pid, "cwd": cwd, "nthreads": w.get("nthreads"), "runs": runs})
+                      "pid": pid, "cwd": cwd, "nthreads": w.get("nthreads"), "runs": runs,
+                      "setup": setup.get(str(w.get("name")))})
     return nodes
+
+
+def _setup_reports(client: Any) -> dict[str, Any]:
+    """node name -> its node_setup report (ok, log, seconds, summary); {} without one."""
+    try:
+        return dict(client.sync(client.scheduler.cumulus_setup_reports) or {})
+    except Exception:      # a scheduler without the cumulus plugin (address targets)
+        return {}
 
 
 def pick_node(nodes: list[dict[str, Any]], wanted: str | None, target: str) -> dict[str, Any]:

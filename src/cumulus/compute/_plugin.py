@@ -36,10 +36,13 @@ from distributed.diagnostics.plugin import SchedulerPlugin
 from cumulus.compute._base import ANNOTATION
 from cumulus.compute._policy import (
     LEAVING,
+    PREPARING,
+    SETUP_FAILED,
     UNUSABLE,
     USABLE,
     Node,
     Pending,
+    failed_releasable,
     fair_order,
     place,
     releasable,
@@ -54,6 +57,7 @@ EVENT_TOPIC = "cumulus"
 RECONCILE_INTERVAL = 1.0
 TERMINAL = ("Completed", "Failed", "Canceled")
 FINISHED_KEPT = 10_000
+SETUP_REPORTS_KEPT = 200
 
 
 class CumulusPlugin(SchedulerPlugin):
@@ -62,8 +66,9 @@ class CumulusPlugin(SchedulerPlugin):
     name = PLUGIN_NAME
     idempotent = True
 
-    def __init__(self, idle_seconds: float | None = None) -> None:
+    def __init__(self, idle_seconds: float | None = None, node_setup: bool = False) -> None:
         self.idle_seconds = idle_seconds
+        self.node_setup = node_setup        # new nodes wait for their setup's report
 
     # lifecycle ---------------------------------------------------------------------------
     async def start(self, scheduler: Any) -> None:
@@ -74,6 +79,9 @@ class CumulusPlugin(SchedulerPlugin):
         self.pending: dict[str, None] = {}                  # held run keys, FIFO
         self.idle_since: dict[str, float] = {}              # worker address -> time
         self.retiring: set[str] = set()                     # worker addresses
+        self.preparing: set[str] = set()                    # running node_setup
+        self.failed: set[str] = set()                       # node_setup failed
+        self.setup: dict[str, dict[str, Any]] = {}          # node name -> last setup report
         self.finished: dict[str, None] = {}                 # recently ended run keys
         self.names: dict[str, str] = {a: str(ws.name) for a, ws in scheduler.workers.items()}
         self.dispatch_scheduled = False
@@ -84,12 +92,17 @@ class CumulusPlugin(SchedulerPlugin):
                                    "cumulus_known": self.known_handler,
                                    "cumulus_settings": self.settings_handler,
                                    "cumulus_quota": self.quota_handler,
+                                   "cumulus_node_setup": self.node_setup_handler,
+                                   "cumulus_setup_reports": self.setup_reports_handler,
+                                   "cumulus_node_setup_mode": self.node_setup_mode_handler,
                                    "cumulus_queue": self.queue_handler,
                                    "cumulus_retire": self.retire_handler})
         now = time.time()
         for ws in scheduler.workers.values():
             if not ws.processing:
                 self.idle_since[ws.address] = now
+            if self.node_setup:
+                self.preparing.add(ws.address)
         self.reconciler = self.loop.create_task(self._reconcile_forever())
 
     async def close(self) -> None:
@@ -145,12 +158,16 @@ class CumulusPlugin(SchedulerPlugin):
         ws = scheduler.workers.get(worker)
         self.names[worker] = str(ws.name) if ws is not None else worker
         self.idle_since[worker] = time.time()
+        if self.node_setup:
+            self.preparing.add(worker)
         self._event("node-added", node=self.names[worker])
         self._schedule_dispatch()
 
     def remove_worker(self, scheduler: Any, worker: str, **kwargs: Any) -> None:
         self.idle_since.pop(worker, None)
         self.retiring.discard(worker)
+        self.preparing.discard(worker)
+        self.failed.discard(worker)
         self._event("node-removed", node=self.names.pop(worker, worker))
 
     def valid_workers_downscaling(self, scheduler: Any, workers: list[Any]) -> list[Any]:
@@ -158,7 +175,9 @@ class CumulusPlugin(SchedulerPlugin):
         if self.idle_seconds is None:
             return [ws for ws in workers if not ws.processing]
         nodes = [self._node(ws) for ws in workers]
-        ok = set(releasable(nodes, time.time(), self.idle_seconds))
+        now = time.time()
+        ok = {*releasable(nodes, now, self.idle_seconds),
+              *failed_releasable(nodes, now, self.idle_seconds)}
         return [ws for ws in workers if str(ws.name) in ok]
 
     # observation -------------------------------------------------------------------------
@@ -182,6 +201,10 @@ class CumulusPlugin(SchedulerPlugin):
         if ws.address in self.retiring or status in ("closing", "closing_gracefully",
                                                       "closed"):
             state = LEAVING
+        elif ws.address in self.failed:
+            state = SETUP_FAILED
+        elif ws.address in self.preparing:
+            state = PREPARING
         elif status == "running":
             state = USABLE
         else:
@@ -207,7 +230,9 @@ class CumulusPlugin(SchedulerPlugin):
                 "pending": [{"key": p.key, "request": dict(p.request)} for p in pending],
                 "other_tasks": other, "threads_per_node": threads,
                 "running_runs": sum(n.runs for n in nodes),
-                "gpus_in_use": self._usage().gpus, "quota_held": len(held)}
+                "gpus_in_use": self._usage().gpus, "quota_held": len(held),
+                "setup_failed": {self.names.get(a, a): self.setup.get(
+                    self.names.get(a, a), {}).get("summary", "") for a in self.failed}}
 
     def view_handler(self) -> dict[str, Any]:
         return self.view()
@@ -256,6 +281,40 @@ class CumulusPlugin(SchedulerPlugin):
     def settings_handler(self, idle_seconds: float | None = None) -> str:
         self.idle_seconds = idle_seconds
         return "OK"
+
+    def node_setup_handler(self, name: str, ok: bool, log: str = "", seconds: float = 0.0,
+                           summary: str = "") -> str:
+        """A node's report on its node_setup: ready for runs, or marked setup-failed (kept,
+        with its log, until released when idle)."""
+        addr = next((a for a, n in self.names.items() if n == str(name)), None)
+        self.setup[str(name)] = {"ok": bool(ok), "log": log, "seconds": seconds,
+                                 "summary": summary, "time": time.time()}
+        while len(self.setup) > SETUP_REPORTS_KEPT:
+            self.setup.pop(next(iter(self.setup)))
+        if addr is None:
+            return "unknown"
+        self.preparing.discard(addr)
+        if ok:
+            self.failed.discard(addr)
+            self._event("node-ready", node=str(name), seconds=seconds)
+            self._schedule_dispatch()
+        else:
+            self.failed.add(addr)
+            self._event("node-setup-failed", node=str(name), summary=summary)
+        return "OK"
+
+    def node_setup_mode_handler(self, enabled: bool = False) -> str:
+        """With a node_setup, nodes joining from now on wait for their report; without one,
+        nodes still preparing or failed are ready."""
+        self.node_setup = bool(enabled)
+        if not enabled:
+            self.preparing.clear()
+            self.failed.clear()
+            self._schedule_dispatch()
+        return "OK"
+
+    def setup_reports_handler(self) -> dict[str, dict[str, Any]]:
+        return dict(self.setup)
 
     def quota_handler(self, quota: dict[str, Any] | None = None) -> str:
         """The manager's :class:`~._quota.Allowance` for this target (limits and why)."""

@@ -25,6 +25,8 @@ Resources = Mapping[str, float]
 USABLE = "running"
 LEAVING = "leaving"
 UNUSABLE = "unusable"
+PREPARING = "preparing"      # joined, running its node_setup: takes no run yet
+SETUP_FAILED = "setup-failed"  # its node_setup failed: takes no run, released when idle
 
 
 @dataclass(frozen=True)
@@ -128,6 +130,17 @@ def releasable(nodes: Sequence[Node], now: float, idle_seconds: float) -> tuple[
           and now - n.idle_since >= idle_seconds]
     ok.sort(key=lambda n: (n.idle_since, n.name))
     return tuple(n.name for n in ok)
+
+
+def failed_releasable(nodes: Sequence[Node], now: float, idle_seconds: float) -> tuple[str, ...]:
+    """Nodes whose node_setup failed, once idle for ``idle_seconds`` (their log has been
+    read by then): released, so that a fresh node tries the setup again.
+
+    >>> failed_releasable([Node("f", {}, idle_since=0.0, state=SETUP_FAILED)], 10.0, 5.0)
+    ('f',)
+    """
+    return tuple(n.name for n in nodes if n.state == SETUP_FAILED and not n.busy
+                 and n.idle_since is not None and now - n.idle_since >= idle_seconds)
 
 
 # placement -------------------------------------------------------------------------------
@@ -241,10 +254,13 @@ def decide(view: ClusterView, settings: ScaleSettings) -> ScaleDecision:
     ``idle_seconds``; ``min_nodes`` and ``max_nodes`` bound the result.
     """
     usable = [n for n in view.nodes if n.state == USABLE]
+    preparing = sum(1 for n in view.nodes if n.state == PREPARING)
+    failed = [n for n in view.nodes if n.state == SETUP_FAILED]
+    launching = view.launching + preparing       # joined but not ready: capacity coming
     shape = {k: float(v) for k, v in settings.node.items()}
     # capacity that exists (busiest first) or is coming; [name or None, free, used?]
     slots: list[list[Any]] = [[n.name, n.free(), False] for n in _placement_order(usable)]
-    slots += [[None, dict(shape), False] for _ in range(view.launching)]
+    slots += [[None, dict(shape), False] for _ in range(launching)]
     leftover: list[Resources] = []
     for item in view.pending:
         for slot in slots:
@@ -263,14 +279,18 @@ def decide(view: ClusterView, settings: ScaleSettings) -> ScaleDecision:
     other = math.ceil(view.other_tasks / max(1, view.threads_per_node))
     other = max(0, other - len(hosting) - waiting)      # plain Dask work beyond those nodes
     target = len(hosting) + waiting + launched_used + new_nodes + other
-    target = max(settings.min_nodes, min(settings.max_nodes, target))
-    have = len(usable) + view.launching
+    # nodes whose setup failed still take room under max_nodes until they are released
+    room = max(0, settings.max_nodes - len(failed))
+    target = max(min(settings.min_nodes, room), min(room, target))
+    retry = failed_releasable(failed, view.now, settings.idle_seconds)
+    have = len(usable) + launching
     if target >= have:
-        return ScaleDecision(target=target, launch=target - have, unplaceable=unplaceable)
+        return ScaleDecision(target=target, launch=target - have, release=retry,
+                             unplaceable=unplaceable)
     surplus = have - target
     cancel = max(0, min(surplus, view.launching - launched_used))
     candidates = [n for n in releasable(usable, view.now, settings.idle_seconds) if n in gone]
-    release = tuple(candidates[:surplus - cancel])
+    release = tuple(candidates[:surplus - cancel]) + retry
     return ScaleDecision(target=target, cancel=cancel, release=release, unplaceable=unplaceable)
 
 
@@ -281,8 +301,10 @@ def node_state_counts(view: ClusterView) -> dict[str, int]:
     for n in view.nodes:
         if n.state == LEAVING:
             counts["leaving"] += 1
-        elif n.state == UNUSABLE:
+        elif n.state in (UNUSABLE, SETUP_FAILED):
             counts["unusable"] += 1
+        elif n.state == PREPARING:
+            counts["preparing"] += 1
         elif n.busy:
             counts["running"] += 1
         else:
@@ -294,7 +316,7 @@ def allocation_state(view: ClusterView, decision: ScaleDecision) -> str:
     """``Steady`` when the cluster has the nodes it wants and none are coming or going."""
     counts = node_state_counts(view)
     usable = len(view.nodes) - counts["leaving"] - counts["unusable"]
-    steady = usable == decision.target and not view.launching and not counts["leaving"]
+    steady = usable == decision.target and not counts["preparing"] and not counts["leaving"]
     return "Steady" if steady else "Resizing"
 
 

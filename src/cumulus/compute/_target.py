@@ -212,9 +212,11 @@ class ComputeTarget:
             time.sleep(0.25)
 
     def update(self, min_nodes: int | None = None, max_nodes: int | None = None,
-               idle_seconds_before_scaledown: float | None = None) -> ClusterConfig:
-        """Change the scale settings (None keeps a value); a running cluster applies them
-        within a second, without a restart."""
+               idle_seconds_before_scaledown: float | None = None,
+               node_setup: str | None = None) -> ClusterConfig:
+        """Change the scale settings or the node setup (None keeps a value); a running
+        cluster applies them within a second, without a restart (every node runs a new
+        ``node_setup``; ``""`` removes it)."""
         if not self.backend.manages_scaling:
             raise ValidationError(
                 f"Compute target {self.name!r} attaches to a scheduler whose scaling someone "
@@ -222,6 +224,8 @@ class ComputeTarget:
         self.refresh()
         new = self.config.replace(min_nodes=min_nodes, max_nodes=max_nodes,
                                   idle_seconds_before_scaledown=idle_seconds_before_scaledown)
+        if node_setup is not None:
+            new = ClusterConfig.from_dict({**new.to_dict(), "node_setup": node_setup or None})
         self.workspace.store.put_compute(self.name, config=new.to_dict())
         self.refresh()
         return new

@@ -197,6 +197,7 @@ class _Execution:
             "CUMULUS_OUTPUTS_DIR": str(self.run_dir / "outputs"),
             "CUMULUS_CHECKPOINT_DIR": str(self.checkpoint_dir),
             "CUMULUS_ATTEMPT": str(getattr(self, "attempt", 1)),
+            "CUMULUS_NODE_NAME": _node_name(),
             "PYTHONUNBUFFERED": "1",
             "PYTHONPATH": os.pathsep.join(
                 [str(self.run_dir), package_path(), *filter(None, [env.get("PYTHONPATH")])]),
@@ -465,3 +466,13 @@ def package_path() -> str:
 
 def _env_name(name: str) -> str:
     return "".join(c.upper() if c.isalnum() else "_" for c in name.lstrip("-"))
+
+
+def _node_name() -> str:
+    """The Dask worker (node) this run executes on; '' outside a worker."""
+    try:
+        from distributed import get_worker
+
+        return str(get_worker().name)
+    except Exception:
+        return ""
