@@ -184,6 +184,42 @@ def test_bad_hosts_are_refused_before_anything_is_recorded(
         assert ws.store.get_compute("bad") is None
 
 
+def test_a_host_key_mismatch_is_refused_naming_the_host(hosts: TestHosts,
+                                                        tmp_path: Path) -> None:
+    """known_hosts holds the first host's real key and another key for the second host (as
+    after a host was reinstalled, or a man in the middle): refused before anything is
+    recorded, naming the second host."""
+    import subprocess
+
+    from cumulus import ComputeTarget, Workspace
+    from cumulus.compute import ClusterConfig
+    from cumulus.errors import ComputeError
+
+    first, second = hosts.addresses
+    other = tmp_path / "other_key"
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(other)],
+                   check=True)
+    real = (hosts.dir / "host0_key.pub").read_text().split()
+    fake = other.with_suffix(".pub").read_text().split()
+    known = tmp_path / "known_hosts"
+    known.write_text(f"{first} {real[0]} {real[1]}\n{second} {fake[0]} {fake[1]}\n")
+    ws = Workspace.create("hostkey", path=tmp_path / "ws")
+    opts = {"hosts": [first, second], "remote_python": sys.executable,
+            "connect_options": {**hosts.ssh_options, "known_hosts": str(known),
+                                "connect_timeout": 5}}
+    with pytest.raises(ComputeError, match=f"{second}: its host key is not the one expected"):
+        ComputeTarget.create(ws, "mismatch", ClusterConfig(backend="ssh", max_nodes=1,
+                                                           options=opts))
+    assert ws.store.get_compute("mismatch") is None
+    # with the right key for both, the same check passes
+    second_real = (hosts.dir / "host1_key.pub").read_text().split()
+    known.write_text(f"{first} {real[0]} {real[1]}\n"
+                     f"{second} {second_real[0]} {second_real[1]}\n")
+    from cumulus.compute._base import backend_class
+
+    backend_class("ssh").preflight(ClusterConfig(backend="ssh", max_nodes=1, options=opts))
+
+
 def test_compute_ssh_reaches_a_node(hosts: TestHosts, tmp_path: Path) -> None:
     import subprocess
 
