@@ -162,18 +162,42 @@ def test_ssh_mapping() -> None:
     assert kw["scheduler_options"]["port"] == 0
 
 
-def test_kubernetes_mapping() -> None:
+def test_kubernetes_mapping_is_a_manifest_the_libraries_accept() -> None:
+    """Built with dask-kubernetes' own make_cluster_spec; its pod specs deserialize into the
+    Kubernetes client's V1PodSpec and back unchanged (no field the API would drop), and
+    every KubeCluster argument exists."""
+    pytest.importorskip("dask_kubernetes")
+    import inspect
+
+    from dask_kubernetes.operator import KubeCluster
+    from kubernetes.client import ApiClient
+
     cfg = ClusterConfig(backend="kubernetes", min_nodes=1, max_nodes=5,
                         node=NodeSpec(cpus=2, memory="4GiB", gpus=1),
-                        options={"image": "ghcr.io/me/cumulus:1", "namespace": "ml"})
+                        options={"image": "ghcr.io/me/cumulus:1", "namespace": "ml",
+                                 "env": {"CUMULUS_X": "1"}})
     kw = kubernetes_cluster_kwargs(cfg)
-    assert kw["n_workers"] == 1 and kw["image"] == "ghcr.io/me/cumulus:1"
-    assert kw["namespace"] == "ml"
-    assert kw["resources"] == {"requests": {"cpu": "2", "memory": str(4 * 2**30)},
-                               "limits": {"cpu": "2", "memory": str(4 * 2**30),
-                                          "nvidia.com/gpu": "1"}}
-    assert kw["worker_command"][:3] == ["dask-worker", "--nthreads", "2"]
-    assert "gpus=1" in kw["worker_command"][-1] and "cpus=2" in kw["worker_command"][-1]
+    assert set(kw) <= set(inspect.signature(KubeCluster.__init__).parameters)
+    manifest = kw["custom_cluster_spec"]
+    assert manifest["kind"] == "DaskCluster" and manifest["metadata"]["namespace"] == "ml"
+    assert manifest["spec"]["worker"]["replicas"] == 1
+    api = ApiClient()
+    pods = {}
+    for part in ("worker", "scheduler"):
+        raw = manifest["spec"][part]["spec"]
+        pod = api._ApiClient__deserialize(raw, "V1PodSpec")  # the client's own model
+        assert api.sanitize_for_serialization(pod) == raw, part
+        pods[part] = pod.containers[0]
+    worker, scheduler = pods["worker"], pods["scheduler"]
+    assert worker.image == "ghcr.io/me/cumulus:1"
+    assert worker.resources.limits == {"cpu": "2", "memory": str(4 * 2**30),
+                                       "nvidia.com/gpu": "1"}
+    assert worker.args[:3] == ["dask-worker", "--nthreads", "2"]
+    assert "gpus=1" in worker.args[4] and "cpus=2" in worker.args[4]
+    assert {e.name: e.value for e in worker.env} == {"CUMULUS_X": "1"}
+    assert "nvidia.com/gpu" not in (scheduler.resources.limits or {})   # not the node shape
+    with pytest.raises(ValidationError, match="needs options \\['image'\\]"):
+        ClusterConfig(backend="kubernetes", max_nodes=1)
 
 
 def test_azure_mapping() -> None:
@@ -192,28 +216,47 @@ def test_azure_mapping() -> None:
     assert kw["worker_options"]["memory_limit"] == 16 * 2**30
 
 
+def test_azure_arguments_exist_in_dask_cloudprovider() -> None:
+    """Every argument the azure backend passes is one AzureVMCluster (or the VMCluster it
+    hands the rest to) takes: a typo would only fail on a real subscription."""
+    pytest.importorskip("dask_cloudprovider.azure")
+    import inspect
+
+    from dask_cloudprovider.azure import AzureVMCluster
+    from dask_cloudprovider.generic.vmcluster import VMCluster
+
+    options = {"location": "westeurope", "resource_group": "rg", "vnet": "vn",
+               "security_group": "nsg", "vm_size": "Standard_NC6s_v3", "docker_image": "i:1",
+               "env_vars": {"A": "1"}, "extra_vm_options": {"priority": "Spot"},
+               "subnet": "default", "disk_size": 100, "auto_shutdown": True}
+    kw = azure_cluster_kwargs(ClusterConfig(backend="azure", max_nodes=2, options=options))
+    accepted = set(inspect.signature(AzureVMCluster.__init__).parameters) | \
+        set(inspect.signature(VMCluster.__init__).parameters)
+    assert set(kw) <= accepted, set(kw) - accepted
+
+
 @pytest.mark.parametrize("backend", ["ssh", "kubernetes", "azure"])
 def test_a_missing_extra_gets_an_install_hint(backend: str) -> None:
     module, package, extra = REGISTRY[backend][1]  # type: ignore[misc]
-    try:
-        installed = importlib.util.find_spec(module) is not None
-    except ImportError:
-        installed = False
-    if installed:
-        require_extra(backend)       # nothing to hint at here
-        return
-    with pytest.raises(MissingDependencyError) as err:
+    require_extra(backend)            # the test suite installs every extra
+    real = importlib.util.find_spec
+    with pytest.MonkeyPatch.context() as mp, pytest.raises(MissingDependencyError) as err:
+        mp.setattr(importlib.util, "find_spec",
+                   lambda name, *a: None if name == module else real(name, *a))
         require_extra(backend)
     assert f"pip install 'cumulus-ml[{extra}]'" in str(err.value)
     assert package in str(err.value) and isinstance(err.value, CumulusError)
 
 
-def test_creating_a_target_whose_extra_is_missing_stores_nothing(fresh_workspace) -> None:
+def test_creating_a_target_whose_extra_is_missing_stores_nothing(fresh_workspace,  # type: ignore[no-untyped-def]
+                                                                 monkeypatch) -> None:
     from cumulus.compute import ComputeTarget
 
-    cfg = ClusterConfig(backend="kubernetes", max_nodes=1)
-    if importlib.util.find_spec("dask_kubernetes") is not None:
-        pytest.skip("dask-kubernetes is installed here")
+    cfg = ClusterConfig(backend="kubernetes", max_nodes=1, options={"image": "img:1"})
+    real = importlib.util.find_spec
+    # as on a machine without the extra (the test suite installs it)
+    monkeypatch.setattr(importlib.util, "find_spec",
+                        lambda name, *a: None if name == "dask_kubernetes" else real(name, *a))
     with pytest.raises(MissingDependencyError, match="cumulus-ml\\[kubernetes\\]"):
         ComputeTarget.create(fresh_workspace, "remote", cfg)
     assert fresh_workspace.store.get_compute("remote") is None

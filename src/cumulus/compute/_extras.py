@@ -30,11 +30,13 @@ OPTIONS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "address": ((), ("timeout",)),
     "ssh": (("hosts",), ("connect_options", "remote_python", "scheduler_options",
                          "worker_options", "worker_class")),
-    "kubernetes": ((), ("image", "namespace", "cluster_name", "env", "worker_command",
-                        "scheduler_service_type", "resource_timeout", "custom_cluster_spec")),
+    "kubernetes": (("image",), ("namespace", "cluster_name", "env", "worker_command",
+                                "scheduler_service_type", "resource_timeout",
+                                "scheduler_resources")),
     "azure": (("location", "resource_group", "vnet", "security_group"),
               ("vm_size", "scheduler_vm_size", "docker_image", "public_ingress",
-               "disk_size", "env_vars", "subscription_id", "bootstrap", "extra_options")),
+               "disk_size", "env_vars", "subscription_id", "bootstrap", "extra_vm_options",
+               "subnet", "vm_image", "auto_shutdown")),
 }
 ADDRESS_RE = re.compile(r"^(tcp|tls|ucx|ws|wss|inproc)://[^\s/]+$")
 
@@ -79,6 +81,9 @@ def _example(backend: str) -> str:
         "ssh": "options={'hosts': ['scheduler-host', 'worker-1', 'worker-2']}",
         "azure": "options={'location': 'westeurope', 'resource_group': 'rg', "
                  "'vnet': 'vnet', 'security_group': 'nsg'}",
+        "kubernetes": "options={'image': 'registry.example.com/cumulus-worker:1.0'} (an "
+                      "image with this version of cumulus-ml installed; see "
+                      "docs/operations.md)",
     }.get(backend, "options={}")
 
 
@@ -237,26 +242,53 @@ def make_ssh_cluster(cfg: ClusterConfig) -> Any:
 
 
 # kubernetes ------------------------------------------------------------------------------
-def kubernetes_cluster_kwargs(cfg: ClusterConfig) -> dict[str, Any]:
-    """Keyword arguments of dask-kubernetes' operator ``KubeCluster``."""
-    o = cfg.options
-    requests: dict[str, Any] = {"cpu": str(cfg.node.cpus)}
+#: the scheduler pod's resources unless options['scheduler_resources'] says otherwise: never
+#: the nodes' (a GPU node shape must not make the scheduler ask for a GPU)
+SCHEDULER_RESOURCES = {"requests": {"cpu": "1", "memory": "2Gi"}, "limits": {"memory": "2Gi"}}
+
+
+def kubernetes_node_resources(cfg: ClusterConfig) -> dict[str, dict[str, str]]:
+    """A node's pod resources: requests = limits = the NodeSpec (GPUs as nvidia.com/gpu)."""
+    requests: dict[str, str] = {"cpu": str(cfg.node.cpus)}
     if cfg.node.memory_bytes:
         requests["memory"] = str(cfg.node.memory_bytes)
     limits = dict(requests)
     if cfg.node.gpus:
         limits["nvidia.com/gpu"] = str(cfg.node.gpus)
+    return {"requests": requests, "limits": limits}
+
+
+def kubernetes_manifest(cfg: ClusterConfig) -> dict[str, Any]:
+    """The ``DaskCluster`` resource (dask-kubernetes' operator) this target creates: built
+    with the operator's own ``make_cluster_spec``, then the scheduler's resources set apart
+    from the nodes'. ``kubectl apply -f`` of its YAML creates the same cluster by hand."""
+    from cumulus.compute._base import require_extra
+
+    require_extra("kubernetes")
+    from dask_kubernetes.operator import make_cluster_spec
+
+    o = cfg.options
     command = o.get("worker_command") or [
         "dask-worker", "--nthreads", str(cfg.node.cpus), "--resources", _resources_arg(cfg)]
-    kwargs: dict[str, Any] = {
-        "name": o.get("cluster_name", "cumulus"),
-        "n_workers": cfg.min_nodes,
-        "resources": {"requests": requests, "limits": limits},
-        "worker_command": command,
-        "env": dict(o.get("env") or {}),
-    }
-    for key in ("image", "namespace", "scheduler_service_type", "resource_timeout",
-                "custom_cluster_spec"):
+    spec: dict[str, Any] = make_cluster_spec(
+        name=o.get("cluster_name", "cumulus"), image=o["image"], n_workers=cfg.min_nodes,
+        resources=kubernetes_node_resources(cfg), env=dict(o.get("env") or {}),
+        worker_command=command,
+        scheduler_service_type=o.get("scheduler_service_type", "ClusterIP"))
+    for container in spec["spec"]["scheduler"]["spec"]["containers"]:
+        container["resources"] = o.get("scheduler_resources") or SCHEDULER_RESOURCES
+    if o.get("namespace"):
+        spec["metadata"]["namespace"] = o["namespace"]
+    return spec
+
+
+def kubernetes_cluster_kwargs(cfg: ClusterConfig) -> dict[str, Any]:
+    """Keyword arguments of dask-kubernetes' operator ``KubeCluster``: the manifest above as
+    its ``custom_cluster_spec``."""
+    o = cfg.options
+    kwargs: dict[str, Any] = {"name": o.get("cluster_name", "cumulus"),
+                              "custom_cluster_spec": kubernetes_manifest(cfg)}
+    for key in ("namespace", "resource_timeout"):
         if key in o:
             kwargs[key] = o[key]
     return kwargs
@@ -283,7 +315,8 @@ def azure_cluster_kwargs(cfg: ClusterConfig) -> dict[str, Any]:
         "vm_size": o.get("vm_size", "Standard_DS1_v2"),
     }
     for key in ("scheduler_vm_size", "docker_image", "public_ingress", "disk_size",
-                "env_vars", "subscription_id", "bootstrap", "extra_options"):
+                "env_vars", "subscription_id", "bootstrap", "extra_vm_options", "subnet",
+                "vm_image", "auto_shutdown"):
         if key in o:
             kwargs[key] = o[key]
     return kwargs
