@@ -98,3 +98,38 @@ def test_an_unreachable_scheduler_is_reported(cws: Any) -> None:
     with pytest.raises(ComputeError, match="tcp://127.0.0.1:9"):
         target.wait_for_completion(timeout_in_minutes=0.05)
     target.delete()
+
+
+def test_a_tls_scheduler_needs_its_certificates_and_runs_work(cws: Any, src: Path,
+                                                              tmp_path: Path) -> None:
+    from cumulus.compute._tls import TLSFiles
+
+    files = TLSFiles.create()
+    tls = ["--tls-ca-file", files.ca, "--tls-cert", files.cert, "--tls-key", files.key]
+    info = tmp_path / "scheduler.json"
+    procs = [_spawn(["distributed.cli.dask_scheduler", "--host", "127.0.0.1", "--port", "0",
+                     "--protocol", "tls", "--no-dashboard", "--scheduler-file", str(info),
+                     *tls], tmp_path / "scheduler.log")]
+    try:
+        wait_until(info.exists, timeout=60, what="the scheduler file")
+        address = json.loads(info.read_text())["address"]
+        assert address.startswith("tls://")
+        procs.append(_spawn(["distributed.cli.dask_worker", "--scheduler-file", str(info),
+                             "--nthreads", "1", "--no-dashboard", *tls],
+                            tmp_path / "worker.log"))
+        with pytest.raises(ValidationError, match="is a TLS scheduler"):
+            ClusterConfig(backend="address", address=address)
+        with pytest.raises(ValidationError, match="names the files of a TLS scheduler"):
+            ClusterConfig(backend="address", address=address, options={"tls": {"ca": "x"}})
+        target = ComputeTarget.create(cws, "tls-attached", ClusterConfig(
+            backend="address", address=address,
+            options={"tls": {"ca": files.ca, "cert": files.cert, "key": files.key}}))
+        run = Experiment(cws, "tls").submit(run_config(src, "sleep.py", 0.1,
+                                                       target="tls-attached"))
+        assert run.wait_for_completion(timeout=120)["status"] == "Completed"
+        target.delete()
+    finally:
+        for proc in procs:
+            os.killpg(proc.pid, signal.SIGTERM)
+            proc.wait(30)
+        files.remove()

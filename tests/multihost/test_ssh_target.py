@@ -87,12 +87,53 @@ def test_runs_land_on_both_hosts_and_the_target_scales_to_zero(
             line = next(ln for ln in run.get_log().splitlines() if ln.startswith("host "))
             seen.add(line.split()[1])
         assert seen == {first, second}                 # both hosts ran something
+        _check_tls(target, hosts)
         _wait(lambda: _nodes(target) == 0, 90, "the idle target back to 0 nodes")
         _wait(lambda: not _workers_on(hosts, 1), 30, "no worker left on the second host")
     finally:
+        folder = ((ws.store.get_compute("pair") or {}).get("state") or {}).get("tls") or {}
         target.delete()
     _wait(lambda: not any(_workers_on(hosts, i) for i in range(2)), 30,
           "nothing of the target left on either host")
+    assert folder.get("folder") and not os.path.exists(folder["folder"])   # keys removed
+
+
+def _check_tls(target, hosts: TestHosts) -> None:  # type: ignore[no-untyped-def]
+    """Across hosts the cluster talks TLS with its own key pair: a plain or a foreign-key
+    client is refused, the key files are private, and no key is on any command line."""
+    import stat
+
+    import psutil
+    from distributed import Client
+    from distributed.security import Security
+
+    address = target.get_status().address
+    assert address.startswith("tls://"), address
+    folder = target.backend.state["tls"]["folder"]
+    for name in ("ca.pem", "cert.pem", "key.pem"):
+        assert stat.S_IMODE(os.stat(os.path.join(folder, name)).st_mode) == 0o600
+    assert stat.S_IMODE(os.stat(folder).st_mode) == 0o700
+    import socket
+    import ssl
+
+    host, port = address[len("tls://"):].rsplit(":", 1)
+    anonymous = ssl.create_default_context()
+    anonymous.check_hostname, anonymous.verify_mode = False, ssl.CERT_NONE
+    with socket.create_connection((host, int(port)), timeout=5) as raw, \
+            pytest.raises((ssl.SSLError, ConnectionError)):
+        with anonymous.wrap_socket(raw) as tls:     # no client certificate: refused
+            tls.sendall(b"x")
+            tls.recv(1)
+    with pytest.raises(Exception):
+        Client(address, timeout=3, security=Security.temporary()).close()
+    assert target.list_nodes()             # our own client gets in
+    for i in range(2):
+        for pid in hosts.pids(i):
+            try:
+                cmd = " ".join(psutil.Process(pid).cmdline())
+            except psutil.Error:
+                continue
+            assert "PRIVATE KEY" not in cmd and "BEGIN CERT" not in cmd
 
 
 LONG = """

@@ -38,9 +38,21 @@ class AddressBackend(ComputeBackend):
     def _timeout(self) -> float:
         return float(self.config.options.get("timeout", 10))
 
+    def _security(self) -> Any:
+        """For a ``tls://`` scheduler: ``options['tls']`` names the CA, certificate and key
+        files (paths; the files stay where the cluster's owner put them)."""
+        tls = self.config.options.get("tls")
+        if not tls:
+            return None
+        from distributed.security import Security
+
+        return Security(tls_ca_file=tls["ca"], tls_client_cert=tls["cert"],
+                        tls_client_key=tls["key"], require_encryption=True)
+
     def client(self) -> Any:
         try:
-            client = get_client(self.address, timeout=self._timeout())
+            client = get_client(self.address, timeout=self._timeout(),
+                                security=self._security())
         except (OSError, TimeoutError) as exc:
             drop_client(self.address)
             raise ComputeError(

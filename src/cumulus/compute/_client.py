@@ -16,7 +16,8 @@ _clients: dict[tuple[int, str], Any] = {}
 _lock = threading.Lock()
 
 
-def get_client(address: str, timeout: float = 10) -> Any:
+def get_client(address: str, timeout: float = 10, security: Any = None) -> Any:
+    """The process's client of ``address`` (``security`` for a ``tls://`` scheduler)."""
     from distributed import Client
 
     key = (os.getpid(), address)
@@ -24,7 +25,7 @@ def get_client(address: str, timeout: float = 10) -> Any:
         client = _clients.get(key)
         if client is not None and client.status == "running":
             return client
-        client = Client(address, timeout=timeout, set_as_default=False)
+        client = Client(address, timeout=timeout, set_as_default=False, security=security)
         _clients[key] = client
         return client
 

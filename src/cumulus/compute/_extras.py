@@ -27,9 +27,9 @@ if TYPE_CHECKING:
 # backend -> (required options, optional options)
 OPTIONS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "local": ((), ("dashboard_address",)),
-    "address": ((), ("timeout",)),
+    "address": ((), ("timeout", "tls")),
     "ssh": (("hosts",), ("connect_options", "remote_python", "scheduler_options",
-                         "worker_options", "worker_class")),
+                         "worker_options", "worker_class", "tls")),
     "kubernetes": (("image",), ("namespace", "cluster_name", "env", "worker_command",
                                 "scheduler_service_type", "resource_timeout",
                                 "scheduler_resources")),
@@ -60,6 +60,16 @@ def validate_backend_config(cfg: ClusterConfig) -> None:
             raise ValidationError(
                 f"backend='address' needs address='tcp://host:8786' (a Dask scheduler "
                 f"address), got {cfg.address!r}.")
+        tls = cfg.options.get("tls")
+        if tls is not None and (not isinstance(tls, dict) or set(tls) != {"ca", "cert", "key"}):
+            raise ValidationError(
+                "options['tls'] of an address target names the files of a TLS scheduler: "
+                "{'ca': '/path/ca.pem', 'cert': '/path/cert.pem', 'key': '/path/key.pem'}, "
+                f"got {tls!r}.")
+        if cfg.address.startswith("tls://") and tls is None:
+            raise ValidationError(
+                f"{cfg.address} is a TLS scheduler: give options={{'tls': {{'ca': ..., "
+                "'cert': ..., 'key': ...}}}} (the client certificate files).")
     elif cfg.address is not None:
         raise ValidationError(f"address= is only used by backend='address', not "
                               f"{cfg.backend!r}; drop it or use backend='address'.")
@@ -182,16 +192,21 @@ async def _probe(host: str, options: dict[str, Any], python: str, version: str) 
     return None
 
 
-def ssh_node_specs(cfg: ClusterConfig) -> tuple[dict[str, Any], dict[str, dict[str, Any]]]:
+def ssh_node_specs(cfg: ClusterConfig,
+                   tls: bool = False) -> tuple[dict[str, Any], dict[str, dict[str, Any]]]:
     """The scheduler's spec and one named node spec per worker host (``node-<i>-<host>``):
-    the name reaches the remote worker, so the scheduler can retire exactly that node."""
+    the name reaches the remote worker, so the scheduler can retire exactly that node. With
+    ``tls`` the scheduler listens on ``tls://`` (nodes follow its address's scheme)."""
     from distributed.deploy.ssh import Scheduler, Worker
 
     kw = ssh_cluster_kwargs(cfg)
     hosts, python = kw["hosts"], kw.get("remote_python")
+    scheduler_kwargs = dict(kw["scheduler_options"])
+    if tls:
+        scheduler_kwargs["protocol"] = "tls"
     scheduler = {"cls": Scheduler, "options": {
         "address": hosts[0], "connect_options": kw["connect_options"],
-        "kwargs": kw["scheduler_options"], "remote_python": python}}
+        "kwargs": scheduler_kwargs, "remote_python": python}}
     pool = {}
     for i, host in enumerate(hosts[1:]):
         name = f"node-{i}-{host}"
@@ -215,11 +230,23 @@ def make_ssh_cluster(cfg: ClusterConfig) -> Any:
     from cumulus.compute._base import require_extra
 
     require_extra("ssh")
+    import dask
     from distributed.deploy.spec import SpecCluster
 
-    scheduler, pool = ssh_node_specs(cfg)
+    tls = None
+    if cfg.options.get("tls", True):     # across hosts: TLS with this cluster's own key pair
+        from cumulus.compute._tls import TLSFiles
+
+        tls = TLSFiles.create()
+        kw = ssh_cluster_kwargs(cfg)
+        tls.copy_to(kw["hosts"], kw["connect_options"])
+        # paths only; the remote scheduler and nodes inherit this configuration
+        dask.config.set(tls.dask_config())
+    scheduler, pool = ssh_node_specs(cfg, tls=tls is not None)
     initial = dict(list(pool.items())[:cfg.min_nodes])
-    cluster = SpecCluster(initial, scheduler, name="SSHCluster")
+    cluster = SpecCluster(initial, scheduler, name="SSHCluster",
+                          security=tls.security() if tls else None)
+    cluster._cumulus_tls = tls  # type: ignore[attr-defined]
 
     def new_worker_spec() -> dict[Any, Any]:  # scale up onto a host without a node
         free = [name for name in pool if name not in cluster.worker_spec]

@@ -153,12 +153,17 @@ class ManagedBackend(ComputeBackend):
                            f"{START_TIMEOUT:.0f} s. See {self.state.get('log')}.")
 
     def client(self) -> Any:
+        from cumulus.compute._tls import security_from_state
+
         address = self.ensure_running()
+        security = security_from_state(self.state) if address.startswith("tls://") else None
         try:
-            return get_client(address)
+            return get_client(address, security=security)
         except (OSError, TimeoutError):
             drop_client(address)
-            return get_client(self.ensure_running())
+            address = self.ensure_running()
+            return get_client(address, security=security_from_state(self.state)
+                              if address.startswith("tls://") else None)
 
     # runs ----------------------------------------------------------------------------------
     def submit(self, run_id: str, ws_payload: dict[str, Any], resources: dict[str, float],

@@ -230,10 +230,11 @@ class Manager:
         return count
 
     def publish(self) -> None:
+        tls = getattr(self.cluster, "_cumulus_tls", None)
         self.store.merge_compute_state(
             self.name, status="Running", address=self.cluster.scheduler_address,
             pid=os.getpid(), host=socket.gethostname(), error=None, started_at=time.time(),
-            heartbeat=time.time())
+            heartbeat=time.time(), tls={"folder": tls.folder} if tls else None)
         self.store.put_compute(self.name, status="Succeeded")
 
     def loop(self, cfg: Any) -> None:
@@ -344,6 +345,13 @@ class Manager:
                     thing.close(timeout=15)
                 except Exception:
                     pass
+        tls = getattr(self.cluster, "_cumulus_tls", None)
+        if tls is not None:          # the key pair dies with the cluster
+            from cumulus.compute._extras import ssh_cluster_kwargs
+
+            cfg = self.config()
+            kw = ssh_cluster_kwargs(cfg) if cfg is not None else {}
+            tls.remove(kw.get("hosts") or [], kw.get("connect_options"))
 
 
 def main(argv: list[str]) -> int:

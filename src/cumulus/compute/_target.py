@@ -304,6 +304,12 @@ class ComputeTarget:
                 f"This process imported Prefect in ephemeral mode, so tasks on the cluster "
                 f"would each start a temporary server. Set PREFECT_API_URL={api} before "
                 "importing prefect (or call task_runner() first).")
+        from cumulus.compute._tls import security_from_state
+
+        state = (self.workspace.store.get_compute(self.name) or {}).get("state") or {}
+        if address.startswith("tls://"):
+            return DaskTaskRunner(address=address,
+                                  client_kwargs={"security": security_from_state(state)})
         return DaskTaskRunner(address=address)
 
     def __repr__(self) -> str:
