@@ -58,7 +58,7 @@ class TLSFiles:
         made = Security.temporary()
         folder = tempfile.mkdtemp(prefix="cumulus-tls-")      # 0700
         files = cls(folder)
-        for path, text in zip((files.ca, files.cert, files.key), files_text(made)):
+        for path, text in zip((files.ca, files.cert, files.key), files_text(made), strict=True):
             fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
             with os.fdopen(fd, "w") as fh:
                 fh.write(text)
@@ -104,7 +104,7 @@ class TLSFiles:
         for host in hosts:
             async with asyncssh.connect(host, **connect_options) as conn:
                 await conn.run(f"umask 077 && mkdir -p {folder}", check=True)
-                for name, text in zip(NAMES, self.texts()):
+                for name, text in zip(NAMES, self.texts(), strict=True):
                     target = shlex.quote(os.path.join(self.folder, name))
                     await conn.run(f"umask 077 && cat > {target}.new && mv {target}.new "
                                    f"{target}", input=text, check=True)
