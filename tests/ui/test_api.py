@@ -115,3 +115,45 @@ def test_a_port_in_use_is_a_clear_error(ui_ws) -> None:  # type: ignore[no-untyp
                               timeout=60)
     assert proc.returncode != 0
     assert f"port {port}" in proc.stderr and "--port" in proc.stderr
+
+
+def test_a_published_pipeline_is_triggered_over_rest_with_the_token(server: Server, ui_ws,  # type: ignore[no-untyped-def]
+                                                                    monkeypatch) -> None:
+    from pathlib import Path
+
+    from cumulus.azureml.core.authentication import InteractiveLoginAuthentication
+    from cumulus.azureml.pipeline.core import PublishedPipeline as SdkPublished
+    from cumulus.flows import Output, PublishedPipeline, pipeline, step
+
+    @step
+    def greet(out: Output, *, who: str = "nobody") -> None:
+        Path(out, "hello.txt").write_text(f"hello {who}")
+
+    @pipeline(name="ui-greeting")
+    def greeting(who: str = "nobody"):  # type: ignore[no-untyped-def]
+        greet(who=who)
+
+    ws = ui_ws["ws"]
+    greeting.publish(ws, "greeting", experiment="ui-rest")
+    monkeypatch.setenv("CUMULUS_UI_URL", server.base)
+    endpoint = PublishedPipeline.get(ws, "greeting").endpoint
+    assert endpoint == f"{server.base}/api/v1/pipelines/published/greeting/runs"
+    listed = httpx.get(server.base + "/api/v1/pipelines/published").json()
+    assert [p["name"] for p in listed] == ["greeting"] and listed[0]["endpoint"] == endpoint
+    body = {"ExperimentName": "ui-rest", "ParameterAssignments": {"who": "rest"}}
+    assert httpx.post(endpoint, json=body).status_code == 401        # never without the token
+    monkeypatch.setenv("CUMULUS_UI_TOKEN", server.token)
+    sdk = SdkPublished.get(ws, "greeting")
+    header = InteractiveLoginAuthentication().get_authentication_header()
+    bad = httpx.post(endpoint, json={"Parameters": {}}, headers=header)
+    assert bad.status_code == 400 and "unknown field 'Parameters'" in bad.json()["error"]
+    missing = httpx.post(endpoint.replace("greeting", "nope"), json=body, headers=header)
+    assert missing.status_code == 404 and "greeting" in missing.json()["error"]
+    resp = httpx.post(sdk.endpoint, json=body, headers=header, timeout=120)   # as SDK code does
+    assert resp.status_code == 200, resp.text
+    from cumulus.run import Run
+
+    prun = Run.get(ws, resp.json()["Id"])
+    assert prun.wait_for_completion(timeout=240)["status"] == "Completed"
+    assert ws.store.get_run(prun.id)["params"] == {"who": "rest"}
+    assert prun.experiment.name == "ui-rest"

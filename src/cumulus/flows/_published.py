@@ -5,8 +5,11 @@ Example::
     train_pipeline.publish(ws, "train", experiment="digits")
     prun = PublishedPipeline.get(ws, "train").submit(pipeline_parameters={"lr": 0.01})
     # or: cumulus pipeline run train --param lr=0.01
+    # or, over REST with the studio's token (`cumulus ui` serving; any host):
+    #     POST {pub.endpoint}  {"experiment": "digits", "parameters": {"lr": 0.01}}
     # or: POST {prefect api}/deployments/<deployment_id>/create_flow_run
-    #         {"parameters": {"pipeline_parameters": {"lr": 0.01}}}   (while `schedule serve` runs)
+    #         {"parameters": {"pipeline_parameters": {"lr": 0.01}}}   (while `schedule serve` runs;
+    #     the workspace's own Prefect server listens on 127.0.0.1 only)
 """
 
 from __future__ import annotations
@@ -85,6 +88,18 @@ class PublishedPipeline:
     @property
     def version(self) -> int:
         return int(self.definition.get("version") or 1)
+
+    @property
+    def endpoint(self) -> str:
+        """Where ``cumulus ui`` takes REST triggers of this pipeline: ``POST`` with the
+        studio's token (``Authorization: Bearer ...``) and ``{"experiment": ...,
+        "parameters": {...}}``. The studio's address comes from ``CUMULUS_UI_URL`` (default
+        ``http://127.0.0.1:8765``)."""
+        import os
+        from urllib.parse import quote
+
+        base = os.environ.get("CUMULUS_UI_URL", "http://127.0.0.1:8765").rstrip("/")
+        return f"{base}/api/v1/pipelines/published/{quote(self.name)}/runs"
 
     @property
     def deployment_id(self) -> str | None:

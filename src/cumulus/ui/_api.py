@@ -307,6 +307,32 @@ def _routes(api: APIRouter, ws: Workspace, write: Any) -> None:
         r.set_tags(tags)
         return {"tags": r.get_tags()}
 
+    @api.get("/pipelines/published")
+    def published(request: Request) -> list[dict[str, Any]]:
+        from urllib.parse import quote
+
+        from cumulus.flows import PublishedPipeline
+
+        base = str(request.base_url).rstrip("/")      # this server, as the caller reached it
+        return [{"name": p.name, "version": p.version, "pipeline": p.definition["pipeline"],
+                 "experiment": p.definition["experiment"],
+                 "endpoint": f"{base}/api/v1/pipelines/published/{quote(p.name)}/runs",
+                 "parameters": p.definition.get("parameters") or {}}
+                for p in PublishedPipeline.list(ws)]
+
+    @api.post("/pipelines/published/{name}/runs", dependencies=[Depends(write)])
+    def trigger(name: str, body: dict[str, Any] | None = None) -> dict[str, Any]:
+        """Run a published pipeline (always needs the token). Takes ``experiment``,
+        ``parameters`` and ``tags``, or the managed service's ``ExperimentName`` and
+        ``ParameterAssignments``."""
+        from cumulus.flows import PublishedPipeline
+
+        spec = _trigger_spec(body or {})
+        prun = PublishedPipeline.get(ws, name).submit(
+            spec["experiment"], pipeline_parameters=spec["parameters"], tags=spec["tags"])
+        return {"id": prun.id, "Id": prun.id, "status": prun.get_status(),
+                "experiment": prun.experiment.name, "url": f"/#/runs/{prun.id}"}
+
     @api.post("/compute/{name}", dependencies=[Depends(write)])
     def update_compute(name: str, settings: dict[str, Any]) -> dict[str, Any]:
         from cumulus.compute import ComputeTarget
@@ -318,6 +344,28 @@ def _routes(api: APIRouter, ws: Workspace, write: Any) -> None:
                                   f"{', '.join(allowed)}.")
         cfg = ComputeTarget(ws, name).update(**settings)
         return cfg.scale_settings()
+
+
+_TRIGGER_KEYS = {"experiment": "experiment", "ExperimentName": "experiment",
+                 "parameters": "parameters", "ParameterAssignments": "parameters",
+                 "tags": "tags", "Tags": "tags"}
+
+
+def _trigger_spec(body: dict[str, Any]) -> dict[str, Any]:
+    """A published-pipeline trigger's body, checked: unknown keys and wrong types refused."""
+    spec: dict[str, Any] = {"experiment": None, "parameters": {}, "tags": {}}
+    for key, value in body.items():
+        if key not in _TRIGGER_KEYS:
+            raise ValidationError(f"unknown field {key!r} in the trigger body; allowed: "
+                                  f"{', '.join(_TRIGGER_KEYS)}.")
+        field = _TRIGGER_KEYS[key]
+        wanted = str if field == "experiment" else dict
+        if value is not None and not isinstance(value, wanted):
+            raise ValidationError(f"{key} must be a {'string' if wanted is str else 'JSON object'}"
+                                  f", got {type(value).__name__}.")
+        if value is not None:
+            spec[field] = value
+    return spec
 
 
 def _steps(graph: dict[str, Any], children: list[dict[str, Any]]) -> list[dict[str, Any]]:

@@ -12,7 +12,12 @@ class AbstractAuthentication:
         azure_only("auth", type(self).__name__, "a Cumulus workspace needs no Azure sign-in")
 
     def get_authentication_header(self) -> dict[str, str]:
-        return {}
+        """The studio's token (``CUMULUS_UI_TOKEN``) as a bearer header, which the REST
+        trigger of a published pipeline needs; empty when the variable is not set."""
+        import os
+
+        token = os.environ.get("CUMULUS_UI_TOKEN")
+        return {"Authorization": f"Bearer {token}"} if token else {}
 
 
 class InteractiveLoginAuthentication(AbstractAuthentication): ...

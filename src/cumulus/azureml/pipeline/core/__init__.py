@@ -174,7 +174,10 @@ class PublishedPipeline:
 
     @property
     def endpoint(self) -> str:
-        return f"cumulus pipeline run --published {self.name}"
+        """The studio's REST trigger (``cumulus ui``): POST with
+        ``get_authentication_header()`` and ``{"ExperimentName": ..., "ParameterAssignments":
+        {...}}``, as against the managed service."""
+        return self._native.endpoint
 
     @staticmethod
     def get(workspace: Any, id: str) -> PublishedPipeline:
