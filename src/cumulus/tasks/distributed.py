@@ -336,14 +336,19 @@ class _NodeExecution(_Execution):
 
     def _flush_logs(self, final: bool = False) -> None:
         for r in self.ranks:
-            text = r.partial + r.pump.take()
-            cut = len(text) if final else text.rfind("\n") + 1
-            r.partial = text[cut:]
-            lines = text[:cut].splitlines(keepends=True)
-            if lines:
-                out = "".join(f"[rank {r.rank}] {ln if ln.endswith(chr(10)) else ln + chr(10)}"
-                              for ln in lines)
-                self.store.append_log(self.run_id, out, stream=f"rank_{r.rank}")
+            while True:    # one bounded chunk per rank; every chunk left at the end
+                chunk = r.pump.take()
+                text = r.partial + chunk
+                cut = len(text) if final else text.rfind("\n") + 1
+                r.partial = text[cut:]
+                lines = text[:cut].splitlines(keepends=True)
+                if lines:
+                    out = "".join(f"[rank {r.rank}] "
+                                  f"{ln if ln.endswith(chr(10)) else ln + chr(10)}"
+                                  for ln in lines)
+                    self.store.append_log(self.run_id, out, stream=f"rank_{r.rank}")
+                if not final or not chunk:
+                    break
 
     def _watch(self, definition: dict[str, Any]) -> str:
         attempt = int(self.store.get_run(self.run_id).get("attempt") or 1)

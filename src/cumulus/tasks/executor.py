@@ -16,6 +16,7 @@ import sys
 import threading
 import time
 import traceback
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -46,15 +47,26 @@ def execute_run(run_id: str, ws_payload: dict[str, Any], attempt_limit: int = 3)
 
 
 class _LogPump(threading.Thread):
-    """Copies the child's output to a local file and a buffer flushed to the store."""
+    """Copies the child's output to a local file; ``take()`` hands out what the store has not
+    had yet, read back from that file in bounded chunks.
+
+    The file is the buffer: while the store is unreachable (writes retry, see
+    ``store/_retry.py``) the script keeps running and writing, its output waits on disk rather
+    than in memory, and it is shipped in order, ``TAKE_LIMIT`` bytes at a time, once the store
+    answers again.
+    """
+
+    TAKE_LIMIT = 4 * 2**20
 
     def __init__(self, fd: int, path: Path) -> None:
         super().__init__(daemon=True)
         self.fd = fd
         self.path = path
-        self.pending: list[str] = []
-        self.tail: list[str] = []
+        self.written = 0       # bytes in the file
+        self.shipped = 0       # bytes handed out by take()
         self.lock = threading.Lock()
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.start_offset = path.stat().st_size if path.exists() else 0
 
     def run(self) -> None:
         with open(self.path, "ab") as out:
@@ -64,15 +76,30 @@ class _LogPump(threading.Thread):
                     break
                 out.write(chunk)
                 out.flush()
-                text = chunk.decode("utf-8", errors="replace")
                 with self.lock:
-                    self.pending.append(text)
+                    self.written += len(chunk)
         os.close(self.fd)
 
     def take(self) -> str:
+        """The next output not yet handed out (at most ``TAKE_LIMIT`` bytes, cut after a
+        newline when the chunk is full, so no line or character is split)."""
         with self.lock:
-            text, self.pending = "".join(self.pending), []
-        return text
+            start, end = self.shipped, self.written
+        if end <= start:
+            return ""
+        end = min(end, start + self.TAKE_LIMIT)
+        with open(self.path, "rb") as fh:
+            fh.seek(self.start_offset + start)
+            data = fh.read(end - start)
+        if end - start == self.TAKE_LIMIT and b"\n" in data:
+            data = data[:data.rfind(b"\n") + 1]
+        self.shipped = start + len(data)
+        return data.decode("utf-8", errors="replace")
+
+    def drain(self) -> Iterator[str]:
+        """Every chunk left (after the child ended)."""
+        while text := self.take():
+            yield text
 
 
 class _Execution:
@@ -309,7 +336,8 @@ class _Execution:
                 pass
         code = self.proc.wait()
         pump.join(timeout=10)
-        self.store.append_log(self.run_id, pump.take())
+        for text in pump.drain():
+            self.store.append_log(self.run_id, text)
         wait_quiet(ingest)
         self._sync_logs(synced)
         return code, outcome
