@@ -21,7 +21,8 @@ SCRIPTS = {
                   "with open(marker, 'a') as fh: fh.write(f'{os.getpid()}\\n')\n"
                   "from cumulus import Run\nrun = Run.get_context()\n"
                   "n = len(open(marker).read().split())\n"
-                  "for i in range(3):\n    run.log('seen', n * 10 + i)\nrun.flush()\n"
+                  "for i in range(3):\n    run.log('seen', n * 10 + i)\n"
+                  "run.upload_file(f'outputs/attempt{n}.txt', marker)\nrun.flush()\n"
                   "forever = len(sys.argv) > 2\n"
                   "if first or forever:\n    time.sleep(300)\nprint('done', flush=True)\n",
     # ledger.py LEDGER: append this run's id once, then finish

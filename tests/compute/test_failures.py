@@ -57,6 +57,10 @@ def test_a_run_whose_node_dies_is_requeued_and_the_node_replaced(
     assert run.get_metrics(attempts="all")["seen"] == [10, 11, 12, 20, 21, 22]
     assert "----- attempt 2: the node running attempt 1 was lost" in run.get_log()
     assert any("requeued: node lost" in r for r in reasons(run))
+    # what attempt 1 had uploaded is gone, not mixed with attempt 2's outputs
+    assert [f for f in run.get_file_names() if f.startswith("outputs/")] == \
+        ["outputs/attempt2.txt"]
+    assert "attempt 2: removed 1 output file(s) that an earlier attempt" in run.get_log()
     assert len(pids(marker)) == 2
     assert not pid_alive(first_script), "the dead node's script is still running"
     wait_until(lambda: flaky.get_status().current_node_count >= 1, what="node replaced")

@@ -66,3 +66,18 @@ def upload_run_dir(ws: Workspace, run_id: str, local_dir: Path, prefix: str,
                                         f"outside ./{prefix} is never followed\n")
     ws.store.add_artifacts(run_id, items)
     return len(items)
+
+
+def discard_outputs(ws: Workspace, run_id: str) -> int:
+    """Remove what an earlier attempt left of the run's ``outputs/``: its index entries and
+    its files, complete or partial, so that a new attempt's outputs are never mixed with
+    them. Returns the index entries removed."""
+    removed = ws.store.remove_artifacts(run_id, "outputs/")
+    ds = ws.get_default_datastore()
+    target = ds.full_path(f"{run_prefix(run_id)}/outputs")
+    try:
+        if ds.fs.exists(target):
+            ds.fs.rm(target, recursive=True)
+    except FileNotFoundError:
+        pass
+    return removed

@@ -162,9 +162,23 @@ class _Execution:
             self._log_line(f"[cumulus] ----- attempt {attempt}: the node running attempt "
                            f"{attempt - 1} was {how} while {status.value}; starting again "
                            f"from its checkpoints, if it saved any -----")
+            self._discard_earlier_outputs(attempt)
         node = f"{socket.gethostname()}:{os.getpid()}"
         return self.store.try_transition(self.run_id, RunStatus.PREPARING,
                                          expected=[RunStatus.QUEUED], node=node)
+
+    def _discard_earlier_outputs(self, attempt: int) -> None:
+        """Outputs an earlier attempt uploaded (all or part) never mix with this one's."""
+        from cumulus.tasks.artifacts import discard_outputs
+
+        try:
+            removed = discard_outputs(self.ws, self.run_id)
+        except Exception as exc:   # a datastore hiccup must not stop the new attempt
+            self._log_line(f"[cumulus] could not remove earlier attempts' outputs: {exc}")
+            return
+        if removed:
+            self._log_line(f"[cumulus] attempt {attempt}: removed {removed} output file(s) "
+                           "that an earlier attempt had uploaded")
 
     def _preemptible(self, rec: dict[str, Any]) -> bool:
         """Whether the run's target has low-priority (preemptible) nodes."""
