@@ -40,6 +40,7 @@ def bench_dispatch(ws: Workspace, src: Path, n: int) -> tuple[float, float]:
     cfg = ScriptRunConfig(source_directory=src, script="trivial.py")
     t0 = time.perf_counter()
     runs = [exp.submit(cfg) for _ in range(n)]
+    submitted = time.perf_counter()
     pending = {r.id for r in runs}
     while pending:
         statuses = ws.store.get_statuses(list(pending))
@@ -48,6 +49,7 @@ def bench_dispatch(ws: Workspace, src: Path, n: int) -> tuple[float, float]:
     ours = time.perf_counter() - t0
     failed = [r.id for r in runs if r.get_status() != "Completed"]
     assert not failed, failed[:3]
+    print_phases(ws, [r.id for r in runs], submit_s=submitted - t0)
 
     client = ComputeTarget(ws, "local").backend.client()
     script = str(src / "trivial.py")
@@ -58,6 +60,23 @@ def bench_dispatch(ws: Workspace, src: Path, n: int) -> tuple[float, float]:
     assert all(c == 0 for c in codes)
     del futures
     return ours, raw
+
+
+PHASES = (("Queued", "Preparing"), ("Preparing", "Running"), ("Running", "Finalizing"),
+          ("Finalizing", "Completed"))
+
+
+def print_phases(ws: Workspace, run_ids: list[str], submit_s: float) -> None:
+    """Where a dispatched run's time goes, from its recorded status changes (median ms)."""
+    spans: dict[str, list[float]] = {f"{a}->{b}": [] for a, b in PHASES}
+    for run_id in run_ids:
+        when = {e["to_status"]: e["time"].timestamp() for e in ws.store.status_events(run_id)}
+        for a, b in PHASES:
+            if a in when and b in when:
+                spans[f"{a}->{b}"].append((when[b] - when[a]) * 1000)
+    parts = ", ".join(f"{k} {statistics.median(v):.1f}" for k, v in spans.items() if v)
+    print(f"  submit loop {submit_s / len(run_ids) * 1000:.1f} ms/run; phases (median ms): "
+          f"{parts}", flush=True)
 
 
 def bench_metrics(ws: Workspace, src: Path, n: int) -> tuple[float, int]:

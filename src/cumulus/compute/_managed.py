@@ -15,11 +15,9 @@ Example::
 
 from __future__ import annotations
 
-import fcntl
 import json
 import logging
 import os
-import signal
 import socket
 import subprocess
 import sys
@@ -31,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from cumulus._install import PACKAGE_ROOT
+from cumulus._procs import ProcessRef, file_lock, pid_alive, stop_group
 from cumulus.compute._base import ComputeBackend
 from cumulus.compute._client import drop_client, get_client
 from cumulus.compute._status import ClusterStatus, zero_counts
@@ -41,19 +40,6 @@ STALE_AFTER = 15.0
 STOP_TIMEOUT = 30.0
 
 
-def pid_alive(pid: Any) -> bool:
-    """True when process ``pid`` exists on this host and is not a zombie."""
-    if not pid:
-        return False
-    try:
-        os.kill(int(pid), 0)
-    except (ProcessLookupError, PermissionError, ValueError, OverflowError):
-        return False
-    try:
-        with open(f"/proc/{int(pid)}/stat") as fh:
-            return fh.read().rsplit(") ", 1)[-1][:1] != "Z"
-    except OSError:
-        return True
 
 
 class ManagedBackend(ComputeBackend):
@@ -77,24 +63,19 @@ class ManagedBackend(ComputeBackend):
         state = self.state if state is None else state
         if not state.get("address") or state.get("status") != "Running":
             return False
-        if self._local_host(state) and not pid_alive(state.get("pid")):
+        if self._local_host(state) and not pid_alive(state.get("pid"),
+                                                     state.get("pid_started")):
             return False
         return time.time() - float(state.get("heartbeat") or 0) < STALE_AFTER
 
     def _starting(self, state: dict[str, Any]) -> bool:
         return state.get("status") == "Starting" and self._local_host(state) and \
-            pid_alive(state.get("pid"))
+            pid_alive(state.get("pid"), state.get("pid_started"))
 
     @contextmanager
     def _lock(self) -> Iterator[None]:
-        path = self.ws.state_dir / "locks" / f"compute-{self.name}.lock"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with open(path, "a+") as fh:
-            fcntl.flock(fh, fcntl.LOCK_EX)
-            try:
-                yield
-            finally:
-                fcntl.flock(fh, fcntl.LOCK_UN)
+        with file_lock(self.ws.state_dir / "locks" / f"compute-{self.name}.lock"):
+            yield
 
     def start(self) -> None:
         with self._lock():
@@ -120,7 +101,7 @@ class ManagedBackend(ComputeBackend):
         proc.stdin.write(json.dumps(self.ws.payload()).encode())
         proc.stdin.close()
         threading.Thread(target=proc.wait, daemon=True).start()   # reap it when it ends
-        self.ws.store.merge_compute_state(self.name, pid=proc.pid)
+        self.ws.store.merge_compute_state(self.name, **ProcessRef.of(proc.pid).to_dict())
 
     def ensure_running(self) -> str:
         state = self.state
@@ -143,7 +124,7 @@ class ManagedBackend(ComputeBackend):
                 return str(state["address"])
             if state.get("status") == "Failed" or (
                     self._local_host(state) and state.get("pid")
-                    and not pid_alive(state.get("pid"))):
+                    and not pid_alive(state.get("pid"), state.get("pid_started"))):
                 raise ComputeError(
                     f"Compute target {self.name!r} failed to start: "
                     f"{state.get('error') or 'its manager exited'}. Manager log "
@@ -232,13 +213,8 @@ class ManagedBackend(ComputeBackend):
             drop_client(state["address"])
         self.ws.store.merge_compute_state(self.name, stop_requested=True)
         pid = int(state.get("pid") or 0)
-        if self._local_host(state) and pid_alive(pid):
-            os.kill(pid, signal.SIGTERM)
-            deadline = time.monotonic() + STOP_TIMEOUT
-            while pid_alive(pid) and time.monotonic() < deadline:
-                time.sleep(0.05)
-            if pid_alive(pid):
-                os.killpg(pid, signal.SIGKILL)
+        if self._local_host(state) and pid_alive(pid, state.get("pid_started")):
+            stop_group(pid, STOP_TIMEOUT, state.get("pid_started"))
         elif state.get("status") == "Running":
             deadline = time.monotonic() + STOP_TIMEOUT
             while self.state.get("status") == "Running" and time.monotonic() < deadline:

@@ -230,10 +230,13 @@ class Manager:
         return count
 
     def publish(self) -> None:
+        from cumulus._procs import ProcessRef
+
         tls = getattr(self.cluster, "_cumulus_tls", None)
         self.store.merge_compute_state(
             self.name, status="Running", address=self.cluster.scheduler_address,
-            pid=os.getpid(), host=socket.gethostname(), error=None, started_at=time.time(),
+            **ProcessRef.of(os.getpid()).to_dict(), host=socket.gethostname(), error=None,
+            started_at=time.time(),
             heartbeat=time.time(), tls={"folder": tls.folder} if tls else None)
         self.store.put_compute(self.name, status="Succeeded")
 

@@ -17,7 +17,6 @@ Example::
 from __future__ import annotations
 
 import errno
-import fcntl
 import hashlib
 import os
 import shutil
@@ -159,13 +158,10 @@ class ContentCache:
     @contextmanager
     def _lock(self, keys: list[str]) -> Iterator[None]:
         name = hashlib.sha256("\n".join(keys).encode()).hexdigest()[:32]
-        (self.root / "locks").mkdir(exist_ok=True)
-        with open(self.root / "locks" / name, "w") as fh:  # kept: unlinking would race
-            fcntl.flock(fh, fcntl.LOCK_EX)
-            try:
-                yield
-            finally:
-                fcntl.flock(fh, fcntl.LOCK_UN)
+        from cumulus._procs import file_lock
+
+        with file_lock(self.root / "locks" / name):   # kept: unlinking would race
+            yield
 
     def _object(self, key: str) -> Path:
         return self.objects / key[:2] / key

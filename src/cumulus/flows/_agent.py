@@ -20,7 +20,6 @@ Example::
 
 from __future__ import annotations
 
-import fcntl
 import json
 import os
 import signal
@@ -83,21 +82,17 @@ def code_version() -> str:
 def agent_alive(state: dict[str, Any]) -> bool:
     """Alive: its process exists and it beat recently (or is still importing Prefect)."""
     now = time.time()
-    return pid_alive(state.get("pid")) and (
+    return pid_alive(state.get("pid"), state.get("pid_started")) and (
         now - float(state.get("heartbeat") or 0) < STALE_AFTER
         or now - float(state.get("started") or 0) < START_GRACE)
 
 
 @contextmanager
 def _locked(ws: Workspace) -> Iterator[None]:
-    path = ws.state_dir / "locks" / "pipeline-agent.lock"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "a+") as fh:
-        fcntl.flock(fh, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(fh, fcntl.LOCK_UN)
+    from cumulus._procs import file_lock
+
+    with file_lock(ws.state_dir / "locks" / "pipeline-agent.lock"):
+        yield
 
 
 def ensure_agent(ws: Workspace) -> dict[str, Any]:
@@ -126,8 +121,10 @@ def _spawn(ws: Workspace, api: str, version: str) -> dict[str, Any]:
         proc = subprocess.Popen([sys.executable, "-m", "cumulus.flows._agent"],
                                 stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
                                 start_new_session=True, env=env, cwd=str(ws.root))
-    state = {"pid": proc.pid, "api": api, "heartbeat": time.time(), "started": time.time(),
-             "log": str(log), "version": version}
+    from cumulus._procs import ProcessRef
+
+    state = {**ProcessRef.of(proc.pid).to_dict(), "api": api, "heartbeat": time.time(),
+             "started": time.time(), "log": str(log), "version": version}
     _write_state(ws, **state)
     return state
 
@@ -147,15 +144,16 @@ def stop_services(ws: Workspace, *, server: bool = True) -> dict[str, bool]:
 
 def stop_agent(ws: Workspace, timeout: float = 10.0) -> bool:
     """Stop the agent (running pipelines continue in their own processes)."""
-    pid = read_state(ws).get("pid")
-    if pid is None or not pid_alive(pid):
+    state = read_state(ws)
+    pid = state.get("pid")
+    if pid is None or not pid_alive(pid, state.get("pid_started")):
         return False
-    try:
+    try:     # the agent alone (its pipeline children continue)
         os.kill(int(pid), signal.SIGTERM)
     except ProcessLookupError:
         return False
     deadline = time.monotonic() + timeout
-    while pid_alive(pid) and time.monotonic() < deadline:
+    while pid_alive(pid, state.get("pid_started")) and time.monotonic() < deadline:
         time.sleep(0.05)
     return True
 

@@ -19,7 +19,6 @@ Example::
 
 from __future__ import annotations
 
-import fcntl
 import json
 import os
 import socket
@@ -31,6 +30,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from cumulus._procs import ProcessRef, pid_alive, stop_group
 from cumulus.errors import ConfigError, PipelineError
 
 if TYPE_CHECKING:
@@ -54,19 +54,6 @@ def resolve_api(ws: Workspace, *, start: bool) -> str | None:
     return server.ensure() if start else server.url_if_alive()
 
 
-def pid_alive(pid: Any) -> bool:
-    """True when process ``pid`` exists and is not a zombie."""
-    if not pid:
-        return False
-    try:
-        os.kill(int(pid), 0)
-    except (ProcessLookupError, PermissionError, ValueError):
-        return False
-    try:
-        with open(f"/proc/{pid}/stat") as fh:
-            return fh.read().split(") ")[-1][:1] != "Z"
-    except OSError:
-        return True
 
 
 def healthy(url: str, timeout: float = 2.0) -> bool:
@@ -154,52 +141,40 @@ class LocalServer:
 
     def url_if_alive(self) -> str | None:
         st = self.state()
-        if st.get("url") and pid_alive(st.get("pid")) and healthy(st["url"]):
+        if st.get("url") and pid_alive(st.get("pid"), st.get("pid_started")) and \
+                healthy(st["url"]):
             return str(st["url"])
         return None
 
     @contextmanager
     def _locked(self) -> Iterator[None]:
-        self._lock_path.parent.mkdir(parents=True, exist_ok=True)
-        with open(self._lock_path, "a+") as fh:
-            fcntl.flock(fh, fcntl.LOCK_EX)
-            try:
-                yield
-            finally:
-                fcntl.flock(fh, fcntl.LOCK_UN)
+        from cumulus._procs import file_lock
+
+        with file_lock(self._lock_path):
+            yield
 
     def ensure(self, wait: bool = False) -> str:
         """The server's API URL, starting the server if it is not running."""
         with self._locked():
             st = self.state()
-            if st.get("url") and pid_alive(st.get("pid")):
+            if st.get("url") and pid_alive(st.get("pid"), st.get("pid_started")):
                 url = str(st["url"])
             else:
                 port = free_port()
                 proc = start_server(self.dir, port, self.log,
                                     {"PREFECT_SERVER_SERVICES_SCHEDULER_LOOP_SECONDS": "10"})
                 url = f"http://127.0.0.1:{port}/api"
-                self.state_file.write_text(json.dumps({"pid": proc.pid, "url": url,
-                                                       "started": time.time()}))
+                self.state_file.write_text(json.dumps({
+                    **ProcessRef.of(proc.pid).to_dict(), "url": url, "started": time.time()}))
         if wait:
             wait_healthy(url, log=self.log)
         return url
 
     def stop(self) -> bool:
-        import signal
-
         st = self.state()
         pid = st.get("pid")
-        if pid is None or not pid_alive(pid):
+        if pid is None or not stop_group(int(pid), 10.0, st.get("pid_started")):
             return False
-        try:
-            os.killpg(int(pid), signal.SIGTERM)
-        except ProcessLookupError:
-            return False
-        for _ in range(100):
-            if not pid_alive(pid):
-                break
-            time.sleep(0.1)
         self.state_file.unlink(missing_ok=True)
         return True
 

@@ -14,7 +14,6 @@ Example::
 
 from __future__ import annotations
 
-import fcntl
 import json
 import re
 import sys
@@ -80,14 +79,10 @@ def make_backend(ws: Workspace, name: str, kind: str, state: dict[str, Any]) -> 
 @contextmanager
 def service_lock(ws: Workspace, name: str) -> Iterator[None]:
     """Serialise deploy/update/regen/delete of one service across processes."""
-    folder = ws.state_dir / "services"
-    folder.mkdir(parents=True, exist_ok=True)
-    with open(folder / f".{name}.lock", "w") as fh:
-        fcntl.flock(fh, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(fh, fcntl.LOCK_UN)
+    from cumulus._procs import file_lock
+
+    with file_lock(ws.state_dir / "services" / f".{name}.lock"):
+        yield
 
 
 def _now() -> datetime:

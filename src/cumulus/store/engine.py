@@ -143,21 +143,15 @@ def _migration_lock(engine: Engine):
                 conn.execute(text("SELECT pg_advisory_unlock(727274)"))
                 conn.commit()
         return
-    import fcntl
+    from contextlib import nullcontext
+
+    from cumulus._procs import file_lock
 
     db = engine.url.database or ""
-    lock_path = Path(db + ".lock") if db and db != ":memory:" else None
-    fh = open(lock_path, "a+") if lock_path else None  # noqa: SIM115
-    try:
-        if fh:
-            fcntl.flock(fh, fcntl.LOCK_EX)
-        with engine.connect() as conn:
-            yield conn
-            conn.commit()
-    finally:
-        if fh:
-            fcntl.flock(fh, fcntl.LOCK_UN)
-            fh.close()
+    lock = file_lock(Path(db + ".lock")) if db and db != ":memory:" else nullcontext()
+    with lock, engine.connect() as conn:
+        yield conn
+        conn.commit()
 
 
 def dispose_all() -> None:

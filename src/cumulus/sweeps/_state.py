@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
 
+from cumulus._procs import pid_alive
 from cumulus.errors import SweepError
 
 STALE_AFTER = 15.0   # seconds without a heartbeat: a controller on another host is gone
@@ -37,11 +38,6 @@ def _aware(value: datetime | None) -> datetime | None:
     return value.replace(tzinfo=timezone.utc)  # SQLite hands back naive UTC
 
 
-def pid_alive(pid: int | None) -> bool:
-    """True when ``pid`` is a live (non-zombie) process on this machine."""
-    from cumulus.compute._local import pid_alive as alive
-
-    return alive(pid)
 
 
 @dataclass(frozen=True)

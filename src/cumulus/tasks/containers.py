@@ -37,7 +37,6 @@ Example::
 
 from __future__ import annotations
 
-import fcntl
 import hashlib
 import io
 import json
@@ -155,21 +154,13 @@ def ensure_image(env: Environment, log: Log) -> str:
 
 @contextmanager
 def _lock(env: Environment, log: Log) -> Iterator[None]:
+    from cumulus._procs import file_lock
     from cumulus.snapshot import cache_dir
 
-    path = cache_dir() / "images" / f"{env.build_hash}.lock"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "a+") as fh:
-        try:
-            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            log(f"[cumulus] environment {env.name!r}: another run is building its image on "
-                "this node; waiting")
-            fcntl.flock(fh, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(fh, fcntl.LOCK_UN)
+    with file_lock(cache_dir() / "images" / f"{env.build_hash}.lock", waiting=lambda: log(
+            f"[cumulus] environment {env.name!r}: another run is building its image on "
+            "this node; waiting")):
+        yield
 
 
 def _base_image(env: Environment, client: Any, log: Log) -> str:

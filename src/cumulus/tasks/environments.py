@@ -25,7 +25,6 @@ Example::
 from __future__ import annotations
 
 import collections
-import fcntl
 import hashlib
 import json
 import os
@@ -143,17 +142,12 @@ def ensure_venv(env: Environment, log: Log) -> CachedVenv:
 
 @contextmanager
 def _file_lock(path: Path, log: Log, name: str) -> Iterator[None]:
-    with open(path, "a+") as fh:
-        try:
-            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            log(f"[cumulus] environment {name!r}: another run is building it on this node; "
-                "waiting")
-            fcntl.flock(fh, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(fh, fcntl.LOCK_UN)
+    from cumulus._procs import file_lock
+
+    with file_lock(path, waiting=lambda: log(
+            f"[cumulus] environment {name!r}: another run is building it on this node; "
+            "waiting")):
+        yield
 
 
 # building ----------------------------------------------------------------------------------
