@@ -143,11 +143,23 @@ def concurrent(marker_dir: str):  # type: ignore[no-untyped-def]
 
 
 def test_independent_steps_run_at_the_same_time(flows_ws, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from cumulus.compute import ComputeTarget
+    from cumulus.tasks.executor import children_topic
+
     prun = Experiment(flows_ws, "flows-concurrent").submit(
         concurrent, pipeline_parameters={"marker_dir": str(tmp_path)})
+    # the steps announce their end on the pipeline run's topic: what its watcher wakes on
+    ended: list[str] = []
+    client = ComputeTarget(flows_ws, "local").backend.client()
+    client.subscribe_topic(children_topic(prun.id),
+                           lambda event: ended.append(event[1]["run"]) if
+                           event[1].get("what") == "end" else None)
     details = prun.wait_for_completion(timeout=180, raise_on_error=False)
+    client.unsubscribe_topic(children_topic(prun.id))
     assert details["status"] == "Completed", prun.get_log()
-    assert sorted(r.display_name for r in prun.get_steps()) == ["meet", "meet_2"]
+    steps = prun.get_steps()
+    assert sorted(r.display_name for r in steps) == ["meet", "meet_2"]
+    assert set(ended) == {r.id for r in steps}
 
 
 @step(retries=2, retry_delay_seconds=0.2, retry_backoff=1.0)

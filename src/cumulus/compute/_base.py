@@ -72,6 +72,10 @@ class ComputeBackend(ABC):
         """Queue one run on the cluster."""
 
     @abstractmethod
+    def client(self) -> Any:
+        """A Dask client of the cluster's scheduler (started if need be)."""
+
+    @abstractmethod
     def status(self) -> ClusterStatus:
         """Node counts, allocation state, queued runs, scale settings."""
 

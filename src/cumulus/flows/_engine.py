@@ -27,13 +27,17 @@ if TYPE_CHECKING:
     from cumulus.flows._prepare import PreparedPipeline
     from cumulus.workspace import Workspace
 
-POLL = 0.01
+POLL = 0.25          # the store is read this often, and whenever a step's run announces its end
+ABORT_CHECK = 0.1
 HEARTBEAT = 5.0
 _TERMINAL = {s.value for s in TERMINAL}
 
 
 class Watcher:
-    """One thread polling the store for the statuses of every child run a step waits on."""
+    """One thread reading, from the store, the statuses of every child run a step waits on:
+    at once when a step's run announces its end (a Dask event on the pipeline run's children
+    topic, from each compute target a step runs on), and every ``interval`` regardless (runs
+    whose end is not announced: sweeps, reused or canceled steps; a cancel of the pipeline)."""
 
     def __init__(self, engine: Engine, interval: float = POLL) -> None:
         self.engine = engine
@@ -42,14 +46,42 @@ class Watcher:
         self._watched: dict[str, tuple[threading.Event, list[str]]] = {}
         self._lock = threading.Lock()
         self._stop = threading.Event()
+        self._wake = threading.Event()
+        self._followed: dict[str, Any] = {}       # target name -> its subscribed client
         self._thread = threading.Thread(target=self._loop, name="cumulus-watcher", daemon=True)
+
+    def follow(self, target: str | None) -> None:
+        """Subscribe to the end events of this pipeline's step runs on ``target``."""
+        from cumulus.compute import ComputeTarget
+        from cumulus.tasks.executor import children_topic
+
+        name = target or self.engine.ws.config.default_compute
+        if name in self._followed:
+            return
+        self._followed[name] = None
+        try:
+            client = ComputeTarget(self.engine.ws, name).backend.client()
+            client.subscribe_topic(children_topic(self.engine.run_id),
+                                   lambda _event: self._wake.set())
+            self._followed[name] = client
+        except Exception as exc:   # the periodic read still sees the runs end
+            self.engine.log(f"(watcher: no events from {name!r}: {type(exc).__name__}: {exc})")
 
     def start(self) -> None:
         self._thread.start()
 
     def stop(self) -> None:
+        from cumulus.tasks.executor import children_topic
+
         self._stop.set()
+        self._wake.set()
         self._thread.join(timeout=5)
+        for client in self._followed.values():
+            if client is not None:
+                try:
+                    client.unsubscribe_topic(children_topic(self.engine.run_id))
+                except Exception:
+                    pass
 
     def wait(self, run_id: str, abort: threading.Event | None,
              timeout: float | None = None) -> str:
@@ -57,7 +89,8 @@ class Watcher:
         with self._lock:
             entry = self._watched.setdefault(run_id, (threading.Event(), []))
         deadline = None if timeout is None else time.monotonic() + timeout
-        while not entry[0].wait(self.interval):
+        self._wake.set()          # read now: it may have ended already
+        while not entry[0].wait(ABORT_CHECK):
             if abort is not None and abort.is_set():
                 return "aborted"
             if deadline is not None and time.monotonic() > deadline:
@@ -66,7 +99,11 @@ class Watcher:
 
     def _loop(self) -> None:
         beat = 0.0
-        while not self._stop.wait(self.interval):
+        while not self._stop.is_set():
+            self._wake.wait(self.interval)
+            self._wake.clear()
+            if self._stop.is_set():
+                break
             try:
                 self._poll()
                 if time.monotonic() - beat > HEARTBEAT:

@@ -128,7 +128,10 @@ class StepExecutor:
         call = StepCall(experiment=engine.experiment, parent_id=engine.run_id, node=node,
                         inputs=inputs, outputs=outputs, params=node.params, reuse_key=key,
                         properties=props)
-        run = engine.prepared.payloads[node.payload].submit(call)
+        payload = engine.prepared.payloads[node.payload]
+        # subscribed before the run can end
+        engine.watcher.follow(node.compute_target or getattr(payload, "compute_target", None))
+        run = payload.submit(call)
         engine.mark(node.name, "submitted")
         self.store.merge_run_dict(run.id, "definition", {"reuse": reuse})
         engine.note(node.name, "running", run_id=run.id)

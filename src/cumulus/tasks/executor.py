@@ -173,7 +173,7 @@ class _Execution:
 
     def _claim(self) -> bool:
         rec = self.store.get_run(self.run_id)
-        self.topic = (rec.get("definition") or {}).get("event_topic")
+        self.topic = event_topic_of(rec)
         status = RunStatus(rec["status"])
         if status in TERMINAL:
             return False
@@ -482,6 +482,21 @@ class _Execution:
                                          **fields):
             return self.store.get_status(self.run_id)
         return RunStatus.FAILED.value
+
+
+def children_topic(parent_id: str) -> str:
+    """The Dask event topic on which the runs of parent ``parent_id`` announce their end."""
+    return f"cumulus-children-{parent_id}"
+
+
+def event_topic_of(rec: dict[str, Any]) -> str | None:
+    """Where a run announces metric writes and its end: the topic its definition names (a
+    sweep's trials), else its parent's children topic (a pipeline's steps), else nowhere."""
+    topic = (rec.get("definition") or {}).get("event_topic")
+    if topic:
+        return str(topic)
+    parent = rec.get("parent_id")
+    return children_topic(str(parent)) if parent else None
 
 
 def publish_event(topic: str | None, run_id: str, what: str) -> None:
