@@ -25,6 +25,7 @@ from cumulus.errors import ValidationError
 if TYPE_CHECKING:
     from cumulus.experiment import Experiment
     from cumulus.run import Run
+    from cumulus.specs import ScriptSpec
 
 ARG_TYPES = "str, int, float, bool, pathlib.Path or a datastore DataPath"
 
@@ -101,22 +102,25 @@ class ScriptRunConfig:
                                       "names and values must be strings, names without '='.")
 
     # serialisation -----------------------------------------------------------------------
-    def to_definition(self) -> dict[str, Any]:
-        """The JSON document stored with the run (data paths as dicts, no secrets)."""
+    def to_spec(self) -> ScriptSpec:
+        """The typed spec of a run of this configuration (data paths as dicts, no secrets)."""
         from cumulus.environment import environment_definition
+        from cumulus.specs import ScriptSpec
 
-        return {
-            "type": "script",
-            "script": self.script,
-            "command": [encode_argument(a) for a in self.command] if self.command else None,
-            "arguments": [encode_argument(a) for a in self.arguments],
-            "max_run_duration_seconds": self.max_run_duration_seconds,
-            "resources": dict(self.resources or {}),
-            "environment": environment_definition(self.environment),
-            "distribution": _distribution_definition(self.distribution),
-            "environment_variables": dict(self.environment_variables),
-            "job_preparation": self.job_preparation,
-        }
+        return ScriptSpec(
+            script=self.script,
+            command=[encode_argument(a) for a in self.command] if self.command else None,
+            arguments=[encode_argument(a) for a in self.arguments],
+            max_run_duration_seconds=self.max_run_duration_seconds,
+            resources=dict(self.resources or {}),
+            environment=environment_definition(self.environment),
+            distribution=_distribution_definition(self.distribution),
+            environment_variables=dict(self.environment_variables),
+            job_preparation=self.job_preparation)
+
+    def to_definition(self) -> dict[str, Any]:
+        """The JSON document stored with the run: the spec at the store boundary."""
+        return self.to_spec().to_definition()
 
     def _submit(self, experiment: Experiment, *, tags: dict[str, Any] | None = None,
                 parent: str | None = None, display_name: str | None = None,

@@ -400,12 +400,15 @@ class Store:
                                                m.Artifact.path.in_(paths)))
             s.execute(insert(m.Artifact), [{"run_id": run_id, **i} for i in items])
 
-    def remove_artifacts(self, run_id: str, prefix: str) -> int:
-        """Drop the index entries of ``run_id`` under ``prefix``; returns how many."""
+    def remove_artifacts(self, run_id: str, prefix: str, keep: str | None = None) -> int:
+        """Drop the index entries of ``run_id`` under ``prefix`` (but those under ``keep``);
+        returns how many."""
+        q = delete(m.Artifact).where(m.Artifact.run_id == run_id,
+                                     m.Artifact.path.startswith(prefix))
+        if keep:
+            q = q.where(~m.Artifact.path.startswith(keep))
         with self.session() as s:
-            result = s.execute(delete(m.Artifact).where(m.Artifact.run_id == run_id,
-                                                        m.Artifact.path.startswith(prefix)))
-            return int(getattr(result, "rowcount", 0) or 0)
+            return int(getattr(s.execute(q), "rowcount", 0) or 0)
 
     def list_artifacts(self, run_id: str, prefix: str | None = None) -> list[dict[str, Any]]:
         q = select(m.Artifact).where(m.Artifact.run_id == run_id)

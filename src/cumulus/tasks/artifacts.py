@@ -68,16 +68,18 @@ def upload_run_dir(ws: Workspace, run_id: str, local_dir: Path, prefix: str,
     return len(items)
 
 
-def discard_outputs(ws: Workspace, run_id: str) -> int:
-    """Remove what an earlier attempt left of the run's ``outputs/``: its index entries and
-    its files, complete or partial, so that a new attempt's outputs are never mixed with
-    them. Returns the index entries removed."""
-    removed = ws.store.remove_artifacts(run_id, "outputs/")
+def discard_outputs(ws: Workspace, run_id: str, keep: str) -> int:
+    """Remove what an earlier attempt left of the run's ``outputs/``, except the ``keep``
+    folder (its checkpoints, which the next attempt resumes from): index entries and files,
+    complete or partial, so that a new attempt's outputs are never mixed with them. Returns
+    how many index entries went."""
     ds = ws.get_default_datastore()
-    target = ds.full_path(f"{run_prefix(run_id)}/outputs")
+    root = ds.full_path(f"{run_prefix(run_id)}/outputs")
+    spared = ds.full_path(f"{run_prefix(run_id)}/{keep}") + "/"
     try:
-        if ds.fs.exists(target):
-            ds.fs.rm(target, recursive=True)
+        found = [p for p in ds.fs.find(root) if not p.startswith(spared)]
     except FileNotFoundError:
-        pass
-    return removed
+        found = []
+    if found:
+        ds.fs.rm(found)
+    return ws.store.remove_artifacts(run_id, "outputs/", keep=keep + "/")

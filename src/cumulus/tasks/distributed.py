@@ -29,6 +29,7 @@ import subprocess
 import time
 from typing import Any
 
+from cumulus.specs import ScriptSpec
 from cumulus.store.status import TERMINAL, RunStatus
 from cumulus.tasks.executor import (
     CANCEL_CHECK,
@@ -263,9 +264,10 @@ class _NodeExecution(_Execution):
 
     def _execute(self) -> str:
         rec = self.store.get_run(self.run_id)
-        definition = rec["definition"]
-        argv, env = self._prepare(rec, definition)
-        failed = self._job_preparation(definition, env, f" on node {self.node_rank}")
+        spec = ScriptSpec.from_definition(rec["definition"])
+        definition = spec.to_definition()
+        argv, env = self._prepare(rec, spec)
+        failed = self._job_preparation(spec, env, f" on node {self.node_rank}")
         if failed:
             self._fail(failed)
             return self.store.get_status(self.run_id)

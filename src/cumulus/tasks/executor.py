@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from cumulus._install import PACKAGE_ROOT
+from cumulus.specs import ScriptSpec
 from cumulus.store.status import TERMINAL, RunStatus
 from cumulus.tasks.ingest import Ingestor, wait_quiet
 
@@ -207,7 +208,7 @@ class _Execution:
         from cumulus.tasks.artifacts import discard_outputs
 
         try:
-            removed = discard_outputs(self.ws, self.run_id)
+            removed = discard_outputs(self.ws, self.run_id, keep=CHECKPOINTS)
         except Exception as exc:   # a datastore hiccup must not stop the new attempt
             self._log_line(f"[cumulus] could not remove earlier attempts' outputs: {exc}")
             return
@@ -225,20 +226,20 @@ class _Execution:
 
     def _execute(self) -> str:
         rec = self.store.get_run(self.run_id)
-        definition = rec["definition"]
+        spec = ScriptSpec.from_definition(rec["definition"])
         self.attempt = int(rec.get("attempt") or 1)
-        argv, env = self._prepare(rec, definition)
-        failed = self._job_preparation(definition, env)
+        argv, env = self._prepare(rec, spec)
+        failed = self._job_preparation(spec, env)
         if failed:
             return self._fail(failed)
         if not self.store.try_transition(self.run_id, RunStatus.RUNNING,
                                          expected=[RunStatus.PREPARING]):
             return self._finish_canceled()  # a cancel landed while it was preparing
-        code, outcome = self._run_process(argv, env, definition)
+        code, outcome = self._run_process(argv, env, spec)
         return self._finalize(code, outcome)
 
     # preparing ---------------------------------------------------------------------------
-    def _prepare(self, rec: dict[str, Any], definition: dict[str, Any],
+    def _prepare(self, rec: dict[str, Any], spec: ScriptSpec,
                  ) -> tuple[list[str], dict[str, str]]:
         from cumulus.datastores._runtime import prepare_data
         from cumulus.snapshot import materialize_snapshot
@@ -246,9 +247,9 @@ class _Execution:
 
         shutil.rmtree(self.run_dir, ignore_errors=True)
         self.run_dir.mkdir(parents=True)
-        snap = definition.get("snapshot")
-        if snap:
-            materialize_snapshot(snap, self.ws.get_default_datastore(), self.run_dir)
+        definition = spec.to_definition()     # for the data and container helpers
+        if spec.snapshot:
+            materialize_snapshot(spec.snapshot, self.ws.get_default_datastore(), self.run_dir)
         self.control_dir.mkdir(exist_ok=True)
         (self.run_dir / "outputs").mkdir(exist_ok=True)
         (self.run_dir / "logs").mkdir(exist_ok=True)
@@ -256,7 +257,7 @@ class _Execution:
         data = prepare_data(self.ws, self.run_id, definition, self.run_dir)
         self.cleanup.append(data.cleanup)
         self.data = data
-        python, env_extra = prepare_environment(self.ws, definition.get("environment"),
+        python, env_extra = prepare_environment(self.ws, spec.environment,
                                                 log=self._log_line)
         env = dict(os.environ)
         for key in ("DASK_", "PREFECT_API_URL"):
@@ -264,7 +265,7 @@ class _Execution:
                 env.pop(k)
         env.update(env_extra)
         env.update(data.env)
-        env.update(definition.get("environment_variables") or {})
+        env.update(spec.environment_variables)
         env.update({
             "CUMULUS_RUN_ID": self.run_id,
             "CUMULUS_CONTROL_DIR": str(self.control_dir),
@@ -280,24 +281,24 @@ class _Execution:
         })
         for k, v in (rec.get("params") or {}).items():
             env[f"CUMULUS_PARAM_{_env_name(k)}"] = str(v)
-        args = [data.resolve(a) for a in definition.get("arguments") or []]
-        if definition.get("command"):
-            argv = [data.resolve(a) for a in definition["command"]] + args
-        elif definition.get("module"):      # a Cumulus module run on the node (batch workers)
-            argv = [python, "-m", definition["module"], *args]
+        args = [data.resolve(a) for a in spec.arguments]
+        if spec.command:
+            argv = [data.resolve(a) for a in spec.command] + args
+        elif spec.module:      # a Cumulus module run on the node (batch workers)
+            argv = [python, "-m", spec.module, *args]
         else:
-            argv = [python, definition["script"], *args]
+            argv = [python, str(spec.script), *args]
         from cumulus.tasks.containers import wrap_for_container  # image environments
 
         argv = wrap_for_container(definition, [str(a) for a in argv], env, self.run_dir,
                                   log=self._log_line)
         return argv, env
 
-    def _job_preparation(self, definition: dict[str, Any], env: dict[str, str],
+    def _job_preparation(self, spec: ScriptSpec, env: dict[str, str],
                          label: str = "") -> str | None:
         """Run the definition's ``job_preparation`` command here (the run's folder and
         environment), its output into the run's log; the failure message, or None."""
-        command = definition.get("job_preparation")
+        command = spec.job_preparation
         if not command:
             return None
         self._log_line(f"[job preparation{label}] $ {command}")
@@ -341,7 +342,7 @@ class _Execution:
 
     # running -----------------------------------------------------------------------------
     def _run_process(self, argv: list[str], env: dict[str, str],
-                     definition: dict[str, Any]) -> tuple[int | None, str]:
+                     spec: ScriptSpec) -> tuple[int | None, str]:
         read_fd, write_fd = os.pipe()
         self.proc = subprocess.Popen(argv, cwd=self.run_dir, env=env, stdin=subprocess.DEVNULL,
                                      stdout=write_fd, stderr=write_fd, start_new_session=True,
@@ -352,7 +353,7 @@ class _Execution:
         exit_watch = ExitWatch(self.proc)
         ingest = Ingestor(self.ws, self.run_id, str(self.control_dir), self.attempt)
         self.ingest = ingest
-        limit = definition.get("max_run_duration_seconds")
+        limit = spec.max_run_duration_seconds
         started = time.monotonic()
         timers = {"log": 0.0, "cancel": time.monotonic(), "beat": 0.0, "logs": time.monotonic()}
         synced: dict[str, tuple[int, int]] = {}

@@ -28,17 +28,17 @@ def submit_script_run(experiment: Experiment, config: ScriptRunConfig, *,
     target = ComputeTarget(ws, config.compute_target or ws.config.default_compute)
     resources = target.resources_for(config.resources, config.distribution)
     snap = take_snapshot(config.source_directory) if config.script else None
-    definition = config.to_definition()
-    definition.update(extra_definition or {})
-    # the fair-share queue serves groups in turn: a pipeline's steps, else the experiment
-    definition.setdefault("share_group", parent or f"experiment:{experiment.name}")
+    spec = config.to_spec().replace(**(extra_definition or {}))
+    if not spec.share_group:
+        # the fair-share queue serves groups in turn: a pipeline's steps, else the experiment
+        spec = spec.replace(share_group=parent or f"experiment:{experiment.name}")
     from cumulus.datastores._runtime import validate_data_paths
 
-    validate_data_paths(ws, definition)
+    validate_data_paths(ws, spec.to_definition())
     if snap is not None:
         upload_snapshot(snap, ws.get_default_datastore())
-        definition["snapshot"] = snap.digest
-        definition["source_directory"] = str(snap.source)
+        spec = spec.replace(snapshot=snap.digest, source_directory=str(snap.source))
+    definition = spec.to_definition()        # JSON only from here: the store boundary
     run_id = new_run_id(experiment.name)
     store = ws.store
     store.create_run(run_id=run_id, experiment_id=experiment.id, kind=kind, parent_id=parent,
