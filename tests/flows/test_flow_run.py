@@ -274,6 +274,27 @@ def test_cancel_stops_running_steps_and_starts_no_more(flows_ws, tmp_path) -> No
     assert "after" not in steps
 
 
+def test_a_cancel_from_prefects_ui_cancels_the_pipeline_run(flows_ws, prefect_api, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """Prefect's UI cancels a flow run by setting it Cancelling over the REST API."""
+    prun = Experiment(flows_ws, "flows-cancel").submit(
+        cancelable, pipeline_parameters={"marker_dir": str(tmp_path)})
+    wait_until(lambda: Path(tmp_path, "slow").exists(), what="the slow step to start")
+    flow_run = wait_until(lambda: prun.get_properties().get("prefect_flow_run_id"),
+                          what="the pipeline's flow run")
+    resp = httpx.post(f"{prefect_api}/flow_runs/{flow_run}/set_state",
+                      json={"state": {"type": "CANCELLING", "name": "Cancelling"},
+                            "force": True})
+    assert resp.status_code in (200, 201), resp.text
+    details = prun.wait_for_completion(timeout=120, raise_on_error=False)
+    assert details["status"] == "Canceled"
+    assert _steps(prun)["wait_for"].get_status() == "Canceled"
+    assert any("canceled from Prefect" in (e["reason"] or "")
+               for e in flows_ws.store.status_events(prun.id))
+    state = wait_until(lambda: httpx.get(f"{prefect_api}/flow_runs/{flow_run}").json()
+                       ["state"]["type"] == "CANCELLED", what="the flow run Cancelled")
+    assert state
+
+
 @step
 def writes_nothing(out: Output) -> None:
     print("forgot to write the output")

@@ -30,6 +30,8 @@ if TYPE_CHECKING:
 POLL = 0.25          # the store is read this often, and whenever a step's run announces its end
 ABORT_CHECK = 0.1
 HEARTBEAT = 5.0
+PREFECT_CHECK = 2.0   # how often the flow run's state in Prefect is read (a cancel from its UI)
+_PREFECT_STOPPED = ("CANCELLING", "CANCELLED")
 _TERMINAL = {s.value for s in TERMINAL}
 
 
@@ -98,7 +100,7 @@ class Watcher:
         return entry[1][0]
 
     def _loop(self) -> None:
-        beat = 0.0
+        beat = checked = 0.0
         while not self._stop.is_set():
             self._wake.wait(self.interval)
             self._wake.clear()
@@ -106,12 +108,32 @@ class Watcher:
                 break
             try:
                 self._poll()
-                if time.monotonic() - beat > HEARTBEAT:
+                now = time.monotonic()
+                if now - beat > HEARTBEAT:
                     self.store.heartbeat(self.engine.run_id)
-                    beat = time.monotonic()
+                    beat = now
+                if now - checked > PREFECT_CHECK and self.engine.flow_run_id:
+                    checked = now
+                    self._check_prefect()
             except Exception as exc:  # a store hiccup must not kill the watcher
                 self.engine.log(f"(watcher: {type(exc).__name__}: {exc})")
                 time.sleep(1)
+
+    def _check_prefect(self) -> None:
+        """A cancel from Prefect's UI or API (the flow run is Cancelling) cancels the
+        pipeline run and its running steps."""
+        from uuid import UUID
+
+        from prefect.client.orchestration import get_client
+
+        with get_client(sync_client=True) as client:
+            state = client.read_flow_run(UUID(str(self.engine.flow_run_id))).state
+        kind = str(getattr(getattr(state, "type", None), "value", "") or "")
+        if kind in _PREFECT_STOPPED and not self.engine.aborted.is_set():
+            self.store.try_transition(self.engine.run_id, RunStatus.CANCEL_REQUESTED,
+                                      reason="canceled from Prefect (flow run "
+                                             f"{kind.lower()})")
+            self.engine.cancel("canceled from Prefect")
 
     def _poll(self) -> None:
         with self._lock:
@@ -149,6 +171,7 @@ class Engine:
         self.canceled = False
         self.states: dict[str, dict[str, Any]] = {}
         self.times: dict[str, dict[str, float]] = {}
+        self.flow_run_id: str | None = None     # the Prefect flow run this pipeline run is
         self._lock = threading.Lock()
         self.watcher = Watcher(self)
         self.executor = StepExecutor(self)
@@ -272,6 +295,7 @@ class Engine:
 
         store = self.ws.store
         flow_id = str(flow_run.id) if flow_run.id else None
+        self.flow_run_id = flow_id
         if not store.try_transition(self.run_id, RunStatus.RUNNING, reason="pipeline flow started",
                                     expected=[RunStatus.STARTING, RunStatus.QUEUED]):
             return False
