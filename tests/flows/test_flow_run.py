@@ -274,7 +274,8 @@ def test_cancel_stops_running_steps_and_starts_no_more(flows_ws, tmp_path) -> No
     assert "after" not in steps
 
 
-def test_a_cancel_from_prefects_ui_cancels_the_pipeline_run(flows_ws, prefect_api, tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_a_cancel_from_prefects_ui_cancels_the_pipeline_run(  # type: ignore[no-untyped-def]
+        flows_ws, prefect_api, tmp_path) -> None:
     """Prefect's UI cancels a flow run by setting it Cancelling over the REST API."""
     prun = Experiment(flows_ws, "flows-cancel").submit(
         cancelable, pipeline_parameters={"marker_dir": str(tmp_path)})
