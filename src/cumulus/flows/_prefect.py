@@ -180,91 +180,145 @@ class LocalServer:
 
 
 class PrefectAPI:
-    """The few Prefect REST endpoints schedules and triggers need."""
+    """What schedules and triggers ask of Prefect, through Prefect's own client.
+
+    A thin facade over ``prefect.client.orchestration.SyncPrefectClient`` bound to one API
+    URL (Prefect's client retries busy answers itself); records come back as JSON dicts, so
+    callers stay independent of Prefect's response classes. Prefect is imported only when the
+    first call is made.
+    """
 
     def __init__(self, url: str, timeout: float = 20.0) -> None:
-        import httpx
-
         self.url = url.rstrip("/")
-        self.http = httpx.Client(base_url=self.url, timeout=timeout)
+        self.timeout = timeout
+        self._client: Any = None
 
-    def _call(self, method: str, path: str, attempts: int = 5, **kwargs: Any) -> Any:
-        """One REST call; busy answers (429, 5xx) and dropped connections are retried."""
+    @property
+    def client(self) -> Any:
+        if self._client is None:
+            from prefect.client.orchestration import SyncPrefectClient
+
+            self._client = SyncPrefectClient(self.url, httpx_settings={"timeout": self.timeout})
+            self._client.__enter__()
+        return self._client
+
+    def close(self) -> None:
+        if self._client is not None:
+            self._client.__exit__(None, None, None)
+            self._client = None
+
+    def _call(self, what: str, fn: Any, *args: Any, **kwargs: Any) -> Any:
+        """One call through Prefect's client; an unreachable API is a ConfigError saying
+        what to start, any other refusal a PipelineError naming the call."""
         import httpx
 
-        for attempt in range(attempts):
-            try:
-                resp = self.http.request(method, path, **kwargs)
-            except httpx.TransportError as exc:
-                if attempt + 1 < attempts:
-                    time.sleep(0.5 * 2 ** attempt)
-                    continue
-                raise ConfigError(f"Cannot reach the Prefect API at {self.url}: {exc}. Start "
-                                  "it with `cumulus schedule serve` (or `prefect server "
-                                  "start`), or fix prefect_api_url in cumulus.yaml.") from None
-            if resp.status_code in (429, 502, 503, 504) and attempt + 1 < attempts:
-                time.sleep(0.5 * 2 ** attempt)
-                continue
-            break
-        if resp.status_code >= 400:
-            raise PipelineError(f"Prefect API {method} {path} answered {resp.status_code}: "
-                                f"{resp.text[:500]}")
-        return resp.json() if resp.content else None
+        try:
+            return fn(*args, **kwargs)
+        except httpx.TransportError as exc:
+            raise ConfigError(f"Cannot reach the Prefect API at {self.url}: {exc}. Start "
+                              "it with `cumulus schedule serve` (or `prefect server "
+                              "start`), or fix prefect_api_url in cumulus.yaml.") from None
+        except httpx.HTTPStatusError as exc:
+            raise PipelineError(f"Prefect API {what} answered {exc.response.status_code}: "
+                                f"{exc.response.text[:500]}") from None
 
     def ui_url(self, flow_run_id: str) -> str:
         base = self.url[:-4] if self.url.endswith("/api") else self.url
         return f"{base}/runs/flow-run/{flow_run_id}"
 
     def ensure_flow(self, name: str) -> str:
-        return str(self._call("POST", "/flows/", json={"name": name})["id"])
+        return str(self._call("create flow", self.client.create_flow_from_name, name))
 
     def upsert_deployment(self, flow_id: str, name: str, *, schedules: list[dict[str, Any]],
                           parameters: dict[str, Any], paused: bool, tags: list[str],
                           description: str = "") -> str:
-        body = {"name": name, "flow_id": flow_id, "schedules": schedules, "paused": paused,
-                "parameters": parameters, "tags": tags, "description": description,
-                "entrypoint": "cumulus.flows._engine:pipeline_flow",
-                "enforce_parameter_schema": False}
-        return str(self._call("POST", "/deployments/", json=body)["id"])
+        from uuid import UUID
+
+        from prefect.client.schemas.actions import DeploymentScheduleCreate
+
+        made = [DeploymentScheduleCreate.model_validate(s) for s in schedules]
+        return str(self._call(
+            "create deployment", self.client.create_deployment, UUID(flow_id), name,
+            schedules=made, parameters=parameters, paused=paused, tags=tags,
+            description=description, entrypoint="cumulus.flows._engine:pipeline_flow",
+            enforce_parameter_schema=False))
 
     def set_paused(self, deployment_id: str, paused: bool) -> None:
-        self._call("PATCH", f"/deployments/{deployment_id}", json={"paused": paused})
+        fn = self.client.pause_deployment if paused else self.client.resume_deployment
+        self._call("pause deployment", fn, deployment_id)
 
     def delete_deployment(self, deployment_id: str) -> None:
+        from uuid import UUID
+
+        from prefect.exceptions import ObjectNotFound
+
         try:
-            self._call("DELETE", f"/deployments/{deployment_id}")
-        except PipelineError as exc:
-            if "404" not in str(exc):
-                raise
+            self._call("delete deployment", self.client.delete_deployment, UUID(deployment_id))
+        except ObjectNotFound:
+            pass
 
     def deployments(self, tag: str) -> list[dict[str, Any]]:
-        return list(self._call("POST", "/deployments/filter",
-                               json={"deployments": {"tags": {"all_": [tag]}}}))
+        from prefect.client.schemas.filters import DeploymentFilter, DeploymentFilterTags
+        from prefect.client.schemas.sorting import DeploymentSort
+
+        # limit and sort given: Prefect's server refuses the nulls its client sends otherwise
+        found = self._call("read deployments", self.client.read_deployments,
+                           deployment_filter=DeploymentFilter(tags=DeploymentFilterTags(
+                               all_=[tag])), limit=200, sort=DeploymentSort.NAME_ASC)
+        return [d.model_dump(mode="json") for d in found]
 
     def due_flow_runs(self, deployment_ids: list[str], before: str) -> list[dict[str, Any]]:
         if not deployment_ids:
             return []
-        body = {"flow_runs": {"deployment_id": {"any_": deployment_ids},
-                              "state": {"type": {"any_": ["SCHEDULED"]}},
-                              "next_scheduled_start_time": {"before_": before}},
-                "sort": "EXPECTED_START_TIME_ASC", "limit": 200}
-        return list(self._call("POST", "/flow_runs/filter", json=body))
+        from uuid import UUID
+
+        from prefect.client.schemas.filters import (
+            FlowRunFilter,
+            FlowRunFilterDeploymentId,
+            FlowRunFilterNextScheduledStartTime,
+            FlowRunFilterState,
+            FlowRunFilterStateType,
+        )
+        from prefect.client.schemas.objects import StateType
+        from prefect.client.schemas.sorting import FlowRunSort
+
+        flt = FlowRunFilter(
+            deployment_id=FlowRunFilterDeploymentId(any_=[UUID(d) for d in deployment_ids]),
+            state=FlowRunFilterState(type=FlowRunFilterStateType(any_=[StateType.SCHEDULED])),
+            next_scheduled_start_time=FlowRunFilterNextScheduledStartTime.model_validate(
+                {"before_": before}))
+        return self._flow_runs(flt, FlowRunSort.EXPECTED_START_TIME_ASC)
 
     def flow_runs(self, deployment_id: str) -> list[dict[str, Any]]:
-        body = {"flow_runs": {"deployment_id": {"any_": [deployment_id]}},
-                "sort": "EXPECTED_START_TIME_DESC", "limit": 200}
-        return list(self._call("POST", "/flow_runs/filter", json=body))
+        from uuid import UUID
+
+        from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterDeploymentId
+        from prefect.client.schemas.sorting import FlowRunSort
+
+        flt = FlowRunFilter(deployment_id=FlowRunFilterDeploymentId(any_=[UUID(deployment_id)]))
+        return self._flow_runs(flt, FlowRunSort.EXPECTED_START_TIME_DESC)
+
+    def _flow_runs(self, flt: Any, sort: Any) -> list[dict[str, Any]]:
+        found = self._call("read flow runs", self.client.read_flow_runs, flow_run_filter=flt,
+                           sort=sort, limit=200)
+        return [f.model_dump(mode="json") for f in found]
 
     def set_state(self, flow_run_id: str, type_: str, name: str, message: str = "",
                   force: bool = False) -> str:
-        body = {"state": {"type": type_, "name": name, "message": message}, "force": force}
-        return str(self._call("POST", f"/flow_runs/{flow_run_id}/set_state", json=body)["status"])
+        from prefect.client.schemas.objects import State, StateType
+
+        state: Any = State(type=StateType(type_), name=name, message=message)
+        result = self._call("set flow run state", self.client.set_flow_run_state,
+                            flow_run_id, state, force=force)
+        return str(getattr(result.status, "value", result.status))
 
     def create_flow_run(self, deployment_id: str, parameters: dict[str, Any],
                         tags: list[str] | None = None) -> dict[str, Any]:
-        body = {"parameters": parameters, "tags": tags or []}
-        return dict(self._call("POST", f"/deployments/{deployment_id}/create_flow_run",
-                               json=body))
+        from uuid import UUID
+
+        made = self._call("create flow run", self.client.create_flow_run_from_deployment,
+                          UUID(deployment_id), parameters=parameters, tags=tags or [])
+        return dict(made.model_dump(mode="json"))
 
 
 if __name__ == "__main__":

@@ -13,7 +13,8 @@ workspace's own. Every second it
   cancelled as missed, so a server that was down does not replay a backlog.
 
 Every few seconds it also mirrors the records (new, changed, disabled, deleted schedules and
-published pipelines) as Prefect deployments. It imports neither Prefect nor user code.
+published pipelines) as Prefect deployments, through Prefect's own client. It imports no
+user code.
 
 Example::
 
