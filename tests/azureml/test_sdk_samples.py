@@ -100,6 +100,11 @@ def test_pipeline_with_data_dependency_publish_and_schedule(project: Path) -> No
     assert "train accuracy:" in out
 
 
+def test_hyperdrive_step_with_inputs_and_the_best_model_as_output(project: Path) -> None:
+    out = _run(project, "hyperdrive_pipeline.py")
+    assert "best trial:" in out       # the sample asserts the model reached the next step
+
+
 def test_batch_scoring_with_parallel_run_step(project: Path) -> None:
     out = _run(project, "batch_scoring.py")
     assert "24 predictions" in out

@@ -1,5 +1,7 @@
 """A sweep as a full pipeline step: prepare data -> sweep on it -> use the best trial's
-output, one pipeline with data dependencies; a second output is refused at submit."""
+output, one pipeline with data dependencies; a second output, or trials writing one output
+through their arguments, is refused at submit. (Data in the trials' arguments: the SDK sample
+tests/azureml/samples/hyperdrive_pipeline.py.)"""
 
 from __future__ import annotations
 
@@ -55,11 +57,23 @@ def two_outputs(src: str):  # type: ignore[no-untyped-def]
     script_step(_sweep(src), name="sweep", outputs={"a": Output("a"), "b": Output("b")})
 
 
+@pipeline(name="flows-sweep-writes-through-args")
+def writes_through_args(src: str):  # type: ignore[no-untyped-def]
+    out = Output("shared")
+    sweep = _sweep(src)
+    sweep.run_config = ScriptRunConfig(source_directory=src, script="trial.py",
+                                       arguments=["--out", out])
+    script_step(sweep, name="sweep", outputs={"shared": out})
+
+
 def test_a_sweep_step_reads_inputs_and_outputs_its_best_trial(flows_ws, script_dir) -> None:  # type: ignore[no-untyped-def]
     src = str(script_dir({"trial.py": TRIAL}))
     exp = Experiment(flows_ws, "flows-sweep-step")
     with pytest.raises(PipelineError, match="a sweep step has one output"):
         exp.submit(two_outputs, pipeline_parameters={"src": src})
+    with pytest.raises(PipelineError, match="would all write output shared through their "
+                                            "arguments"):
+        exp.submit(writes_through_args, pipeline_parameters={"src": src})
     prun = exp.submit(tune, pipeline_parameters={"src": src})
     assert prun.wait_for_completion(timeout=300, raise_on_error=False)["status"] == \
         "Completed", prun.get_log()

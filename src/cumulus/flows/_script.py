@@ -116,6 +116,9 @@ def _payload(config: Any, template: list[Any], extra: list[str]) -> Any:
     own = getattr(config, "_step_kind", None)   # a config with its own step kind (a sweep)
     if callable(own):
         kind: StepKind = own()
+        use = getattr(kind, "use_arguments", None)    # data in its arguments, if it takes any
+        if callable(use):
+            use(template, extra)
         return kind
     if isinstance(config, ScriptRunConfig):
         return ScriptPayload(config, template, extra)
@@ -131,7 +134,9 @@ def record_script_step(trace: Trace, config: Any, *, name: str | None,
     """Add a script (or generic run) step to ``trace``; returns its output handle(s)."""
     script = getattr(config, "script", None)
     step = name or (Path(script).stem if script else type(config).__name__.lower())
-    arguments = list(getattr(config, "arguments", None) or [])
+    # a sweep's data handles sit in the arguments of its trials' run config
+    arguments = list(getattr(config, "arguments", None)
+                     or getattr(getattr(config, "run_config", None), "arguments", None) or [])
     declared = _declared_outputs(step, outputs, arguments)
     template, in_args, out_args = _split_arguments(step, arguments, declared)
     clash = set(inputs) & set(in_args) | set(inputs) & set(declared)

@@ -14,6 +14,7 @@ Example::
 
 from __future__ import annotations
 
+import copy
 import shutil
 import tempfile
 from pathlib import Path
@@ -43,22 +44,55 @@ class SweepStep(StepKind):
         self.sweep = sweep
         self.compute_target = sweep.run_config.compute_target
         self.code = ""
+        self.template: list[Any] | None = None     # trial arguments, data as {"__io__": name}
+        self.env_io: list[str] | None = None       # data names given by env var only
+
+    def use_arguments(self, template: list[Any], env_io: list[str]) -> None:
+        """The trials' arguments with the step's data handles as placeholders (recorded by
+        ``script_step``): each trial gets them resolved to the data on its node."""
+        self.template, self.env_io = template, env_io
+
+    def _config(self, values: dict[str, Any]) -> Any:
+        """The trials' run config with the placeholders replaced by ``values``."""
+        from dataclasses import replace
+
+        if self.template is None:
+            return self.sweep.run_config
+        args = [values[a["__io__"]] if isinstance(a, dict) and "__io__" in a else a
+                for a in self.template]
+        return replace(self.sweep.run_config, arguments=args)
 
     def validate(self, ws: Workspace, node: Node) -> None:
+        from cumulus.datastores import DataPath
+
         if len(node.outputs) > 1:
             raise PipelineError(
                 f"Step {node.name!r}: a sweep step has one output (the best trial's outputs/ "
                 f"folder), got {len(node.outputs)}: {', '.join(node.outputs)}.")
+        in_args = {a["__io__"] for a in self.template or [] if isinstance(a, dict)}
+        written = sorted(in_args & set(node.outputs))
+        if written:
+            raise PipelineError(
+                f"Step {node.name!r}: the sweep's trials would all write output "
+                f"{', '.join(written)} through their arguments. Let trials write to ./outputs "
+                "and declare the step's output with outputs={'best': Output()}: it receives "
+                "the best trial's outputs/.")
+        dummy = {n: DataPath("workspacestore", n) for n in [*node.inputs, *node.outputs]}
         try:
-            self.sweep.run_config.validate()
+            self._config(dummy).validate()
         except CumulusError as exc:
             raise PipelineError(f"Step {node.name!r}: {exc}") from None
 
     def prepare(self, ws: Workspace) -> None:
+        from dataclasses import replace
+
         from cumulus.snapshot import take_snapshot
 
         snap = take_snapshot(self.sweep.run_config.source_directory)
-        self.code = code_hash({"sweep": self.sweep.to_definition(), "snapshot": snap.digest})
+        plain = copy.copy(self.sweep)        # the placeholders, not the handles, are hashed
+        plain.run_config = replace(self.sweep.run_config, arguments=[])
+        self.code = code_hash({"sweep": plain.to_definition(), "arguments": self.template,
+                               "snapshot": snap.digest})
 
     def code_identity(self) -> str:
         return self.code
@@ -69,14 +103,19 @@ class SweepStep(StepKind):
     def submit(self, call: StepCall) -> Run:
         from cumulus.runconfig import encode_argument
 
-        inputs = [encode_argument(dp) for dp in call.inputs.values()]
+        io = {**call.inputs, **call.outputs}
+        by_env = call.inputs if self.env_io is None else \
+            {n: dp for n, dp in call.inputs.items() if n in self.env_io}
         extra: dict[str, Any] = {
-            "trial_definition": {"inputs": inputs}, "step": self.describe(),
+            "trial_definition": {"inputs": [encode_argument(dp) for dp in by_env.values()]},
+            "step": self.describe(),
             "step_outputs": {n: dp.to_dict() for n, dp in call.outputs.items()}}
         if call.outputs:
             extra["finisher"] = FINISHER
-        run: Run = self.sweep._submit(call.experiment, parent=call.parent_id,
-                                      extra_definition=extra, **call.run_fields())
+        sweep = copy.copy(self.sweep)
+        sweep.run_config = self._config(io)        # the data, resolved for every trial
+        run: Run = sweep._submit(call.experiment, parent=call.parent_id,
+                                 extra_definition=extra, **call.run_fields())
         return run
 
     def describe(self) -> dict[str, Any]:

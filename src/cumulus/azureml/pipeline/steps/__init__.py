@@ -89,6 +89,33 @@ class PipelineStep:
     def _recipe(self) -> dict[str, Any]:
         raise NotImplementedError
 
+    def _slot(self, value: Any, produced: set[int]) -> tuple[str, Any]:
+        """An argument as a slot filled when the pipeline is recorded: a pipeline parameter,
+        data read or written, or a plain value."""
+        if isinstance(value, PipelineParameter):
+            return ("param", value.name)
+        data = data_of(value)
+        if data is not None:
+            kind = "out" if id(data) in produced and not isinstance(value, InputRef) else "in"
+            return (kind, _data_info(data))
+        return ("value", native_argument(value))
+
+    def _extra_inputs(self, arguments: list[Any]) -> dict[str, tuple[str, Any]]:
+        """Inputs that are not among the arguments (they reach the script by env var)."""
+        in_args = {id(data_of(a)) for a in arguments if data_of(a) is not None}
+        return {f"input{i}" if data_of(v) is None else data_of(v).name:  # type: ignore[union-attr]
+                self._slot(v, set()) for i, v in enumerate(self.inputs)
+                if id(data_of(v)) not in in_args}
+
+
+def _filler(values: dict[str, Any], outputs: dict[int, Any]) -> Any:
+    def fill(slot: tuple[str, Any]) -> Any:
+        kind, x = slot
+        if kind == "param":
+            return values[x]
+        return _output(outputs, x) if kind in ("out", "in") else x
+    return fill
+
 
 class PythonScriptStep(PipelineStep):
     """Run ``script_name`` from ``source_directory`` with ``arguments`` as a pipeline step."""
@@ -118,25 +145,13 @@ class PythonScriptStep(PipelineStep):
         if self.source_directory is None:
             self.source_directory = source_directory or "."
 
-    def _slot(self, value: Any, produced: set[int]) -> tuple[str, Any]:
-        if isinstance(value, PipelineParameter):
-            return ("param", value.name)
-        data = data_of(value)
-        if data is not None:
-            kind = "out" if id(data) in produced and not isinstance(value, InputRef) else "in"
-            return (kind, _data_info(data))
-        return ("value", native_argument(value))
-
     def _recipe(self) -> dict[str, Any]:
         from cumulus.runconfig import ScriptRunConfig
 
         rc = self.runconfig or RunConfiguration()
         produced = {id(d) for d in self._produced()}
         args = [self._slot(a, produced) for a in self.arguments]
-        in_args = {id(data_of(a)) for a in self.arguments if data_of(a) is not None}
-        extra_in = {f"input{i}" if data_of(v) is None else data_of(v).name:  # type: ignore[union-attr]
-                    self._slot(v, set()) for i, v in enumerate(self.inputs)
-                    if id(data_of(v)) not in in_args}
+        extra_in = self._extra_inputs(self.arguments)
         outs = [_data_info(d) for d in self._produced()]
         env_vars = {str(k): str(v) for k, v in (rc.environment_variables or {}).items()}
         env_vars.update({f"AML_PARAMETER_{k}": str(v) for k, v in self.params.items()
@@ -157,12 +172,7 @@ class PythonScriptStep(PipelineStep):
 
             from cumulus.flows import script_step
 
-            def fill(slot: tuple[str, Any]) -> Any:
-                kind, x = slot
-                if kind == "param":
-                    return values[x]
-                return _output(outputs, x) if kind in ("out", "in") else x
-
+            fill = _filler(values, outputs)
             config = dataclasses.replace(template, arguments=[fill(s) for s in args])
             target = None if config.compute_target in (None, "local") else config.compute_target
             return script_step(config, name=name, compute_target=target,
@@ -175,31 +185,54 @@ class PythonScriptStep(PipelineStep):
 
 
 class HyperDriveStep(PipelineStep):
-    """A HyperDrive sweep as a pipeline step (without data inputs or outputs for now)."""
+    """A HyperDrive sweep as a pipeline step. Every trial reads the step's ``inputs`` (in
+    its arguments, or by environment variable); the one output, if given, receives the best
+    trial's ``outputs/`` folder once the trials are done."""
 
     def __init__(self, name: str, hyperdrive_config: Any,
                  estimator_entry_script_arguments: list[Any] | None = None,
                  inputs: list[Any] | None = None, outputs: list[Any] | None = None,
                  metrics_output: Any = None, allow_reuse: bool = True,
                  version: str | None = None) -> None:
-        if inputs or outputs or metrics_output:
+        if metrics_output is not None:
             raise PipelineError(
-                f"HyperDriveStep {name!r}: a sweep step cannot take inputs or outputs yet. "
-                "Run the sweep as its own run (exp.submit(hyperdrive_config)) reading a "
-                "datastore path, or pass the data as a datastore path in its arguments.")
+                f"HyperDriveStep {name!r}: metrics_output is not supported; read every "
+                "trial's metrics from the step's sweep run (prun.find_step_run(name)[0]"
+                ".get_metrics() per child) or have trials write them under ./outputs.")
+        if len(outputs or []) > 1:
+            raise PipelineError(
+                f"HyperDriveStep {name!r}: one output at most (it receives the best trial's "
+                f"outputs/ folder), got {len(outputs or [])}.")
         self.hyperdrive_config = hyperdrive_config
+        rc = getattr(hyperdrive_config, "run_config", None)
+        self.arguments = list(estimator_entry_script_arguments
+                              or getattr(rc, "arguments", None) or [])
         super().__init__(name, inputs, outputs, allow_reuse)
 
+    def _arguments(self) -> list[Any]:
+        return self.arguments
+
     def _recipe(self) -> dict[str, Any]:
-        sweep = self.hyperdrive_config.to_native()
+        args = [self._slot(a, set()) for a in self.arguments]    # trials only read data
+        extra_in = self._extra_inputs(self.arguments)
+        outs = [_data_info(d) for d in self._produced()]
+        config = self.hyperdrive_config
         name, reuse = self.name, self.allow_reuse
         after = [id(s) for s in self._after]
 
         def record(values: dict[str, Any], outputs: dict[int, Any],
                    handles: dict[int, Any]) -> Any:
+            import dataclasses
+
             from cumulus.flows import script_step
 
+            fill = _filler(values, outputs)
+            sweep = config.to_native()
+            sweep.run_config = dataclasses.replace(sweep.run_config,
+                                                   arguments=[fill(s) for s in args])
             return script_step(sweep, name=name, allow_reuse=reuse,
+                               inputs={k: fill(v) for k, v in extra_in.items()},
+                               outputs=[_output(outputs, o) for o in outs] or None,
                                run_after=[handles[i] for i in after if i in handles] or None)
 
         return {"id": id(self), "record": record}
