@@ -105,18 +105,22 @@ CONCURRENT = textwrap.dedent("""
     import json, sys
     from cumulus.environment import Environment
     from cumulus.tasks.environments import ensure_venv
+    import os
     lines = []
+    def log(line):
+        lines.append(line)
+        if "waiting" in line:     # tell the test this process waits for the build lock
+            with open(os.environ["WAIT_MARKS"], "a") as fh:
+                fh.write("w\\n")
     env = Environment.from_dict(json.loads(sys.argv[1]))
-    venv = ensure_venv(env, lines.append)
+    venv = ensure_venv(env, log)
     print(json.dumps({"path": str(venv.path), "lines": lines}))
 """)
 
 
-def _waiters(lock: Path) -> int:
-    """Processes blocked on ``lock`` right now (``/proc/locks`` marks them with '->')."""
-    inode = f":{lock.stat().st_ino} "
-    return sum(1 for ln in Path("/proc/locks").read_text().splitlines()
-               if "->" in ln and inode in ln)
+def _waiters(marks: Path) -> int:
+    """Processes that said they wait for the build lock (the script's log marks it)."""
+    return len(marks.read_text().split()) if marks.exists() else 0
 
 
 def test_concurrent_processes_build_once(cache: Path, tmp_path: Path) -> None:
@@ -128,16 +132,18 @@ def test_concurrent_processes_build_once(cache: Path, tmp_path: Path) -> None:
     script.write_text(CONCURRENT)
     cache.mkdir(parents=True)
     lock = cache / f"{envs.venv_key(env)}.lock"
+    marks = tmp_path / "waiting"
     with open(lock, "a+") as held:  # hold the build lock until all three runs wait on it
         fcntl.flock(held, fcntl.LOCK_EX)
         procs = [subprocess.Popen([sys.executable, str(script), json.dumps(env.to_dict())],
                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                                  env={**os.environ, "CUMULUS_CACHE_DIR": str(tmp_path / "cache")})
+                                  env={**os.environ, "CUMULUS_CACHE_DIR": str(tmp_path / "cache"),
+                                       "WAIT_MARKS": str(marks)})
                  for _ in range(3)]
         deadline = time.monotonic() + 60
-        while _waiters(lock) < 3 and time.monotonic() < deadline:
+        while _waiters(marks) < 3 and time.monotonic() < deadline:
             time.sleep(0.05)
-        assert _waiters(lock) == 3
+        assert _waiters(marks) == 3
         fcntl.flock(held, fcntl.LOCK_UN)
     results = []
     for p in procs:
