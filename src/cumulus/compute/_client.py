@@ -30,6 +30,13 @@ def get_client(address: str, timeout: float = 10, security: Any = None) -> Any:
         return client
 
 
+def cached_client(address: str) -> Any:
+    """This process's connected client of ``address``, or None (never connects)."""
+    with _lock:
+        client = _clients.get((os.getpid(), address))
+    return client if client is not None and client.status == "running" else None
+
+
 def drop_client(address: str) -> None:
     with _lock:
         client = _clients.pop((os.getpid(), address), None)

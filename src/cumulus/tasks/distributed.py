@@ -38,9 +38,9 @@ from cumulus.tasks.executor import (
     LOG_FLUSH,
     LOGS_SYNC,
     POLL,
-    _die_with_node,
     _Execution,
     _LogPump,
+    die_with_node,
     publish_event,
 )
 from cumulus.tasks.ingest import Ingestor, wait_quiet
@@ -328,9 +328,10 @@ class _NodeExecution(_Execution):
     # running -----------------------------------------------------------------------------
     def _start(self, rank: int, argv: list[str], env: dict[str, str]) -> None:
         read_fd, write_fd = os.pipe()
+        argv, preexec = die_with_node(argv)
         proc = subprocess.Popen(argv, cwd=self.run_dir, env=env, stdin=subprocess.DEVNULL,
                                 stdout=write_fd, stderr=write_fd, start_new_session=True,
-                                preexec_fn=_die_with_node())
+                                preexec_fn=preexec)
         os.close(write_fd)
         pump = _LogPump(read_fd, self.run_dir / "logs" / f"rank_{rank}.txt")
         pump.start()
