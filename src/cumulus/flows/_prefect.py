@@ -105,16 +105,66 @@ def start_server(home: Path, port: int, log: Path, extra_env: dict[str, str] | N
             start_new_session=True, env=env, cwd=str(home))
 
 
+#: the workspace's Prefect server stops after this many seconds with nothing using it (no
+#: pipeline agent, no ``schedule serve``, no flow run pending or running); the next use
+#: starts it again
+IDLE_EXIT = float(os.environ.get("CUMULUS_PREFECT_IDLE_EXIT", "1800"))
+IDLE_CHECK = 5.0
+SERVE_HEARTBEAT = "serve.json"      # `schedule serve` beats here while it runs
+
+
+def in_use(home: Path, port: int) -> str | None:
+    """What keeps the workspace's Prefect server needed (a word for the log), or None."""
+    from cumulus.flows._agent import agent_alive
+
+    try:
+        agent = json.loads((home.parent / "pipelines" / "agent.json").read_text())
+    except (OSError, ValueError):
+        agent = {}
+    if agent and agent_alive(agent):
+        return "the pipeline agent"
+    try:
+        serve = json.loads((home / SERVE_HEARTBEAT).read_text())
+    except (OSError, ValueError):
+        serve = {}
+    if serve and pid_alive(serve.get("pid"), serve.get("pid_started")) and \
+            time.time() - float(serve.get("heartbeat") or 0) < 60:
+        return "schedule serve"
+    import httpx
+
+    body = {"flow_runs": {"state": {"type": {"any_": ["PENDING", "RUNNING", "CANCELLING"]}}}}
+    try:
+        count = httpx.post(f"http://127.0.0.1:{port}/api/flow_runs/count", json=body,
+                           timeout=10).json()
+    except (httpx.HTTPError, ValueError):
+        return "starting"            # not answering yet (or busy): not idle
+    return "a flow run" if isinstance(count, int) and count > 0 else None
+
+
 def _guard(home: Path, port: int) -> int:
-    """Run the Prefect server until SIGTERM, or until ``home`` disappears."""
+    """Run the Prefect server until SIGTERM, until ``home`` disappears, or until nothing has
+    used it for ``IDLE_EXIT`` seconds."""
     import signal
 
     proc = subprocess.Popen([sys.executable, "-m", "prefect", "server", "start", "--host",
                              "127.0.0.1", "--port", str(port)], cwd=str(home))
     stop = []
     signal.signal(signal.SIGTERM, lambda *_: stop.append(1))
+    idle_since = checked = time.monotonic()
     while proc.poll() is None and not stop and home.is_dir():
         time.sleep(1)
+        now = time.monotonic()
+        if now - checked < IDLE_CHECK:
+            continue
+        checked = now
+        if in_use(home, port):
+            idle_since = now
+        elif now - idle_since > IDLE_EXIT:
+            print(f"cumulus: nothing used this Prefect server for {IDLE_EXIT:g} s "
+                  "(CUMULUS_PREFECT_IDLE_EXIT); stopping it (the next use starts it again)",
+                  flush=True)
+            (home / "server.json").unlink(missing_ok=True)
+            break
     if proc.poll() is None:
         proc.terminate()
         try:

@@ -144,11 +144,31 @@ class ScheduleServer:
         return run_id
 
     # the loop ------------------------------------------------------------------------------
+    def beat(self) -> None:
+        """Tell the workspace's Prefect server guard that schedules are being served."""
+        import json
+        import os
+
+        from cumulus._procs import ProcessRef
+        from cumulus.flows._prefect import SERVE_HEARTBEAT
+
+        path = self.ws.state_dir / "prefect" / SERVE_HEARTBEAT
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(json.dumps({**ProcessRef.of(os.getpid()).to_dict(),
+                                        "heartbeat": time.time()}))
+        except OSError:
+            pass
+
     def loop(self, stop: threading.Event, poll_interval: float = 1.0,
              sync_interval: float = 5.0) -> None:
         deployments = self.sync()
-        synced = time.monotonic()
+        synced = beat = time.monotonic()
+        self.beat()
         while not stop.is_set():
+            if time.monotonic() - beat > 10:
+                self.beat()
+                beat = time.monotonic()
             try:
                 if time.monotonic() - synced > sync_interval:
                     deployments = self.sync()
