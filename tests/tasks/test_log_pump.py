@@ -6,7 +6,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from cumulus.tasks.executor import _LogPump
+from cumulus.tasks._process import LogPump
 
 
 def test_output_is_shipped_from_disk_in_bounded_chunks(tmp_path: Path) -> None:
@@ -14,7 +14,7 @@ def test_output_is_shipped_from_disk_in_bounded_chunks(tmp_path: Path) -> None:
     log.parent.mkdir()
     log.write_text("an earlier attempt's output\n")       # appended to, never re-sent
     read_fd, write_fd = os.pipe()
-    pump = _LogPump(read_fd, log)
+    pump = LogPump(read_fd, log)
     pump.TAKE_LIMIT = 100
     pump.start()
     lines = [f"line {i:04d} é\n" for i in range(500)]     # 14 bytes each (é is two)

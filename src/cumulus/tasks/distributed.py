@@ -31,6 +31,7 @@ from typing import Any
 
 from cumulus.specs import ScriptSpec
 from cumulus.store.status import TERMINAL, RunStatus
+from cumulus.tasks._process import LogPump, die_with_node
 from cumulus.tasks.executor import (
     CANCEL_CHECK,
     HEARTBEAT,
@@ -39,8 +40,6 @@ from cumulus.tasks.executor import (
     LOGS_SYNC,
     POLL,
     _Execution,
-    _LogPump,
-    die_with_node,
     publish_event,
 )
 from cumulus.tasks.ingest import Ingestor, wait_quiet
@@ -204,7 +203,7 @@ def _worker_info() -> tuple[str, int]:
 
 
 class _Rank:
-    def __init__(self, rank: int, proc: subprocess.Popen[bytes], pump: _LogPump) -> None:
+    def __init__(self, rank: int, proc: subprocess.Popen[bytes], pump: LogPump) -> None:
         self.rank = rank
         self.proc = proc
         self.pump = pump
@@ -333,7 +332,7 @@ class _NodeExecution(_Execution):
                                 stdout=write_fd, stderr=write_fd, start_new_session=True,
                                 preexec_fn=preexec)
         os.close(write_fd)
-        pump = _LogPump(read_fd, self.run_dir / "logs" / f"rank_{rank}.txt")
+        pump = LogPump(read_fd, self.run_dir / "logs" / f"rank_{rank}.txt")
         pump.start()
         self.ranks.append(_Rank(rank, proc, pump))
 

@@ -12,17 +12,15 @@ import shutil
 import signal
 import socket
 import subprocess
-import sys
-import threading
 import time
 import traceback
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 from cumulus._install import PACKAGE_ROOT
 from cumulus.specs import ScriptSpec
 from cumulus.store.status import TERMINAL, RunStatus
+from cumulus.tasks._process import ExitWatch, LogPump, die_with_node
 from cumulus.tasks.ingest import Ingestor, wait_quiet
 
 POLL = 0.05
@@ -45,97 +43,6 @@ def execute_run(run_id: str, ws_payload: dict[str, Any], attempt_limit: int = 3)
 
         return run_node(ws, run_id, 0, int(distribution.get("node_count") or 1), attempt_limit)
     return _Execution(ws, run_id, attempt_limit).run()
-
-
-class ExitWatch:
-    """Wait for a child to exit with a timeout, woken the instant it does (a Linux pidfd);
-    ``Popen.wait(timeout)`` polls with a growing sleep and notices an exit up to tens of
-    milliseconds late, which a short run pays in full."""
-
-    def __init__(self, proc: subprocess.Popen[Any]) -> None:
-        import select
-
-        self.proc = proc
-        self.fd: int | None = None
-        self.poller: Any = None
-        try:
-            self.fd = os.pidfd_open(proc.pid)
-            self.poller = select.poll()
-            self.poller.register(self.fd, select.POLLIN)
-        except (AttributeError, OSError):     # no pidfd here: Popen's own wait
-            self.fd = None
-
-    def wait(self, timeout: float) -> bool:
-        """True once the child has exited (reaped by ``proc.poll()``)."""
-        if self.poller is not None:
-            self.poller.poll(timeout * 1000)
-            return self.proc.poll() is not None
-        try:
-            self.proc.wait(timeout=timeout)
-            return True
-        except subprocess.TimeoutExpired:
-            return False
-
-    def close(self) -> None:
-        if self.fd is not None:
-            os.close(self.fd)
-            self.fd = None
-
-
-class _LogPump(threading.Thread):
-    """Copies the child's output to a local file; ``take()`` hands out what the store has not
-    had yet, read back from that file in bounded chunks.
-
-    The file is the buffer: while the store is unreachable (writes retry, see
-    ``store/_retry.py``) the script keeps running and writing, its output waits on disk rather
-    than in memory, and it is shipped in order, ``TAKE_LIMIT`` bytes at a time, once the store
-    answers again.
-    """
-
-    TAKE_LIMIT = 4 * 2**20
-
-    def __init__(self, fd: int, path: Path) -> None:
-        super().__init__(daemon=True)
-        self.fd = fd
-        self.path = path
-        self.written = 0       # bytes in the file
-        self.shipped = 0       # bytes handed out by take()
-        self.lock = threading.Lock()
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self.start_offset = path.stat().st_size if path.exists() else 0
-
-    def run(self) -> None:
-        with open(self.path, "ab") as out:
-            while True:
-                chunk = os.read(self.fd, 65536)
-                if not chunk:
-                    break
-                out.write(chunk)
-                out.flush()
-                with self.lock:
-                    self.written += len(chunk)
-        os.close(self.fd)
-
-    def take(self) -> str:
-        """The next output not yet handed out (at most ``TAKE_LIMIT`` bytes, cut after a
-        newline when the chunk is full, so no line or character is split)."""
-        with self.lock:
-            start, end = self.shipped, self.written
-        if end <= start:
-            return ""
-        end = min(end, start + self.TAKE_LIMIT)
-        with open(self.path, "rb") as fh:
-            fh.seek(self.start_offset + start)
-            data = fh.read(end - start)
-        if end - start == self.TAKE_LIMIT and b"\n" in data:
-            data = data[:data.rfind(b"\n") + 1]
-        self.shipped = start + len(data)
-        return data.decode("utf-8", errors="replace")
-
-    def drain(self) -> Iterator[str]:
-        """Every chunk left (after the child ended)."""
-        while text := self.take():
-            yield text
 
 
 class _Execution:
@@ -352,7 +259,7 @@ class _Execution:
                                      stdout=write_fd, stderr=write_fd, start_new_session=True,
                                      preexec_fn=preexec)
         os.close(write_fd)
-        pump = _LogPump(read_fd, self.run_dir / "logs" / "std_log.txt")
+        pump = LogPump(read_fd, self.run_dir / "logs" / "std_log.txt")
         pump.start()
         exit_watch = ExitWatch(self.proc)
         ingest = Ingestor(self.ws, self.run_id, str(self.control_dir), self.attempt)
@@ -525,43 +432,6 @@ def publish_event(topic: str | None, run_id: str, what: str) -> None:
         get_worker().log_event(topic, {"run": run_id, "what": what})
     except Exception:
         pass
-
-
-_SETPRIV = shutil.which("setpriv") if sys.platform.startswith("linux") else None
-
-
-def die_with_node(argv: list[str]) -> tuple[list[str], Any]:
-    """``(argv, preexec_fn)`` for a script that must die with this worker (a lost node takes
-    its processes with it, so a requeued run never runs twice).
-
-    Through util-linux's ``setpriv --pdeathsig KILL``, an exec that costs about a
-    millisecond: a ``preexec_fn`` would make Python fork the whole worker instead of using
-    vfork, which doubles the launch time of a short run (20 ms vs 10 ms measured from a
-    worker-sized process). The ``preexec_fn`` is the fallback where setpriv is missing.
-    """
-    if _SETPRIV:
-        return [_SETPRIV, "--pdeathsig", "KILL", "--", *argv], None
-    return argv, _die_with_node()
-
-
-def _die_with_node() -> Any:
-    """A preexec_fn that kills the script when this worker dies (a lost node takes its
-    processes with it, so a requeued run never runs twice); None where unsupported."""
-    if not sys.platform.startswith("linux"):
-        return None
-    import ctypes
-
-    try:
-        prctl = ctypes.CDLL(None, use_errno=True).prctl
-    except (OSError, AttributeError):
-        return None
-    parent = os.getpid()
-
-    def preexec() -> None:
-        prctl(1, signal.SIGKILL)      # PR_SET_PDEATHSIG
-        if os.getppid() != parent:    # the worker died before prctl took effect
-            os._exit(137)
-    return preexec
 
 
 def package_path() -> str:
