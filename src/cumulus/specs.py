@@ -23,7 +23,7 @@ from cumulus.errors import ValidationError as CumulusValidationError
 
 SPEC_VERSION = 1
 
-__all__ = ["SPEC_VERSION", "ScriptSpec"]
+__all__ = ["SPEC_VERSION", "ScriptSpec", "TaskSpec"]
 
 
 class _Spec(BaseModel):
@@ -81,3 +81,18 @@ class ScriptSpec(_Spec):
     def replace(self, **changes: Any) -> ScriptSpec:
         """A copy with ``changes`` (validated again)."""
         return ScriptSpec.model_validate({**self.model_dump(), **changes})
+
+
+class TaskSpec(_Spec):
+    """What one Dask task executes: node ``rank`` of ``world`` of run ``run_id`` (``world``
+    1: a plain run), under scheduler key ``key``, asking for ``request``; at most
+    ``attempt_limit`` starts. Built by the launch layer (``compute/_launch.py``)."""
+
+    run_id: str
+    key: str
+    request: dict[str, float] = Field(default_factory=dict)
+    rank: int = Field(0, ge=0)
+    world: int = Field(1, ge=1)
+    attempt_limit: int = Field(3, ge=1)
+    group: str = ""
+    priority: int = 0

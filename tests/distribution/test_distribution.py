@@ -24,11 +24,11 @@ from cumulus import (
     TensorflowDistribution,
 )
 from cumulus.compute import ClusterConfig, ComputeTarget, NodeSpec
+from cumulus.compute._launch import node_request
 from cumulus.errors import ResourceUnavailableError, ValidationError
 from cumulus.tasks.distributed import (
     cuda_visible_devices,
     hostfile_text,
-    node_request,
     rank_env,
 )
 

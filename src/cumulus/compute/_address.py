@@ -85,22 +85,8 @@ class AddressBackend(ComputeBackend):
         self.client()
         return self.address
 
-    def submit(self, run_id: str, ws_payload: dict[str, Any], resources: dict[str, float],
-               definition: dict[str, Any]) -> None:
-        from cumulus.compute._submit import submit_run_task
-
-        client = self.client()
-        store_url = ws_payload.get("store_url") or self.ws.store_url
-        if definition.get("distribution"):     # one whole-worker task per node, as elsewhere
-            from cumulus.compute._resources import node_count_of
-            from cumulus.tasks.distributed import node_request, submit_node_tasks
-
-            submit_node_tasks(client, run_id, ws_payload, self.config.attempt_limit,
-                              node_request(resources, self._smallest_worker(client)),
-                              store_url, node_count_of(definition["distribution"]))
-            return
-        submit_run_task(client, run_id, ws_payload, self.config.attempt_limit, resources,
-                        store_url, definition.get("share_group"), definition.get("priority"))
+    def node_shape(self, client: Any) -> dict[str, float] | None:
+        return self._smallest_worker(client)
 
     @staticmethod
     def _smallest_worker(client: Any) -> dict[str, float] | None:

@@ -66,10 +66,22 @@ class ComputeBackend(ABC):
     def ensure_running(self) -> str:
         """Make sure the cluster is up; return its Dask scheduler address."""
 
-    @abstractmethod
     def submit(self, run_id: str, ws_payload: dict[str, Any], resources: dict[str, float],
                definition: dict[str, Any]) -> None:
-        """Queue one run on the cluster."""
+        """Queue one run on the cluster: the launch layer plans its tasks (one, or one whole
+        node per node of a distributed run) and places them; backends only say what a node
+        offers (``node_shape``)."""
+        from cumulus.compute._launch import place, plan
+        from cumulus.specs import ScriptSpec
+
+        client = self.client()
+        tasks = plan(run_id, ScriptSpec.from_definition(definition), resources,
+                     self.node_shape(client), self.config.attempt_limit)
+        place(client, tasks, ws_payload, ws_payload.get("store_url") or self.ws.store_url)
+
+    def node_shape(self, client: Any) -> dict[str, float] | None:
+        """What one node offers, for a distributed run's whole-node tasks (None: unknown)."""
+        return self.node_resources()
 
     @abstractmethod
     def client(self) -> Any:

@@ -152,24 +152,6 @@ class ManagedBackend(ComputeBackend):
             return get_client(address, security=security_from_state(self.state)
                               if address.startswith("tls://") else None)
 
-    # runs ----------------------------------------------------------------------------------
-    def submit(self, run_id: str, ws_payload: dict[str, Any], resources: dict[str, float],
-               definition: dict[str, Any]) -> None:
-        from cumulus.compute._submit import submit_run_task
-
-        if definition.get("distribution"):     # a gang of whole-node tasks (tasks/distributed.py)
-            from cumulus.compute._resources import node_count_of
-            from cumulus.tasks.distributed import node_request, submit_node_tasks
-
-            submit_node_tasks(self.client(), run_id, ws_payload, self.config.attempt_limit,
-                              node_request(resources, self.node_resources()),
-                              ws_payload.get("store_url") or self.ws.store_url,
-                              node_count_of(definition["distribution"]))
-            return
-        submit_run_task(self.client(), run_id, ws_payload, self.config.attempt_limit, resources,
-                        ws_payload.get("store_url") or self.ws.store_url,
-                        definition.get("share_group"), definition.get("priority"))
-
     # status --------------------------------------------------------------------------------
     def status(self) -> ClusterStatus:
         state = self.state

@@ -210,8 +210,9 @@ class Manager:
         return self._requeue(orphans, cfg, "canceled with no task on the cluster")
 
     def _requeue(self, records: list[dict[str, Any]], cfg: Any, canceled_reason: str) -> int:
+        from cumulus.compute._launch import place, plan
         from cumulus.compute._resources import request_for
-        from cumulus.compute._submit import submit_run_task
+        from cumulus.specs import ScriptSpec
         from cumulus.store.status import RunStatus
 
         count = 0
@@ -221,11 +222,10 @@ class Manager:
                 continue
             if not _executable(rec):
                 continue        # not something execute_run runs (a child run, a controller)
-            request = request_for((rec.get("definition") or {}).get("resources"))
-            submit_run_task(self.client, rec["id"], self.payload, cfg.attempt_limit, request,
-                            self.ws.store_url,
-                            (rec.get("definition") or {}).get("share_group"),
-                            (rec.get("definition") or {}).get("priority"))
+            spec = ScriptSpec.from_definition(rec.get("definition") or {})
+            tasks = plan(rec["id"], spec, request_for(spec.resources),
+                         cfg.node.worker_resources(), cfg.attempt_limit)
+            place(self.client, tasks, self.payload, self.ws.store_url)
             count += 1
         return count
 

@@ -1,11 +1,11 @@
 """What runs on each node of a distributed run (PyTorch, TensorFlow, MPI distributions).
 
-A run with ``distribution`` is submitted as ``node_count`` Dask tasks
-``execute_node(run_id, ws_payload, node_rank, node_count, attempt_limit)`` keyed
-``cumulus-run-<id>`` (node 0) and ``cumulus-run-<id>-node<k>``, each asking for a whole node
-so no two share one. The nodes meet through the store: node 0 claims the run (Queued ->
-Preparing), every node publishes ``{"host", "port"}`` as ``properties["node_<k>"]``, and
-once all are present node 0 moves the run to Running; then each node starts
+A run with ``distribution`` is submitted by the launch layer (``compute/_launch.py``) as
+``node_count`` Dask tasks keyed ``cumulus-run-<id>`` (node 0) and ``cumulus-run-<id>-node<k>``,
+each asking for a whole node so no two share one; each runs :func:`run_node`. The nodes
+meet through the store: node 0 claims the run (Queued -> Preparing), every node publishes
+``{"host", "port"}`` as ``properties["node_<k>"]``, and once all are present node 0 moves the
+run to Running; then each node starts
 ``process_count_per_node`` processes with the launcher variables (MASTER_ADDR, RANK,
 WORLD_SIZE, TF_CONFIG, CUMULUS_HOSTS, ...).
 
@@ -48,55 +48,6 @@ GANG_TIMEOUT = 120.0
 RENDEZVOUS_POLL = 0.2
 STOPPED = {RunStatus.FAILED.value, RunStatus.CANCELED.value, RunStatus.CANCEL_REQUESTED.value,
            RunStatus.COMPLETED.value}
-
-
-def node_key(run_id: str, node_rank: int) -> str:
-    """Node 0 has the plain run key, so a manager's recovery (which queues ``execute_run``
-    under that key) never starts a second node 0."""
-    from cumulus.compute._base import run_key
-
-    return run_key(run_id) if node_rank == 0 else f"{run_key(run_id)}-node{node_rank}"
-
-
-def node_request(request: dict[str, float], node: dict[str, float] | None) -> dict[str, float]:
-    """A node task's request: the whole node (its cpus and gpus), so no two share one."""
-    out = dict(request)
-    if node:
-        for name in ("cpus", "gpus"):
-            if node.get(name):
-                out[name] = max(float(out.get(name, 0.0)), float(node[name]))
-    return out
-
-
-def submit_node_tasks(client: Any, run_id: str, ws_payload: dict[str, Any], max_attempts: int,
-                      request: dict[str, float], store_url: str, nodes: int) -> None:
-    """Queue the ``nodes`` tasks of a distributed run (all placed by the scheduler plugin)."""
-    import dask
-    from distributed import fire_and_forget
-
-    from cumulus.compute._base import ANNOTATION
-    from cumulus.compute._submit import confirm, run_annotation
-
-    keys = [node_key(run_id, k) for k in range(nodes)]
-    futures = []
-    with dask.annotate(**{ANNOTATION: run_annotation(run_id, request, store_url)}):
-        for k, key in enumerate(keys):
-            futures.append(client.submit(execute_node, run_id, ws_payload, k, nodes,
-                                         max_attempts, key=key, pure=False, retries=0))
-    for f in futures:
-        fire_and_forget(f)
-    for key in keys:
-        confirm(client, key)
-    del futures
-
-
-def execute_node(run_id: str, ws_payload: dict[str, Any], node_rank: int, node_count: int,
-                 attempt_limit: int = 3) -> str:
-    """The Dask task for node ``node_rank`` of a distributed run; returns the run's status."""
-    from cumulus.workspace import Workspace
-
-    return run_node(Workspace.from_payload(ws_payload), run_id, node_rank, node_count,
-                    attempt_limit)
 
 
 def run_node(ws: Any, run_id: str, node_rank: int, node_count: int,
@@ -478,5 +429,4 @@ class _NodeExecution(_Execution):
         return RunStatus.COMPLETED.value
 
 
-__all__ = ["cuda_visible_devices", "execute_node", "hostfile_text", "node_request",
-           "rank_env", "submit_node_tasks"]
+__all__ = ["cuda_visible_devices", "hostfile_text", "rank_env", "run_node"]

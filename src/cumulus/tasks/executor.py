@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from cumulus._install import PACKAGE_ROOT
-from cumulus.specs import ScriptSpec
+from cumulus.specs import ScriptSpec, TaskSpec
 from cumulus.store.status import TERMINAL, RunStatus
 from cumulus.tasks._process import ExitWatch, LogPump, die_with_node
 from cumulus.tasks.ingest import Ingestor, wait_quiet
@@ -30,6 +30,18 @@ HEARTBEAT = 5.0
 LOGS_SYNC = 5.0
 KILL_GRACE = 3.0
 CHECKPOINTS = "outputs/checkpoints"   # the run's artifacts restored on a later attempt
+
+
+def execute_task(task: TaskSpec, ws_payload: dict[str, Any]) -> str:
+    """The Dask task of the launch layer: node ``task.rank`` of a distributed run, or a plain
+    run; returns the run's final status."""
+    if task.world > 1:
+        from cumulus.tasks.distributed import run_node
+        from cumulus.workspace import Workspace
+
+        return run_node(Workspace.from_payload(ws_payload), task.run_id, task.rank,
+                        task.world, task.attempt_limit)
+    return execute_run(task.run_id, ws_payload, task.attempt_limit)
 
 
 def execute_run(run_id: str, ws_payload: dict[str, Any], attempt_limit: int = 3) -> str:
