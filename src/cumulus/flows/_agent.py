@@ -39,7 +39,8 @@ from cumulus.flows._prefect import EPHEMERAL, SERVER_ENV, pid_alive, resolve_api
 if TYPE_CHECKING:
     from cumulus.workspace import Workspace
 
-POLL = 0.1
+POLL = 1.0           # the store is read this often; a submit on this host wakes it at once
+WAKE = signal.SIGUSR1
 HEARTBEAT = 2.0
 STALE_AFTER = 20.0
 START_GRACE = 180.0
@@ -102,6 +103,7 @@ def ensure_agent(ws: Workspace) -> dict[str, Any]:
     with _locked(ws):
         state = read_state(ws)
         if agent_alive(state) and state.get("api") == api and state.get("version") == version:
+            wake_agent(state)
             return state
         if agent_alive(state):
             stop_agent(ws)
@@ -127,6 +129,17 @@ def _spawn(ws: Workspace, api: str, version: str) -> dict[str, Any]:
              "started": time.time(), "log": str(log), "version": version}
     _write_state(ws, **state)
     return state
+
+
+def wake_agent(state: dict[str, Any]) -> None:
+    """Tell the agent on this host that a pipeline run is queued (best effort: it also reads
+    the store every second)."""
+    pid = state.get("pid")
+    if pid and pid_alive(pid, state.get("pid_started")):
+        try:
+            os.kill(int(pid), WAKE)
+        except (ProcessLookupError, PermissionError):
+            pass
 
 
 def stop_services(ws: Workspace, *, server: bool = True) -> dict[str, bool]:
@@ -170,6 +183,14 @@ class Agent:
 
     def loop(self) -> None:
         signal.signal(signal.SIGTERM, lambda *_: setattr(self, "stopping", True))
+        # a submit (SIGUSR1) or a child ending (SIGCHLD) wakes the loop at once: the signals
+        # write to a pipe the loop waits on (the self-pipe trick)
+        self.wake_r, wake_w = os.pipe()
+        os.set_blocking(self.wake_r, False)
+        os.set_blocking(wake_w, False)
+        signal.set_wakeup_fd(wake_w)
+        for sig in (WAKE, signal.SIGCHLD):
+            signal.signal(sig, lambda *_: None)
         idle_since = time.monotonic()
         beat = recovered = 0.0
         while not self.stopping:
@@ -189,7 +210,19 @@ class Agent:
             elif now - idle_since > self.idle_limit:
                 print(f"agent idle for {self.idle_limit:.0f} s: exiting", flush=True)
                 return
-            time.sleep(POLL)
+            self._wait(POLL)
+
+    def _wait(self, timeout: float) -> None:
+        """Sleep until woken by a signal, or ``timeout``."""
+        import select
+
+        ready, _, _ = select.select([self.wake_r], [], [], timeout)
+        if ready:
+            try:
+                while os.read(self.wake_r, 512):
+                    pass
+            except BlockingIOError:
+                pass
 
     def claim_and_fork(self) -> int:
         store = self.ws.store
@@ -210,6 +243,9 @@ class Agent:
         pid = os.fork()
         if pid:
             return pid
+        signal.set_wakeup_fd(-1)              # the child is not the agent
+        for sig in (WAKE, signal.SIGCHLD):
+            signal.signal(sig, signal.SIG_DFL)
         code = 1
         try:
             fd = os.open(log, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)

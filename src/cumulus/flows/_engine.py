@@ -27,7 +27,7 @@ if TYPE_CHECKING:
     from cumulus.flows._prepare import PreparedPipeline
     from cumulus.workspace import Workspace
 
-POLL = 0.25          # the store is read this often, and whenever a step's run announces its end
+POLL = 0.5           # the store is read this often, and whenever a step's run announces its end
 ABORT_CHECK = 0.1
 HEARTBEAT = 5.0
 PREFECT_CHECK = 2.0   # how often the flow run's state in Prefect is read (a cancel from its UI)
