@@ -151,3 +151,15 @@ def test_quota_cli(cws: Any) -> None:
     assert out.returncode == 1 and "nope" in out.stderr and "local" in out.stderr, out.stderr
     assert "removed the quota of the workspace" in cli("clear").stdout
     assert Quota.list(cws) == []
+
+
+def test_live_usage_counts_only_managers_that_reported_lately() -> None:
+    from cumulus.compute._quota import live_usage
+
+    records = [{"name": "a", "state": {"status": "Running", "heartbeat": 95.0,
+                                       "running_runs": 2, "current_node_count": 1,
+                                       "gpus_in_use": 1.0}},
+               {"name": "stale", "state": {"status": "Running", "heartbeat": 10.0,
+                                           "running_runs": 9}},
+               {"name": "stopped", "state": {"status": "Stopped", "heartbeat": 99.0}}]
+    assert live_usage(records, 100.0) == {"a": Usage(runs=2, nodes=1, gpus=1.0)}

@@ -281,12 +281,12 @@ class Manager:
         """Work out this target's quota allowance (its own quota, the workspace's less what
         the other live targets use) and push it to the plugin and the autoscaler."""
         from cumulus.compute._quota import (
-            ALIVE_FOR,
             WORKSPACE,
             Allowance,
             Limits,
             Usage,
             allowance,
+            live_usage,
         )
 
         quotas = self.store.quotas.all()
@@ -296,14 +296,8 @@ class Manager:
         self.shared_quota = not shared.empty
         others = Usage()
         if not shared.empty:
-            for rec in self.store.list_compute():
-                state = rec.get("state") or {}
-                if rec["name"] == self.name or state.get("status") != "Running" or \
-                        now - float(state.get("heartbeat") or 0) > ALIVE_FOR:
-                    continue
-                others += Usage(int(state.get("running_runs") or 0),
-                                int(state.get("current_node_count") or 0),
-                                float(state.get("gpus_in_use") or 0.0))
+            usage = live_usage(self.store.list_compute(), now)
+            others = sum((u for name, u in usage.items() if name != self.name), Usage())
         quota = allowance(Limits.from_dict(quotas.get(self.name)), shared, others)
         if quota == (self.quota or Allowance()):
             return

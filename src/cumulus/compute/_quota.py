@@ -101,6 +101,25 @@ class Allowance:
         return cls(Limits(**(data.get("limits") or {})), dict(data.get("why") or {}))
 
 
+def live_usage(records: Sequence[Mapping[str, Any]], now: float) -> dict[str, Usage]:
+    """target -> what its manager last reported in use, for managers that reported within
+    ``ALIVE_FOR`` seconds (pure: ``records`` are compute records with their ``state``).
+
+    >>> live_usage([{"name": "a", "state": {"status": "Running", "heartbeat": 9.0,
+    ...                                      "running_runs": 2}}], 10.0)
+    {'a': Usage(runs=2, nodes=0, gpus=0.0)}
+    """
+    out: dict[str, Usage] = {}
+    for rec in records:
+        state = rec.get("state") or {}
+        if state.get("status") == "Running" and \
+                now - float(state.get("heartbeat") or 0) <= ALIVE_FOR:
+            out[str(rec["name"])] = Usage(int(state.get("running_runs") or 0),
+                                          int(state.get("current_node_count") or 0),
+                                          float(state.get("gpus_in_use") or 0.0))
+    return out
+
+
 def _fmt(value: float) -> str:
     return f"{value:g}"
 
@@ -203,4 +222,4 @@ def check_quota(target: str, request: Mapping[str, float], node_count: int,
 
 
 __all__ = ["ALIVE_FOR", "FIELDS", "WORKSPACE", "Allowance", "Limits", "Usage", "admit", "allowance",
-           "capped_nodes", "check_quota"]
+           "capped_nodes", "check_quota", "live_usage"]

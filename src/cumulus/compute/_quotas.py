@@ -22,7 +22,7 @@ import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from cumulus.compute._quota import ALIVE_FOR, FIELDS, WORKSPACE, Limits, Usage, check_quota
+from cumulus.compute._quota import FIELDS, WORKSPACE, Limits, Usage, check_quota, live_usage
 from cumulus.errors import ValidationError
 
 if TYPE_CHECKING:
@@ -123,16 +123,7 @@ def _read(ws: Workspace, fresh: bool = False) -> dict[str, Limits]:
 
 def _usage(ws: Workspace) -> dict[str, Usage]:
     """target -> what its running manager last reported in use."""
-    out: dict[str, Usage] = {}
-    now = time.time()
-    for rec in ws.store.list_compute():
-        state = rec.get("state") or {}
-        if state.get("status") == "Running" and \
-                now - float(state.get("heartbeat") or 0) <= ALIVE_FOR:
-            out[rec["name"]] = Usage(int(state.get("running_runs") or 0),
-                                     int(state.get("current_node_count") or 0),
-                                     float(state.get("gpus_in_use") or 0.0))
-    return out
+    return live_usage(ws.store.list_compute(), time.time())
 
 
 __all__ = ["Quota", "check_run_quota"]

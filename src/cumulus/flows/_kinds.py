@@ -228,6 +228,16 @@ class FunctionPayload(StepKind):
                 "code": self.code, "snapshot": self.snapshot}
 
 
+def fill_io(template: list[Any], values: dict[str, Any]) -> list[Any]:
+    """Step arguments with their ``{"__io__": name}`` placeholders replaced by ``values``.
+
+    >>> fill_io(["--data", {"__io__": "d"}, 3], {"d": "path"})
+    ['--data', 'path', 3]
+    """
+    return [values[a["__io__"]] if isinstance(a, dict) and "__io__" in a else a
+            for a in template]
+
+
 class ScriptPayload(StepKind):
     """A ScriptRunConfig whose arguments may hold Inputs/Outputs (as ``{"__io__": name}``)."""
 
@@ -242,9 +252,7 @@ class ScriptPayload(StepKind):
         self.code = ""
 
     def _with_args(self, values: dict[str, Any]) -> Any:
-        args = [values[a["__io__"]] if isinstance(a, dict) and "__io__" in a else a
-                for a in self.template]
-        return replace(self.config, arguments=args)
+        return replace(self.config, arguments=fill_io(self.template, values))
 
     def validate(self, ws: Workspace, node: Node) -> None:
         from cumulus.datastores import DataPath

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from cumulus.errors import CumulusError, PipelineError
-from cumulus.flows._kinds import StepKind, _environment_hash, code_hash
+from cumulus.flows._kinds import StepKind, _environment_hash, code_hash, fill_io
 
 if TYPE_CHECKING:
     from cumulus.flows._graph import Node
@@ -58,9 +58,7 @@ class SweepStep(StepKind):
 
         if self.template is None:
             return self.sweep.run_config
-        args = [values[a["__io__"]] if isinstance(a, dict) and "__io__" in a else a
-                for a in self.template]
-        return replace(self.sweep.run_config, arguments=args)
+        return replace(self.sweep.run_config, arguments=fill_io(self.template, values))
 
     def validate(self, ws: Workspace, node: Node) -> None:
         from cumulus.datastores import DataPath
