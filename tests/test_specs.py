@@ -33,3 +33,28 @@ def test_a_definition_from_an_older_version_still_reads() -> None:
 def test_a_malformed_definition_is_a_clear_error() -> None:
     with pytest.raises(CumulusError, match="stored run definition does not parse"):
         ScriptSpec.from_definition({"type": "script", "priority": "high"})
+
+
+def test_each_run_kind_parses_to_its_own_spec() -> None:
+    from cumulus.specs import PipelineSpec, SweepSpec, parse_run_spec
+
+    sweep = {"type": "sweep", "sampling": {"type": "random", "space": {}},
+             "primary_metric_name": "acc", "primary_metric_goal": "maximize",
+             "max_total_runs": 4, "max_concurrent_runs": 2, "warm_start_trials": 0}
+    assert isinstance(parse_run_spec(sweep), SweepSpec)
+    assert parse_run_spec(sweep).primary_metric_name == "acc"
+    pipe = parse_run_spec({"type": "pipeline", "pipeline": "p", "order": ["a", "b"],
+                           "blob": "pipelines/x.pkl"})
+    assert isinstance(pipe, PipelineSpec) and pipe.order == ["a", "b"]
+    step = parse_run_spec({"script": "t.py", "step": {"kind": "script", "code": "c1"}})
+    assert isinstance(step, ScriptSpec) and step.step is not None and step.step.code == "c1"
+
+
+def test_a_bad_run_definition_names_what_is_wrong() -> None:
+    from cumulus.specs import parse_run_spec
+
+    with pytest.raises(CumulusError, match="does not match any of the expected"):
+        parse_run_spec({"type": "notebook"})
+    with pytest.raises(CumulusError, match="max_total_runs"):
+        parse_run_spec({"type": "sweep", "sampling": {}, "primary_metric_name": "m",
+                        "primary_metric_goal": "maximize", "max_total_runs": 0})

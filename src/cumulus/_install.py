@@ -12,11 +12,12 @@ Two kinds of cache live under ``~/.cache/cumulus`` (or ``$CUMULUS_CACHE_DIR``):
 
 from __future__ import annotations
 
-import hashlib
 import os
 import sys
 from functools import lru_cache
 from pathlib import Path
+
+from cumulus._hashing import text_digest
 
 #: the folder holding the ``cumulus`` package of this installation
 PACKAGE_ROOT = str(Path(__file__).resolve().parents[1])
@@ -37,7 +38,7 @@ def install_key() -> str:
 
     parts = (os.path.realpath(sys.prefix), sys.executable, sys.version, __version__,
              PACKAGE_ROOT)
-    return hashlib.sha256("|".join(parts).encode()).hexdigest()[:16]
+    return text_digest("|".join(parts), 16)
 
 
 def install_cache_dir() -> Path:

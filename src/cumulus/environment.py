@@ -26,13 +26,12 @@ Example::
 from __future__ import annotations
 
 import builtins
-import hashlib
-import json
 import os
 import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from cumulus._hashing import doc_digest
 from cumulus.errors import EnvironmentNotFoundError, ValidationError
 
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,254}$")
@@ -243,7 +242,7 @@ def _versions(ws: Any, name: str | None, latest_only: bool = False) -> list[Envi
 
 
 def _digest(doc: dict[str, Any]) -> str:
-    return hashlib.sha256(json.dumps(doc, sort_keys=True).encode()).hexdigest()[:24]
+    return doc_digest(doc, 24)
 
 
 def _read_requirements(path: str | os.PathLike[str]) -> list[str]:

@@ -158,7 +158,7 @@ class Run:
 
     # waiting and logs --------------------------------------------------------------------
     def wait_for_completion(self, show_output: bool = False, *, raise_on_error: bool = True,
-                            timeout: float | None = None, poll_interval: float = 0.2,
+                            timeout: float | None = None,
                             stream: TextIO | None = None, timeout_seconds: float | None = None,
                             wait_post_processing: bool = False) -> dict[str, Any]:
         """Block until the run ends; with ``show_output`` stream its log live as it is written.
@@ -168,38 +168,40 @@ class Run:
         """
         timeout = timeout if timeout is not None else timeout_seconds  # SDK v1 name
         out = stream or sys.stdout
-        cursor = 0
-        deadline = None if timeout is None else time.monotonic() + timeout
         if show_output:
             out.write(f"RunId: {self.id}\n")
-        checked = time.monotonic()
-        while True:
-            status = self.get_status()
-            if time.monotonic() - checked > REVIVE_AFTER and status not in _TERMINAL:
-                checked = time.monotonic()
-                self._revive(out if show_output else None)
-            if show_output:
-                text, cursor = self._store.read_log(self.id, cursor)
-                if text:
-                    out.write(text)
-                    out.flush()
-            if status in _TERMINAL:
-                if show_output:
-                    text, cursor = self._store.read_log(self.id, cursor)
-                    out.write(text)
-                    out.write(f"\nRun {self.id} finished: {status}\n")
-                    out.flush()
-                break
-            if deadline is not None and time.monotonic() > deadline:
-                from cumulus.errors import RunError
-
-                raise RunError(f"Run {self.id} still {status} after {timeout} s.",
-                               run_id=self.id, status=status)
-            time.sleep(poll_interval)
+        status = self._follow(out if show_output else None, timeout=timeout,
+                              idle=lambda: self._revive(out if show_output else None))
+        if show_output:
+            out.write(f"\nRun {self.id} finished: {status}\n")
+            out.flush()
         details = self.get_details()
         if raise_on_error and status != "Completed":
             self._raise(details)
         return details
+
+    def _events_client(self) -> Any:
+        """A client of the run's cluster this process already holds (events come free
+        through it), or None."""
+        from cumulus.compute._client import target_client
+
+        return target_client(self.workspace.store_url, self._record.get("compute_target")
+                             or self.workspace.config.default_compute)
+
+    def _follow(self, out: TextIO | None, *, timeout: float | None = None,
+                idle: Any = None, idle_every: float = REVIVE_AFTER, label: str = "Run") -> str:
+        """Follow the run to its end (its log into ``out``, if given); its final status."""
+        from cumulus.tasks.follow import follow
+
+        status = ""
+        for event in follow(self._store, self.id, client=self._events_client(),
+                            logs=out is not None,
+                            timeout=timeout, idle=idle, idle_every=idle_every, label=label):
+            status = event.status
+            if event.kind == "log" and out is not None:
+                out.write(event.text)
+                out.flush()
+        return status
 
     def _revive(self, out: TextIO | None) -> None:
         """A waiting client restarts its run's compute manager if it died (best effort)."""
@@ -236,22 +238,14 @@ class Run:
     def get_log_tail(self, lines: int = 20) -> str:
         return "\n".join(self.get_log().rstrip("\n").splitlines()[-lines:])
 
-    def stream_log(self, out: TextIO | None = None, follow: bool = True,
-                   poll_interval: float = 0.2) -> str:
+    def stream_log(self, out: TextIO | None = None, follow: bool = True) -> str:
         """Write the log to ``out``; with ``follow`` keep writing until the run ends."""
         out = out or sys.stdout
-        cursor = 0
-        while True:
-            status = self.get_status()
-            text, cursor = self._store.read_log(self.id, cursor)
-            if text:
-                out.write(text)
-                out.flush()
-            if not follow or status in _TERMINAL:
-                text, cursor = self._store.read_log(self.id, cursor)
-                out.write(text)
-                return status
-            time.sleep(poll_interval)
+        if follow:
+            return self._follow(out)
+        status = self.get_status()
+        out.write(self.get_log())
+        return status
 
     # metrics -----------------------------------------------------------------------------
     def get_metrics(self, name: str | None = None, recursive: bool = False, *,
@@ -384,7 +378,7 @@ class Run:
         """Cancel the run and its active children; the script's process tree is stopped."""
         from cumulus.tasks.cancel import cancel_run
 
-        return cancel_run(self._store, self.id, reason)
+        return cancel_run(self._store, self.id, reason, client=self._events_client())
 
     def register_model(self, model_name: str, model_path: str, **kwargs: Any) -> Any:
         """Register a file or folder this run produced (e.g. 'outputs/model.pkl')."""

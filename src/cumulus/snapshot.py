@@ -7,9 +7,7 @@ limits with a message naming the largest offenders. Its identity is the hash of 
 
 from __future__ import annotations
 
-import hashlib
 import io
-import json
 import os
 import shutil
 import tarfile
@@ -20,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from cumulus._hashing import file_digest, text_digest, tree_digest
 from cumulus._install import cache_dir
 from cumulus.errors import SnapshotError
 
@@ -31,8 +30,6 @@ MAX_FILES = 2000
 ALWAYS_IGNORED = [".git/", "__pycache__/", "*.pyc", ".cumulus/", ".venv/", ".ipynb_checkpoints/"]
 IGNORE_FILES = (".gitignore", ".cumulusignore")
 
-_hash_cache: dict[tuple[str, int, int], str] = {}
-_hash_lock = threading.Lock()
 
 
 @dataclass(frozen=True)
@@ -107,7 +104,7 @@ def _check_link(root: Path, full: str, rel: str) -> None:
 def _entry_hash(root: Path, rel: str) -> str:
     path = root / rel
     if path.is_symlink():
-        return "link:" + hashlib.sha256(os.readlink(path).encode()).hexdigest()
+        return "link:" + text_digest(os.readlink(path))
     return _file_hash(path)
 
 
@@ -126,19 +123,7 @@ def _check_limits(root: Path, files: list[tuple[str, int]]) -> None:
 
 
 def _file_hash(path: Path) -> str:
-    st = path.stat()
-    key = (str(path), st.st_size, st.st_mtime_ns)
-    with _hash_lock:
-        if key in _hash_cache:
-            return _hash_cache[key]
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
-    digest = h.hexdigest()
-    with _hash_lock:
-        _hash_cache[key] = digest
-    return digest
+    return file_digest(path)
 
 
 def take_snapshot(source_directory: str | os.PathLike[str]) -> Snapshot:
@@ -150,7 +135,7 @@ def take_snapshot(source_directory: str | os.PathLike[str]) -> Snapshot:
     files = _walk(root)
     _check_limits(root, files)
     entries = tuple((rel, size, _entry_hash(root, rel)) for rel, size in files)
-    digest = hashlib.sha256(json.dumps(entries).encode()).hexdigest()[:32]
+    digest = tree_digest(entries, 32)
     return Snapshot(digest=digest, files=entries, source=root)
 
 

@@ -5,8 +5,7 @@ from __future__ import annotations
 import pytest
 
 from cumulus.compute import ComputeTarget
-from cumulus.sweeps._events import Wakeup
-from cumulus.tasks.executor import publish_event
+from cumulus.tasks.events import Wakeup, publish_event
 
 pytestmark = pytest.mark.integration
 

@@ -17,7 +17,7 @@ import threading
 from typing import Any
 
 from cumulus.compute._base import ComputeBackend
-from cumulus.compute._client import drop_client, get_client
+from cumulus.compute._client import drop_client, get_client, remember_target
 from cumulus.compute._resources import check_fits
 from cumulus.compute._status import ClusterStatus
 from cumulus.errors import ComputeError, ResourceUnavailableError
@@ -60,6 +60,7 @@ class AddressBackend(ComputeBackend):
                 f"{self.address}: {exc}. Check that it is running and reachable, or update "
                 "the target's address.") from exc
         self._install_plugin(client)
+        remember_target(self.ws.store_url, self.name, self.address)
         return client
 
     def _install_plugin(self, client: Any) -> None:

@@ -14,6 +14,7 @@ from typing import Any
 
 _clients: dict[tuple[int, str], Any] = {}
 _lock = threading.Lock()
+_targets: dict[tuple[str, str], str] = {}   # (store URL, target) -> scheduler address
 
 
 def get_client(address: str, timeout: float = 10, security: Any = None) -> Any:
@@ -35,6 +36,20 @@ def cached_client(address: str) -> Any:
     with _lock:
         client = _clients.get((os.getpid(), address))
     return client if client is not None and client.status == "running" else None
+
+
+def remember_target(store_url: str, target: str, address: str) -> None:
+    """Note that ``target`` of the store at ``store_url`` is served by ``address``."""
+    with _lock:
+        _targets[(store_url, target)] = address
+
+
+def target_client(store_url: str, target: str | None) -> Any:
+    """This process's connected client of ``target``'s scheduler, or None: never connects
+    (followers of runs use it to hear the run's events when it is there for free)."""
+    with _lock:
+        address = _targets.get((store_url, str(target)))
+    return cached_client(address) if address else None
 
 
 def drop_client(address: str) -> None:

@@ -19,9 +19,6 @@ from cumulus.errors import ValidationError, allowed_list, did_you_mean
 BACKENDS = ("local", "address", "ssh", "kubernetes", "azure")
 PRIORITIES = ("dedicated", "low")
 RESERVED_RESOURCES = ("cpus", "gpus", "memory")
-_UNITS = {"": 1, "b": 1, "k": 10**3, "kb": 10**3, "m": 10**6, "mb": 10**6, "g": 10**9,
-          "gb": 10**9, "t": 10**12, "tb": 10**12, "ki": 2**10, "kib": 2**10, "mi": 2**20,
-          "mib": 2**20, "gi": 2**30, "gib": 2**30, "ti": 2**40, "tib": 2**40}
 _MEMORY_HELP = "Use a number of bytes or a string like '512MiB', '2GiB' or '4GB'."
 
 
@@ -43,10 +40,14 @@ def parse_memory(value: str | int | float | None, what: str = "memory") -> int |
             raise ValidationError(f"{what} must be a positive number of bytes, got {value!r}. "
                                   + _MEMORY_HELP)
         return int(value)
-    m = re.fullmatch(r"\s*([0-9]*\.?[0-9]+)\s*([a-zA-Z]*)\s*", value)
-    if not m or m.group(2).lower() not in _UNITS:
+    from dask.utils import parse_bytes  # Dask's own units: what its workers are given
+
+    if not re.fullmatch(r"\s*[0-9]*\.?[0-9]+\s*[a-zA-Z]*\s*", value):  # a number, a unit
         raise ValidationError(f"{what} {value!r} does not parse. {_MEMORY_HELP}")
-    amount = int(float(m.group(1)) * _UNITS[m.group(2).lower()])
+    try:
+        amount = int(parse_bytes(value.strip()))
+    except ValueError:
+        raise ValidationError(f"{what} {value!r} does not parse. {_MEMORY_HELP}") from None
     if amount <= 0:
         raise ValidationError(f"{what} must be more than 0 bytes, got {value!r}. "
                               + _MEMORY_HELP)

@@ -31,12 +31,11 @@ from typing import Any
 from cumulus._install import PACKAGE_ROOT
 from cumulus._procs import ProcessRef, file_lock, pid_alive, stop_group
 from cumulus.compute._base import ComputeBackend
-from cumulus.compute._client import cached_client, drop_client, get_client
+from cumulus.compute._client import drop_client, get_client, remember_target, target_client
 from cumulus.compute._status import ClusterStatus, zero_counts
 from cumulus.errors import ComputeError
 
 START_TIMEOUT = 90.0
-_addresses: dict[tuple[str, str], str] = {}   # (store, target) -> scheduler last connected
 STALE_AFTER = 15.0
 STOP_TIMEOUT = 30.0
 
@@ -137,12 +136,11 @@ class ManagedBackend(ComputeBackend):
     def client(self) -> Any:
         from cumulus.compute._tls import security_from_state
 
-        known = _addresses.get((self.ws.store_url, self.name))
-        live = cached_client(known) if known else None
+        live = target_client(self.ws.store_url, self.name)
         if live is not None:        # connected: the scheduler is up, no need to ask the store
             return live
         address = self.ensure_running()
-        _addresses[(self.ws.store_url, self.name)] = address
+        remember_target(self.ws.store_url, self.name, address)
         security = security_from_state(self.state) if address.startswith("tls://") else None
         try:
             return get_client(address, security=security)

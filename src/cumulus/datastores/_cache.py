@@ -17,7 +17,6 @@ Example::
 from __future__ import annotations
 
 import errno
-import hashlib
 import os
 import shutil
 import sqlite3
@@ -29,6 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from cumulus._hashing import text_digest
 from cumulus.datastores._backends import FileStat
 from cumulus.datastores._progress import TransferProgress
 from cumulus.datastores._transfer import MANIFEST, Job, human_bytes, listing, run_jobs
@@ -115,7 +115,7 @@ class ContentCache:
 
     def key(self, identity: str, st: FileStat) -> str:
         token = f"{identity}\n{st.path}\n{st.size}\n{st.etag or ''}\n{st.md5 or ''}"
-        return hashlib.sha256(token.encode()).hexdigest()
+        return text_digest(token)
 
     def usage(self) -> int:
         with closing(self._db()) as db:
@@ -157,7 +157,7 @@ class ContentCache:
 
     @contextmanager
     def _lock(self, keys: list[str]) -> Iterator[None]:
-        name = hashlib.sha256("\n".join(keys).encode()).hexdigest()[:32]
+        name = text_digest("\n".join(keys), 32)
         from cumulus._procs import file_lock
 
         with file_lock(self.root / "locks" / name):   # kept: unlinking would race

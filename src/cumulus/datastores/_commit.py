@@ -20,7 +20,6 @@ Example::
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import posixpath
@@ -32,6 +31,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from cumulus._hashing import text_digest
 from cumulus._install import PACKAGE_ROOT
 from cumulus.datastores._transfer import (
     COMMITTING,
@@ -49,7 +49,7 @@ if TYPE_CHECKING:
 
 
 def staging_path(run_id: str, path: str) -> str:
-    return f"{STAGING_DIR}/{run_id}/{hashlib.sha256(path.encode()).hexdigest()[:16]}"
+    return f"{STAGING_DIR}/{run_id}/{text_digest(path, 16)}"
 
 
 def existing_files(ds: Datastore, path: str) -> dict[str, Any]:

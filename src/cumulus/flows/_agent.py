@@ -33,6 +33,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from cumulus._hashing import text_digest
 from cumulus._install import PACKAGE_ROOT
 from cumulus.flows._prefect import EPHEMERAL, SERVER_ENV, pid_alive, resolve_api
 
@@ -68,7 +69,6 @@ def _write_state(ws: Workspace, **values: Any) -> None:
 
 def code_version() -> str:
     """Changes when the installed cumulus code changes: a stale agent is replaced."""
-    import hashlib
 
     import cumulus
 
@@ -77,7 +77,7 @@ def code_version() -> str:
     for path in sorted(root.rglob("*.py")):
         st = path.stat()
         stamps.append(f"{path.relative_to(root)}:{st.st_size}:{st.st_mtime_ns}")
-    return hashlib.sha256("|".join(stamps).encode()).hexdigest()[:16]
+    return text_digest("|".join(stamps), 16)
 
 
 def agent_alive(state: dict[str, Any]) -> bool:

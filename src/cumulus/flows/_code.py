@@ -16,7 +16,6 @@ Example::
 
 from __future__ import annotations
 
-import hashlib
 import inspect
 import os
 import sys
@@ -27,6 +26,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from cumulus._hashing import text_digest
+
 _SIMPLE = (int, float, str, bool, bytes, type(None))
 _PACKAGE_DIR = str(Path(__file__).resolve().parents[1])
 
@@ -35,7 +36,7 @@ def code_fingerprint(fn: Any) -> str:
     """SHA-256 (32 hex) of ``fn``'s code and the same-module code and constants it uses."""
     parts: list[str] = []
     _collect(fn, getattr(fn, "__module__", None), parts, set())
-    return hashlib.sha256("\n\x00".join(parts).encode()).hexdigest()[:32]
+    return text_digest("\n\x00".join(parts), 32)
 
 
 def _collect(obj: Any, module: str | None, parts: list[str], seen: set[int]) -> None:

@@ -26,7 +26,6 @@ Example::
 
 from __future__ import annotations
 
-import hashlib
 import json
 import shutil
 import tempfile
@@ -35,6 +34,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
+from cumulus._hashing import doc_digest, text_digest
 from cumulus.errors import CumulusError, PipelineError
 
 if TYPE_CHECKING:
@@ -107,14 +107,12 @@ def _environment_hash(env: Any) -> str | None:
         return None
     if not definition:
         return None
-    return str(definition.get("hash") or hashlib.sha256(
-        json.dumps(definition, sort_keys=True, default=str).encode()).hexdigest()[:24])
+    return str(definition.get("hash") or doc_digest(definition, 24))
 
 
 def code_hash(identity: Any) -> str:
     """The code identity of a step: a short hash of a JSON-able description of it."""
-    return hashlib.sha256(json.dumps(identity, sort_keys=True, default=str).encode()
-                          ).hexdigest()[:32]
+    return doc_digest(identity, 32)
 
 
 def pin_source(ws: Workspace, folder: Any) -> str:
@@ -198,7 +196,7 @@ class FunctionPayload(StepKind):
                 for rel, _size, _digest in src.files:
                     (root / rel).parent.mkdir(parents=True, exist_ok=True)
                     shutil.copy2(src.source / rel, root / rel)
-                self.code = hashlib.sha256(f"{self.code}:{src.digest}".encode()).hexdigest()[:32]
+                self.code = text_digest(f"{self.code}:{src.digest}", 32)
             (root / BOOTSTRAP).write_text(BOOTSTRAP_TEXT)
             (root / PAYLOAD).write_bytes(dumps_by_value(self.fn))
             snap = take_snapshot(root)
@@ -340,7 +338,7 @@ class ConfigPayload(StepKind):
             from cumulus.flows._code import dumps_by_value
 
             text = dumps_by_value(self.config).hex()
-        self.code = hashlib.sha256(text.encode()).hexdigest()[:32]
+        self.code = text_digest(text, 32)
 
     def code_identity(self) -> str:
         return self.code

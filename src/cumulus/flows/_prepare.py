@@ -50,13 +50,16 @@ class PreparedPipeline:
 
     def definition(self) -> dict[str, Any]:
         """The JSON recorded as the pipeline run's definition."""
-        return {"type": "pipeline", "pipeline": self.pipeline, "graph": self.graph.to_dict(),
-                "order": self.order, "parameters": self.parameters,
-                "payloads": {k: p.describe() for k, p in self.payloads.items()},
-                "regenerate_outputs": self.regenerate_outputs,
-                "regenerate_steps": list(self.regenerate_steps), "rerun_of": self.rerun_of,
-                "continue_on_step_failure": self.continue_on_step_failure,
-                "outputs": self.outputs}
+        from cumulus.specs import PipelineSpec
+
+        return PipelineSpec(
+            pipeline=self.pipeline, graph=self.graph.to_dict(), order=self.order,
+            parameters=self.parameters,
+            payloads={k: p.describe() for k, p in self.payloads.items()},
+            regenerate_outputs=self.regenerate_outputs,
+            regenerate_steps=list(self.regenerate_steps), rerun_of=self.rerun_of,
+            continue_on_step_failure=self.continue_on_step_failure, outputs=self.outputs,
+        ).to_definition()
 
 
 def prepare(pipeline: Pipeline, ws: Workspace, parameters: dict[str, Any] | None, *,

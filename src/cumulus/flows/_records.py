@@ -23,6 +23,7 @@ import re
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
+from cumulus._hashing import doc_digest
 from cumulus.errors import PipelineError
 
 if TYPE_CHECKING:
@@ -135,11 +136,10 @@ def register(ws: Workspace, api: PrefectAPI, record: dict[str, Any]) -> str:
 
 def fingerprint(record: dict[str, Any]) -> str:
     """What the deployment mirrors; a change means the deployment must be updated."""
-    import json
 
     doc = {"kind": record["kind"], "definition": record["definition"],
            "enabled": record.get("enabled", True)}
-    return hashlib.sha256(json.dumps(doc, sort_keys=True, default=str).encode()).hexdigest()
+    return doc_digest(doc)
 
 
 def try_register(ws: Workspace, key: str) -> str | None:

@@ -16,11 +16,12 @@ Example::
 
 from __future__ import annotations
 
-import hashlib
 import json
 from collections.abc import Iterable
 from datetime import datetime, timezone
 from typing import Any
+
+from cumulus._hashing import text_digest
 
 KEY_VERSION = 1
 MAX_LISTED_FILES = 200
@@ -60,7 +61,7 @@ def fingerprint(entries: Iterable[tuple[str, dict[str, Any]]]) -> dict[str, Any]
     """
     markers = sorted((rel, file_marker(info), int(info.get("size") or 0))
                      for rel, info in entries)
-    digest = hashlib.sha256(json.dumps([m[:2] for m in markers]).encode()).hexdigest()[:32]
+    digest = text_digest(json.dumps([m[:2] for m in markers]), 32)
     return {"digest": digest, "count": len(markers), "bytes": sum(m[2] for m in markers),
             "files": {rel: marker for rel, marker, _ in markers[:MAX_LISTED_FILES]},
             "truncated": len(markers) > MAX_LISTED_FILES}
@@ -82,7 +83,7 @@ def components(*, kind: str, code: str, params: dict[str, Any], environment: str
 def reuse_key(comps: dict[str, Any]) -> str:
     """SHA-256 of the canonical JSON of the components."""
     text = json.dumps(comps, sort_keys=True, separators=(",", ":"), default=str)
-    return hashlib.sha256(text.encode()).hexdigest()
+    return text_digest(text)
 
 
 def explain(current: dict[str, Any], previous: dict[str, Any] | None,

@@ -7,10 +7,7 @@ only makes it so and reports what it sees.
 
 from __future__ import annotations
 
-import json
 import time
-import urllib.error
-import urllib.request
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -44,16 +41,17 @@ def client_host(host: str) -> str:
 
 def get_health(base_url: str, timeout: float = 2.0) -> tuple[int, dict[str, Any]] | None:
     """(HTTP status, body) of GET /health, or None when nothing answers."""
+    import httpx
+
     try:
-        with urllib.request.urlopen(f"{base_url}/health", timeout=timeout) as resp:
-            return resp.status, json.loads(resp.read() or b"{}")
-    except urllib.error.HTTPError as exc:
-        try:
-            return exc.code, json.loads(exc.read() or b"{}")
-        except ValueError:
-            return exc.code, {}
-    except (OSError, ValueError):
+        resp = httpx.get(f"{base_url}/health", timeout=timeout)
+    except httpx.HTTPError:
         return None
+    try:
+        body = resp.json() if resp.content else {}
+    except ValueError:
+        body = {}
+    return resp.status_code, body if isinstance(body, dict) else {}
 
 
 def wait_for_revision(base_url: str, revision: int, alive: Callable[[], bool],

@@ -14,7 +14,6 @@ Example::
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import shutil
@@ -23,6 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from cumulus._hashing import file_digest, tree_digest
 from cumulus.errors import DatastoreError, ValidationError
 
 if TYPE_CHECKING:
@@ -51,14 +51,6 @@ class Content:
         return self.files[0][0].split("/", 1)[0] if self.files else ""
 
 
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
 def scan(path: str | os.PathLike[str]) -> Content:
     """Hash a local file or folder; paths in the manifest start with its own name."""
     src = Path(path).resolve()
@@ -74,8 +66,8 @@ def scan(path: str | os.PathLike[str]) -> Content:
         raise ValidationError(f"model_path {str(path)!r} does not exist (resolved to {src}). "
                               "Give a local file or folder, a DataPath (ds.path('...')), or "
                               "'datastore://<name>/<path>'.")
-    entries = tuple((rel, p.stat().st_size, _sha256(p)) for rel, p in files)
-    digest = hashlib.sha256(json.dumps(entries).encode()).hexdigest()
+    entries = tuple((rel, p.stat().st_size, file_digest(p)) for rel, p in files)
+    digest = tree_digest(entries)
     return Content(root=src.parent, files=entries, digest=digest)
 
 

@@ -38,6 +38,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from cumulus._hashing import text_digest
 from cumulus.errors import DeploymentError, EnvironmentBuildError, MissingDependencyError
 from cumulus.models._bundle import SourceRef, build_bundle, check_models, model_refs
 
@@ -145,8 +146,7 @@ def site_packages(requirements: list[str], python_version: str) -> Path:
     from cumulus.snapshot import cache_dir
 
     machine = platform.machine().lower().replace("amd64", "x86_64").replace("arm64", "aarch64")
-    key = hashlib.sha256(json.dumps([sorted(requirements), python_version, machine])
-                         .encode()).hexdigest()[:24]
+    key = text_digest(json.dumps([sorted(requirements), python_version, machine]), 24)
     final = cache_dir() / "image-site" / key
     if final.is_dir():
         return final

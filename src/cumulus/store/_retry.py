@@ -47,33 +47,45 @@ def transient(exc: BaseException) -> bool:
 
 
 def retrying(fn: Callable[..., T]) -> Callable[..., T]:
-    """Wrap a store method so that transient failures are retried (see module docs)."""
+    """Wrap a store method so that transient failures are retried (see module docs).
+
+    The first call costs nothing extra; only after a transient failure does ``tenacity``
+    take over (exponential backoff from 0.1 s to 3 s, until the outage budget is spent).
+    """
 
     @functools.wraps(fn)
     def wrapper(self: Any, *args: Any, **kwargs: Any) -> T:
-        deadline: float | None = None
-        delay = 0.1
-        while True:
-            try:
-                return fn(self, *args, **kwargs)
-            except (OperationalError, DBAPIError) as exc:
-                if not transient(exc):
-                    raise
-                now = time.monotonic()
-                if deadline is None:
-                    deadline = now + outage_seconds()
-                    log.warning("store unreachable in %s (%s); retrying for up to %.0f s",
-                                fn.__name__, _first_line(exc), outage_seconds())
-                if now >= deadline:
-                    raise StoreError(
-                        f"The store at {_safe_url(self)} did not answer for "
-                        f"{outage_seconds():.0f} s ({fn.__name__}: {_first_line(exc)}). Check "
-                        f"that the database is up and reachable; CUMULUS_STORE_OUTAGE_SECONDS "
-                        f"sets how long to wait.") from None
-                time.sleep(min(delay, max(0.0, deadline - now)))
-                delay = min(delay * 2, 3.0)
+        try:
+            return fn(self, *args, **kwargs)
+        except (OperationalError, DBAPIError) as exc:
+            if not transient(exc):
+                raise
+            log.warning("store unreachable in %s (%s); retrying for up to %.0f s",
+                        fn.__name__, _first_line(exc), outage_seconds())
+        return _ride_out(fn, self, args, kwargs)
 
     return wrapper
+
+
+def _ride_out(fn: Callable[..., T], store: Any, args: Any, kwargs: Any) -> T:
+    import tenacity
+
+    budget = outage_seconds()
+    retry = tenacity.Retrying(
+        retry=tenacity.retry_if_exception(
+            lambda e: isinstance(e, (OperationalError, DBAPIError)) and transient(e)),
+        stop=tenacity.stop_after_delay(budget),
+        wait=tenacity.wait_exponential(multiplier=0.1, max=3.0),
+        sleep=time.sleep, reraise=True)
+    try:
+        return retry(fn, store, *args, **kwargs)
+    except (OperationalError, DBAPIError) as exc:
+        if not transient(exc):
+            raise
+        raise StoreError(
+            f"The store at {_safe_url(store)} did not answer for {budget:.0f} s "
+            f"({fn.__name__}: {_first_line(exc)}). Check that the database is up and "
+            f"reachable; CUMULUS_STORE_OUTAGE_SECONDS sets how long to wait.") from None
 
 
 def retry_public_methods(cls: type[T]) -> type[T]:

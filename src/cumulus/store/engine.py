@@ -20,7 +20,7 @@ from sqlalchemy.pool import NullPool
 from cumulus.errors import StoreError
 
 MIGRATIONS = Path(__file__).with_name("migrations")
-HEAD_REVISION = "0005"
+HEAD_REVISION = "0006"
 READONLY = "cumulus_readonly"  # execution option marking read-only transactions
 
 _engines: dict[tuple[int, str], Engine] = {}

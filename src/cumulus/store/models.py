@@ -64,6 +64,8 @@ class Run(Base):
     definition: Mapped[dict[str, Any]] = mapped_column(default=dict)
     error: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     reuse_key: Mapped[str | None] = mapped_column(String(128), index=True)
+    __table_args__ = (Index("ix_runs_created_at", "created_at"),
+                      Index("ix_runs_experiment_created", "experiment_id", "created_at"))
 
 
 class StatusEvent(Base):

@@ -37,9 +37,9 @@ from typing import Any
 
 from cumulus._install import PACKAGE_ROOT
 from cumulus.errors import SweepError
+from cumulus.tasks.events import Wakeup
 
 from . import _state
-from ._events import Wakeup
 from ._plan import (
     Decision,
     SweepView,

@@ -13,11 +13,10 @@ from __future__ import annotations
 
 import math
 import sys
-import time
 from dataclasses import dataclass
 from typing import Any, TextIO
 
-from cumulus.errors import RunError, SweepError
+from cumulus.errors import SweepError
 from cumulus.run import Run
 
 from . import _state
@@ -236,7 +235,7 @@ class SweepRun(Run):
 
     # waiting -----------------------------------------------------------------------------
     def wait_for_completion(self, show_output: bool = False, *, raise_on_error: bool = True,
-                            timeout: float | None = None, poll_interval: float = 0.2,
+                            timeout: float | None = None,
                             stream: TextIO | None = None, timeout_seconds: float | None = None,
                             wait_post_processing: bool = False,
                             resume_dead_controller: bool = True) -> dict[str, Any]:
@@ -249,43 +248,25 @@ class SweepRun(Run):
         """
         timeout = timeout if timeout is not None else timeout_seconds  # SDK v1 name
         out = stream or sys.stdout
-        cursor = 0
-        deadline = None if timeout is None else time.monotonic() + timeout
-        checked = time.monotonic()
-        revivals = MAX_REVIVALS if resume_dead_controller else 0
+        revivals = [MAX_REVIVALS if resume_dead_controller else 0]
+
+        def check_controller() -> None:
+            if self._check_controller(revive=revivals[0] > 0):
+                revivals[0] -= 1
+                print(f"[cumulus] the controller of sweep {self.id} had stopped; resumed it",
+                      file=sys.stderr, flush=True)
+
         if show_output:
             out.write(f"RunId: {self.id}\n")
-        while True:
-            status = self.get_status()
-            if show_output:
-                cursor = self._stream(out, cursor)
-            if status in TERMINAL:
-                break
-            if time.monotonic() - checked > LIVENESS_CHECK:
-                checked = time.monotonic()
-                if self._check_controller(revive=revivals > 0):
-                    revivals -= 1
-                    print(f"[cumulus] the controller of sweep {self.id} had stopped; "
-                          f"resumed it", file=sys.stderr, flush=True)
-            if deadline is not None and time.monotonic() > deadline:
-                raise RunError(f"Sweep {self.id} still {status} after {timeout} s.",
-                               run_id=self.id, status=status)
-            time.sleep(poll_interval)
+        status = self._follow(out if show_output else None, timeout=timeout,
+                              idle=check_controller, idle_every=LIVENESS_CHECK, label="Sweep")
         if show_output:
-            self._stream(out, cursor)
             out.write(f"\nSweep {self.id} finished: {status}\n")
             out.flush()
         details = self.get_details()
         if raise_on_error and status != "Completed":
             self._raise(details)
         return details
-
-    def _stream(self, out: TextIO, cursor: int) -> int:
-        text, cursor = self._store.read_log(self.id, cursor)
-        if text:
-            out.write(text)
-            out.flush()
-        return cursor
 
     def _check_controller(self, revive: bool = False) -> bool:
         """True when a dead controller was resumed; raises when it may not be."""

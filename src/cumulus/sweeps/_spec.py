@@ -12,6 +12,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from cumulus.errors import SweepError
+from cumulus.specs import SweepSpec as SweepDoc
+
 from ._plan import Limits
 from ._policies import EarlyTerminationPolicy, policy_from_dict
 from ._sampling import sampling_from_dict
@@ -41,17 +44,20 @@ class SweepSpec:
 
     @classmethod
     def from_definition(cls, definition: dict[str, Any]) -> SweepSpec:
-        minutes = definition.get("max_duration_minutes")
-        limits = Limits(max_total_runs=definition.get("max_total_runs"),
-                        max_concurrent_runs=int(definition["max_concurrent_runs"]),
+        doc = SweepDoc.from_definition(definition)     # JSON -> typed, at the boundary
+        if doc.trial_template is None or doc.max_concurrent_runs is None:
+            raise SweepError("the sweep's stored definition has no trial template or "
+                             "concurrency; it was not recorded by a sweep submit")
+        minutes = doc.max_duration_minutes
+        limits = Limits(max_total_runs=doc.max_total_runs,
+                        max_concurrent_runs=doc.max_concurrent_runs,
                         max_duration_seconds=None if minutes is None else float(minutes) * 60)
         warm = tuple(TrialRecord(r["trial_id"], r["params"], value=r.get("value"),
-                                 state=r["state"]) for r in definition.get("warm_start") or ())
-        return cls(metric=str(definition["primary_metric_name"]),
-                   goal=normalize_goal(definition["primary_metric_goal"]),
-                   sampler=sampling_from_dict(definition["sampling"]),
-                   policy=policy_from_dict(definition.get("policy")), limits=limits,
-                   template=TrialTemplate.from_dict(definition["trial_template"]),
-                   warm_start=warm,
-                   summary=str(definition.get("primary_metric_summary") or "best"),
-                   finisher=definition.get("finisher"))
+                                 state=r["state"]) for r in doc.warm_start)
+        return cls(metric=doc.primary_metric_name,
+                   goal=normalize_goal(doc.primary_metric_goal),
+                   sampler=sampling_from_dict(doc.sampling),
+                   policy=policy_from_dict(doc.policy or None), limits=limits,
+                   template=TrialTemplate.from_dict(doc.trial_template),
+                   warm_start=warm, summary=str(doc.primary_metric_summary or "best"),
+                   finisher=doc.finisher)

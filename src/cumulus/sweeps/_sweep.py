@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from cumulus.errors import CumulusError, SweepError, ValidationError
+from cumulus.specs import SweepSpec as SweepDoc
 
 from ._policies import EarlyTerminationPolicy, policy_from_dict
 from ._sampling import GridSampling, sampling_from_dict
@@ -174,7 +175,7 @@ class Sweep:
 
         rc = self.run_config
         source = Path(rc.source_directory).resolve()
-        return {
+        doc = {
             "type": "sweep", "version": DEFINITION_VERSION,
             "sampling": self.sampling.to_dict(), "policy": self.policy.to_dict(),
             "primary_metric_name": self.primary_metric_name,
@@ -189,6 +190,8 @@ class Sweep:
                            "source_digest": take_snapshot(source).digest if rc.script else None,
                            **rc.to_definition()},
         }
+        SweepDoc.from_definition(doc)     # the typed spec checks what is recorded
+        return doc
 
     # submission --------------------------------------------------------------------------
     def _step_kind(self) -> Any:
@@ -333,6 +336,7 @@ def _summary(definition: dict[str, Any]) -> dict[str, Any]:
     """The sweep run's own definition column: the sweep without the warm-start records."""
     out = {k: v for k, v in definition.items() if k not in ("warm_start", "trial_template")}
     out["warm_start_trials"] = len(definition.get("warm_start") or ())
+    SweepDoc.from_definition(out)
     return out
 
 

@@ -37,7 +37,6 @@ Example::
 
 from __future__ import annotations
 
-import hashlib
 import io
 import json
 import os
@@ -49,6 +48,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from cumulus._hashing import text_digest
 from cumulus.environment import Environment
 from cumulus.errors import EnvironmentBuildError, MissingDependencyError
 
@@ -100,7 +100,7 @@ def docker_client() -> Any:
 
 
 def _hash(*parts: str) -> str:
-    return hashlib.sha256("|".join(parts).encode()).hexdigest()[:24]
+    return text_digest("|".join(parts), 24)
 
 
 def _dockerfile_tag(env: Environment) -> str:

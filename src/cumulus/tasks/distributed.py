@@ -32,6 +32,7 @@ from typing import Any
 from cumulus.specs import ScriptSpec
 from cumulus.store.status import TERMINAL, RunStatus
 from cumulus.tasks._process import LogPump, die_with_node
+from cumulus.tasks.events import cancel_board, publish_event
 from cumulus.tasks.executor import (
     CANCEL_CHECK,
     HEARTBEAT,
@@ -40,7 +41,6 @@ from cumulus.tasks.executor import (
     LOGS_SYNC,
     POLL,
     _Execution,
-    publish_event,
 )
 from cumulus.tasks.ingest import Ingestor, wait_quiet
 
@@ -300,6 +300,7 @@ class _NodeExecution(_Execution):
                                   f"{ln if ln.endswith(chr(10)) else ln + chr(10)}"
                                   for ln in lines)
                     self.store.append_log(self.run_id, out, stream=f"rank_{r.rank}")
+                    publish_event(self.topic, self.run_id, "log")
                 if not final or not chunk:
                     break
 
@@ -314,6 +315,9 @@ class _NodeExecution(_Execution):
         timers = {"log": 0.0, "status": time.monotonic(), "beat": 0.0, "logs": time.monotonic()}
         synced: dict[str, tuple[int, int]] = {}
         outcome = "exited"
+        heard = cancel_board().watch(self.run_id)   # a cancel pushed to this worker
+        if heard is not None:
+            self.cleanup.append(heard.close)
         while True:
             live = [r for r in self.ranks if r.proc.poll() is None]
             bad = [r for r in self.ranks if r.proc.returncode not in (None, 0)]
@@ -332,7 +336,7 @@ class _NodeExecution(_Execution):
                 if ingest is not None and ingest.poll():
                     publish_event(self.topic, self.run_id, "metrics")
                 timers["log"] = now
-            if now - timers["status"] >= CANCEL_CHECK:
+            if now - timers["status"] >= CANCEL_CHECK or (heard and heard.wait(0)):
                 timers["status"] = now
                 status = self.store.get_status(self.run_id)
                 if status in STOPPED:

@@ -25,7 +25,6 @@ Example::
 from __future__ import annotations
 
 import collections
-import hashlib
 import json
 import os
 import shutil
@@ -40,6 +39,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from cumulus._hashing import text_digest
 from cumulus.environment import Environment
 from cumulus.errors import EnvironmentBuildError
 
@@ -103,7 +103,7 @@ def venv_key(env: Environment) -> str:
     """The cache key on this node: the build hash and the interpreter that builds it."""
     from cumulus._install import install_key
 
-    return hashlib.sha256(f"{env.build_hash}|{install_key()}".encode()).hexdigest()[:24]
+    return text_digest(f"{env.build_hash}|{install_key()}", 24)
 
 
 def cached_venv(env: Environment) -> CachedVenv | None:

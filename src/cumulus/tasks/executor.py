@@ -21,6 +21,7 @@ from cumulus._install import PACKAGE_ROOT
 from cumulus.specs import ScriptSpec, TaskSpec
 from cumulus.store.status import TERMINAL, RunStatus
 from cumulus.tasks._process import ExitWatch, LogPump, die_with_node
+from cumulus.tasks.events import cancel_board, publish_event
 from cumulus.tasks.ingest import Ingestor, wait_quiet
 
 POLL = 0.05
@@ -122,8 +123,11 @@ class _Execution:
             self._discard_earlier_outputs(attempt)
             self.claimed = None
         node = f"{socket.gethostname()}:{os.getpid()}"
-        return self.store.try_transition(self.run_id, RunStatus.PREPARING,
-                                         expected=[RunStatus.QUEUED], node=node)
+        claimed = self.store.try_transition(self.run_id, RunStatus.PREPARING,
+                                            expected=[RunStatus.QUEUED], node=node)
+        if claimed:
+            publish_event(self.topic, self.run_id, "status")
+        return claimed
 
     def _discard_earlier_outputs(self, attempt: int) -> None:
         """Outputs an earlier attempt uploaded (all or part) never mix with this one's."""
@@ -157,6 +161,7 @@ class _Execution:
         if not self.store.try_transition(self.run_id, RunStatus.RUNNING,
                                          expected=[RunStatus.PREPARING]):
             return self._finish_canceled()  # a cancel landed while it was preparing
+        publish_event(self.topic, self.run_id, "status")
         code, outcome = self._run_process(argv, env, spec)
         return self._finalize(code, outcome)
 
@@ -281,14 +286,20 @@ class _Execution:
         timers = {"log": 0.0, "cancel": time.monotonic(), "beat": 0.0, "logs": time.monotonic()}
         synced: dict[str, tuple[int, int]] = {}
         outcome = "exited"
+        heard = cancel_board().watch(self.run_id)   # a cancel pushed to this worker
+        if heard is not None:
+            self.cleanup.append(heard.close)
         while self.proc.poll() is None:
             now = time.monotonic()
             if now - timers["log"] >= LOG_FLUSH:
-                self.store.append_log(self.run_id, pump.take())
+                text = pump.take()
+                if text:
+                    self.store.append_log(self.run_id, text)
+                    publish_event(self.topic, self.run_id, "log")
                 if ingest.poll():
                     publish_event(self.topic, self.run_id, "metrics")
                 timers["log"] = now
-            if now - timers["cancel"] >= CANCEL_CHECK:
+            if now - timers["cancel"] >= CANCEL_CHECK or (heard and heard.wait(0)):
                 timers["cancel"] = now
                 if self._cancel_requested():
                     outcome = "canceled"
@@ -431,19 +442,6 @@ def event_topic_of(rec: dict[str, Any]) -> str | None:
         return str(topic)
     parent = rec.get("parent_id")
     return children_topic(str(parent)) if parent else None
-
-
-def publish_event(topic: str | None, run_id: str, what: str) -> None:
-    """Best effort: announce on a Dask event topic (a sweep controller listens) that the run
-    wrote metrics or ended. Never fails the run; a no-op outside a Dask worker."""
-    if not topic:
-        return
-    try:
-        from distributed import get_worker
-
-        get_worker().log_event(topic, {"run": run_id, "what": what})
-    except Exception:
-        pass
 
 
 def package_path() -> str:

@@ -10,7 +10,6 @@ node's copy.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import posixpath
 import tempfile
@@ -19,6 +18,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from cumulus._hashing import text_digest
 from cumulus.datastores import DataPath
 from cumulus.errors import NotFoundError, ValidationError
 
@@ -71,8 +71,7 @@ class _Dataset:
         return f"{self.name}:{self.version}" if self.name else self._digest()
 
     def _digest(self) -> str:
-        return hashlib.sha256(json.dumps(self._definition(), sort_keys=True).encode()
-                              ).hexdigest()[:24]
+        return text_digest(json.dumps(self._definition(), sort_keys=True), 24)
 
     def _definition(self) -> dict[str, Any]:
         return {"type": self._type, "paths": [p.to_dict() for p in self._paths],

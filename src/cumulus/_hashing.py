@@ -1,0 +1,62 @@
+"""Content hashes, one way: files (by content, cached by size and mtime), trees of files, and
+JSON-able documents (canonical JSON). SHA-256 throughout.
+
+Example::
+
+    file_digest(Path("train.py"))                    # 64 hex digits
+    doc_digest({"b": 1, "a": [2]}, length=16)        # same for any key order
+    tree_digest([("a.py", 10, "9f..."), ("b/c", 3, "01...")])
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import threading
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+__all__ = ["doc_digest", "file_digest", "text_digest", "tree_digest"]
+
+_BLOCK = 1 << 20
+_cache: dict[tuple[str, int, int], str] = {}
+_lock = threading.Lock()
+
+
+def file_digest(path: str | os.PathLike[str], *, cached: bool = True) -> str:
+    """SHA-256 of a file's bytes; an unchanged file (same size and mtime) is read once per
+    process."""
+    path = Path(path)
+    st = path.stat()
+    key = (str(path), st.st_size, st.st_mtime_ns)
+    if cached:
+        with _lock:
+            found = _cache.get(key)
+        if found is not None:
+            return found
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(_BLOCK), b""):
+            h.update(block)
+    digest = h.hexdigest()
+    if cached:
+        with _lock:
+            _cache[key] = digest
+    return digest
+
+
+def text_digest(text: str | bytes, length: int | None = None) -> str:
+    data = text.encode() if isinstance(text, str) else text
+    return hashlib.sha256(data).hexdigest()[:length]
+
+
+def doc_digest(doc: Any, length: int | None = None) -> str:
+    """SHA-256 of ``doc`` as canonical JSON (sorted keys; what JSON cannot hold as str())."""
+    return text_digest(json.dumps(doc, sort_keys=True, default=str), length)
+
+
+def tree_digest(entries: Iterable[tuple[str, int, str]], length: int | None = None) -> str:
+    """One digest for a tree from its (relative path, size, file digest) entries, in order."""
+    return text_digest(json.dumps([list(e) for e in entries]), length)
