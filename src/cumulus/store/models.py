@@ -64,8 +64,11 @@ class Run(Base):
     definition: Mapped[dict[str, Any]] = mapped_column(default=dict)
     error: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     reuse_key: Mapped[str | None] = mapped_column(String(128), index=True)
-    __table_args__ = (Index("ix_runs_created_at", "created_at"),
-                      Index("ix_runs_experiment_created", "experiment_id", "created_at"))
+    #: newest first, as `runs list` asks (migration 0006)
+    __table_args__ = (Index("ix_runs_created_at", "created_at", "id"),
+                      Index("ix_runs_parent_created", "parent_id", "created_at", "id"),
+                      Index("ix_runs_experiment_parent_created", "experiment_id", "parent_id",
+                            "created_at", "id"))
 
 
 class StatusEvent(Base):

@@ -14,11 +14,20 @@ branch_labels = None
 depends_on = None
 
 
+# newest first, in the order `runs list` asks for (created_at, then id): all runs, the
+# top-level runs (parent_id IS NULL) or one parent's children, and the same per experiment
+INDEXES = {
+    'ix_runs_created_at': ['created_at', 'id'],
+    'ix_runs_parent_created': ['parent_id', 'created_at', 'id'],
+    'ix_runs_experiment_parent_created': ['experiment_id', 'parent_id', 'created_at', 'id'],
+}
+
+
 def upgrade() -> None:
-    op.create_index('ix_runs_created_at', 'runs', ['created_at'])
-    op.create_index('ix_runs_experiment_created', 'runs', ['experiment_id', 'created_at'])
+    for name, columns in INDEXES.items():
+        op.create_index(name, 'runs', columns)
 
 
 def downgrade() -> None:
-    op.drop_index('ix_runs_experiment_created', table_name='runs')
-    op.drop_index('ix_runs_created_at', table_name='runs')
+    for name in INDEXES:
+        op.drop_index(name, table_name='runs')
