@@ -58,3 +58,13 @@ def test_a_bad_run_definition_names_what_is_wrong() -> None:
     with pytest.raises(CumulusError, match="max_total_runs"):
         parse_run_spec({"type": "sweep", "sampling": {}, "primary_metric_name": "m",
                         "primary_metric_goal": "maximize", "max_total_runs": 0})
+
+
+def test_portal_urls_point_at_the_studio_pages(monkeypatch: pytest.MonkeyPatch) -> None:
+    from cumulus.run import portal_url
+
+    monkeypatch.delenv("CUMULUS_UI_URL", raising=False)
+    assert portal_url("runs/exp_1_ab") == "http://127.0.0.1:8765/#/runs/exp_1_ab"
+    monkeypatch.setenv("CUMULUS_UI_URL", "https://studio.example/")
+    assert portal_url("runs/a b") == "https://studio.example/#/runs/a%20b"
+    assert portal_url() == "https://studio.example/"

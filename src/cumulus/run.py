@@ -153,8 +153,9 @@ class Run:
         return [str(target)]
 
     def get_portal_url(self) -> str:
-        """Where the run is shown in ``cumulus ui`` (started separately)."""
-        return f"http://127.0.0.1:8765/runs/{self.id}"
+        """Where the run is shown in ``cumulus ui`` (started separately; its address comes
+        from ``CUMULUS_UI_URL``, default ``http://127.0.0.1:8765``)."""
+        return portal_url(f"runs/{self.id}")
 
     # waiting and logs --------------------------------------------------------------------
     def wait_for_completion(self, show_output: bool = False, *, raise_on_error: bool = True,
@@ -194,8 +195,10 @@ class Run:
         from cumulus.tasks.follow import follow
 
         status = ""
+        definition = self._record.get("definition") or {}
+        announced = (definition.get("type") or "script") == "script"   # an executor's run
         for event in follow(self._store, self.id, client=self._events_client(),
-                            logs=out is not None,
+                            logs=out is not None, announced=announced,
                             timeout=timeout, idle=idle, idle_every=idle_every, label=label):
             status = event.status
             if event.kind == "log" and out is not None:
@@ -431,6 +434,20 @@ RUN_CLASSES: dict[str, str] = {
     "pipeline": "cumulus.flows._pipeline.PipelineRun",
     "automl": "cumulus.automl._run.AutoMLRun",
 }
+
+
+def portal_url(page: str = "") -> str:
+    """The address of ``page`` (``runs/<id>``, ...) in the studio (``cumulus ui``), whose base
+    comes from ``CUMULUS_UI_URL`` (default ``http://127.0.0.1:8765``).
+
+    >>> portal_url("runs/r1")      # doctest: +SKIP
+    'http://127.0.0.1:8765/#/runs/r1'
+    """
+    import os
+    from urllib.parse import quote
+
+    base = os.environ.get("CUMULUS_UI_URL", "http://127.0.0.1:8765").rstrip("/")
+    return f"{base}/#/{quote(page)}" if page else f"{base}/"
 
 
 def run_class(record: dict[str, Any]) -> type[Run]:

@@ -36,6 +36,9 @@ if TYPE_CHECKING:
 
 STATE_DIR = ".cumulus"
 DEFAULT_DS_TTL = 5.0  # seconds a looked-up default datastore is reused
+#: (store URL, workspace root) -> (when looked up, the default datastore); a node's executor
+#: builds a Workspace per run, so the cache lives here, not on the object
+_default_datastores: dict[tuple[str, str], tuple[float, Any]] = {}
 
 
 class Workspace:
@@ -152,11 +155,12 @@ class Workspace:
 
         from cumulus.datastores import Datastore
 
-        cached = self.__dict__.get("_default_ds")
+        key = (self.store_url, str(self.root))   # shared by this process's Workspace objects
+        cached = _default_datastores.get(key)
         if cached is not None and time.monotonic() - cached[0] < DEFAULT_DS_TTL:
             return cached[1]
         ds = Datastore.get_default(self)
-        self.__dict__["_default_ds"] = (time.monotonic(), ds)
+        _default_datastores[key] = (time.monotonic(), ds)
         return ds
 
     def default_datastore_url(self) -> str:

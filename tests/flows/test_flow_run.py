@@ -101,6 +101,13 @@ def test_steps_are_child_runs_and_reuse_follows_content(flows_ws, prefect_api) -
     tasks = httpx.post(f"{prefect_api}/task_runs/filter",
                        json={"flow_runs": {"id": {"any_": [flow_run_id]}}}).json()
     assert sorted(t["name"] for t in tasks) == ["prep", "stamp", "total"]
+    links = httpx.post(f"{prefect_api}/artifacts/filter",
+                       json={"artifacts": {"flow_run_id": {"any_": [flow_run_id]}}}).json()
+    by_task = {t["id"]: t["name"] for t in tasks}      # each step's task run links its run
+    linked = {by_task[a["task_run_id"]]: a["data"] for a in links if a["type"] == "markdown"
+              or a["type"] == "link"}
+    assert set(linked) == {"prep", "stamp", "total"}, links
+    assert f"#/runs/{steps['prep'].id}" in linked["prep"]
 
     second, _ = _submit_and_wait(exp, pipeline_parameters={"raw": raw, "scale": 2.0})
     again = _steps(second)

@@ -135,7 +135,9 @@ def wake_agent(state: dict[str, Any]) -> None:
     """Tell the agent on this host that a pipeline run is queued (best effort: it also reads
     the store every second)."""
     pid = state.get("pid")
-    if pid and pid_alive(pid, state.get("pid_started")):
+    # only once its handler is in place: SIGUSR1 kills a process that has not set one (an
+    # agent still importing Prefect), and a starting agent reads the store first anyway
+    if pid and state.get("listening") == pid and pid_alive(pid, state.get("pid_started")):
         try:
             os.kill(int(pid), WAKE)
         except (ProcessLookupError, PermissionError):
@@ -191,6 +193,7 @@ class Agent:
         signal.set_wakeup_fd(wake_w)
         for sig in (WAKE, signal.SIGCHLD):
             signal.signal(sig, lambda *_: None)
+        _write_state(self.ws, listening=os.getpid())      # wake_agent may signal it now
         idle_since = time.monotonic()
         beat = recovered = 0.0
         while not self.stopping:

@@ -359,8 +359,27 @@ class Engine:
         if self.states.get(step, {}).get("state") != "reused":
             self.note(step, "completed")
         self.states[step]["outputs"] = outputs
+        self._link_run(step)
         self.mark(step, "end")
         return outputs
+
+    def _link_run(self, step: str) -> None:
+        """Show the step's Cumulus run on its Prefect task run (a link artifact)."""
+        run_id = self.states.get(step, {}).get("run_id")
+        if not run_id:
+            return
+        try:
+            from prefect.artifacts import create_link_artifact
+
+            from cumulus.run import portal_url
+
+            reused = self.states[step].get("state") == "reused"
+            create_link_artifact(
+                link=portal_url(f"runs/{run_id}"), link_text=f"Cumulus run {run_id}",
+                description=f"step {step}: " + ("reused an earlier run" if reused
+                                                else "the run that executed it"))
+        except Exception as exc:      # a missing link never fails a step
+            self.log(f"(step {step}: no Prefect link artifact: {type(exc).__name__}: {exc})")
 
     # the end -------------------------------------------------------------------------------
     def _finish(self) -> Any:

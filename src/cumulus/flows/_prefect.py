@@ -24,6 +24,7 @@ import os
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -229,6 +230,30 @@ class LocalServer:
         return True
 
 
+_import_lock = threading.Lock()
+_imported: list[bool] = []
+
+
+def import_prefect_client() -> None:
+    """Import Prefect's client modules once per process, one thread at a time.
+
+    Prefect's modules import each other in cycles: two threads importing them for the first
+    time at once (a serve loop and a schedule being registered) can deadlock, and Python then
+    fails one of the imports ("deadlock detected by _ModuleLock"), leaving that thread stuck.
+    """
+    if _imported:
+        return
+    with _import_lock:
+        if not _imported:
+            import prefect.client.orchestration
+            import prefect.client.schemas.actions
+            import prefect.client.schemas.filters
+            import prefect.client.schemas.objects
+            import prefect.client.schemas.sorting
+            import prefect.exceptions  # noqa: F401
+            _imported.append(True)
+
+
 class PrefectAPI:
     """What schedules and triggers ask of Prefect, through Prefect's own client.
 
@@ -242,6 +267,7 @@ class PrefectAPI:
         self.url = url.rstrip("/")
         self.timeout = timeout
         self._client: Any = None
+        import_prefect_client()
 
     @property
     def client(self) -> Any:

@@ -95,11 +95,11 @@ class PublishedPipeline:
         studio's token (``Authorization: Bearer ...``) and ``{"experiment": ...,
         "parameters": {...}}``. The studio's address comes from ``CUMULUS_UI_URL`` (default
         ``http://127.0.0.1:8765``)."""
-        import os
         from urllib.parse import quote
 
-        base = os.environ.get("CUMULUS_UI_URL", "http://127.0.0.1:8765").rstrip("/")
-        return f"{base}/api/v1/pipelines/published/{quote(self.name)}/runs"
+        from cumulus.run import portal_url
+
+        return f"{portal_url()}api/v1/pipelines/published/{quote(self.name)}/runs"
 
     @property
     def deployment_id(self) -> str | None:

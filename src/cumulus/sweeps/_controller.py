@@ -37,7 +37,7 @@ from typing import Any
 
 from cumulus._install import PACKAGE_ROOT
 from cumulus.errors import SweepError
-from cumulus.tasks.events import Wakeup
+from cumulus.tasks.events import RUNS_TOPIC, Wakeup
 
 from . import _state
 from ._plan import (
@@ -443,7 +443,18 @@ class SweepController:
         self.state["progress"] = self._progress()
         self._note(f"sweep {self.sweep_id} finished: {final}")
         self._flush_log(force=True)
+        self._announce_end()
         return final
+
+    def _announce_end(self) -> None:
+        """Wake the sweep's waiters at once (they follow the run-event channel)."""
+        client = self.wakeup.client
+        if client is None:
+            return
+        try:
+            client.log_event(RUNS_TOPIC, {"run": self.sweep_id, "what": "end"})
+        except Exception:     # they read the store every 2 s anyway
+            pass
 
     def _run_finisher(self, status: str, message: str) -> tuple[str, str]:
         """Call the sweep's finisher (``"module:function"``, given the workspace, the sweep id

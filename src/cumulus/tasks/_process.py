@@ -144,3 +144,26 @@ def _die_with_node() -> Any:
         if os.getppid() != parent:    # the worker died before prctl took effect
             os._exit(137)
     return preexec
+
+
+_swept: list[bool] = []
+
+
+def discard_dir(path: Path) -> None:
+    """Remove a finished run's folder without holding up its node: renamed aside at once (a
+    new attempt of the run starts clean), deleted by a background thread."""
+    if not path.exists():
+        return
+    if not _swept:               # once per process: what a killed process left aside
+        _swept.append(True)
+        for stale in path.parent.glob(".trash-*"):
+            threading.Thread(target=shutil.rmtree, args=(stale,),
+                             kwargs={"ignore_errors": True}, daemon=True).start()
+    aside = path.with_name(f".trash-{path.name}-{os.getpid()}-{threading.get_ident()}")
+    try:
+        path.rename(aside)
+    except OSError:
+        shutil.rmtree(path, ignore_errors=True)
+        return
+    threading.Thread(target=shutil.rmtree, args=(aside,), kwargs={"ignore_errors": True},
+                     name="cumulus-discard", daemon=True).start()

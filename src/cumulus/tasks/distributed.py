@@ -31,7 +31,7 @@ from typing import Any
 
 from cumulus.specs import ScriptSpec
 from cumulus.store.status import TERMINAL, RunStatus
-from cumulus.tasks._process import LogPump, die_with_node
+from cumulus.tasks._process import LogPump, die_with_node, discard_dir
 from cumulus.tasks.events import cancel_board, publish_event
 from cumulus.tasks.executor import (
     CANCEL_CHECK,
@@ -188,9 +188,7 @@ class _NodeExecution(_Execution):
                     fn()
                 except Exception:
                     pass
-            import shutil
-
-            shutil.rmtree(self.run_dir, ignore_errors=True)
+            discard_dir(self.run_dir)
             if self.lead:
                 publish_event(self.topic, self.run_id, "end")
 

@@ -20,7 +20,7 @@ from typing import Any
 from cumulus._install import PACKAGE_ROOT
 from cumulus.specs import ScriptSpec, TaskSpec
 from cumulus.store.status import TERMINAL, RunStatus
-from cumulus.tasks._process import ExitWatch, LogPump, die_with_node
+from cumulus.tasks._process import ExitWatch, LogPump, die_with_node, discard_dir
 from cumulus.tasks.events import cancel_board, publish_event
 from cumulus.tasks.ingest import Ingestor, wait_quiet
 
@@ -90,8 +90,8 @@ class _Execution:
                     fn()
                 except Exception:
                     pass
-            shutil.rmtree(self.run_dir, ignore_errors=True)
             publish_event(self.topic, self.run_id, "end")
+            discard_dir(self.run_dir)
 
     def _claim(self) -> bool:
         rec = self.store.get_run(self.run_id)
@@ -251,6 +251,8 @@ class _Execution:
         """Put the files an earlier attempt saved under its checkpoint folder back, so a
         requeued (preempted) run resumes instead of starting over."""
         self.checkpoint_dir.mkdir(parents=True, exist_ok=True)
+        if int(getattr(self, "attempt", 1)) <= 1:
+            return                   # a first attempt: no earlier one saved anything
         saved = self.store.list_artifacts(self.run_id, prefix=CHECKPOINTS + "/")
         if not saved:
             return
@@ -266,6 +268,7 @@ class _Execution:
 
     def _log_line(self, text: str) -> None:
         self.store.append_log(self.run_id, text if text.endswith("\n") else text + "\n")
+        publish_event(self.topic, self.run_id, "log")
 
     # running -----------------------------------------------------------------------------
     def _run_process(self, argv: list[str], env: dict[str, str],

@@ -3,8 +3,9 @@
 ``follow`` serves ``Run.wait_for_completion``, ``Run.stream_log``, a sweep's wait and the
 command line. Where this process holds a client of the run's cluster it sleeps until the
 run's executor announces something (:mod:`cumulus.tasks.events`) and reads the store then
-(log reads coalesced to one per 0.5 s), with a safety read every 2 s; elsewhere it reads the
-store every 0.5 s. No caller polls faster.
+(log reads coalesced to one per 0.5 s), with a safety read every 2 s; elsewhere, and for
+runs whose log no executor announces (sweeps, pipelines: their end is announced), it reads
+the store every 0.5 s. No caller polls faster.
 
 Example::
 
@@ -78,13 +79,15 @@ class _Clock:
 def follow(store: Any, run_id: str, *, client: Any = None, logs: bool = True,
            timeout: float | None = None, label: str = "Run",
            idle: Callable[[], None] | None = None, idle_every: float = 30.0,
-           ) -> Iterator[RunEvent]:
+           announced: bool = True) -> Iterator[RunEvent]:
     """Events of run ``run_id`` until it ends (see the module docs).
 
     ``client``: a connected Dask client of the run's cluster to hear its events through
-    (None: read the store every 0.5 s). ``idle`` is called every ``idle_every`` seconds
-    while the run goes on (a waiter's liveness checks). Past ``timeout`` seconds it raises
-    RunError naming the status the run is still in.
+    (None: read the store every 0.5 s). ``announced``: whether the run's executor announces
+    its log writes and status changes (a script run's does; a sweep's controller and a
+    pipeline's engine announce only their end, so their log is read every 0.5 s). ``idle``
+    is called every ``idle_every`` seconds while the run goes on (a waiter's liveness
+    checks). Past ``timeout`` seconds it raises RunError naming the status it is still in.
     """
     from cumulus.tasks.events import watch_runs
 
@@ -94,7 +97,7 @@ def follow(store: Any, run_id: str, *, client: Any = None, logs: bool = True,
             wake = watch_runs(client, [run_id])
         except Exception:      # no events: reading the store every 0.5 s still sees it all
             wake = None
-    clock = _Clock(live=wake is not None)
+    clock = _Clock(live=wake is not None and announced)
     deadline = None if timeout is None else time.monotonic() + timeout
     last_idle = time.monotonic()
     cursor, status, kinds = 0, "", {"status"}
