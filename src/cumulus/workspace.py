@@ -36,9 +36,6 @@ if TYPE_CHECKING:
 
 STATE_DIR = ".cumulus"
 DEFAULT_DS_TTL = 5.0  # seconds a looked-up default datastore is reused
-#: (store URL, workspace root) -> (when looked up, the default datastore); a node's executor
-#: builds a Workspace per run, so the cache lives here, not on the object
-_default_datastores: dict[tuple[str, str], tuple[float, Any]] = {}
 
 
 class Workspace:
@@ -155,13 +152,19 @@ class Workspace:
 
         from cumulus.datastores import Datastore
 
-        key = (self.store_url, str(self.root))   # shared by this process's Workspace objects
-        cached = _default_datastores.get(key)
+        cached = self.__dict__.get("_default_ds")
         if cached is not None and time.monotonic() - cached[0] < DEFAULT_DS_TTL:
             return cached[1]
         ds = Datastore.get_default(self)
-        _default_datastores[key] = (time.monotonic(), ds)
+        self.__dict__["_default_ds"] = (time.monotonic(), ds)
         return ds
+
+    def _reuse_default_datastore(self, other: Workspace) -> None:
+        """Take ``other``'s recent default-datastore lookup (a node's executor builds a
+        Workspace per run of one workspace; the lookup is done once per few seconds)."""
+        cached = other.__dict__.get("_default_ds")
+        if cached is not None and other.store_url == self.store_url:
+            self.__dict__.setdefault("_default_ds", cached)
 
     def default_datastore_url(self) -> str:
         return (self.state_dir / "datastore").as_uri()

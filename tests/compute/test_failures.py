@@ -49,6 +49,8 @@ def test_a_run_whose_node_dies_is_requeued_and_the_node_replaced(
                                                        target="flaky"))
     wait_until(lambda: pids(marker) and run.get_status() == "Running", what="attempt 1")
     wait_until(lambda: len(run.get_metrics().get("seen") or []) == 3, what="its metrics")
+    wait_until(lambda: "outputs/attempt1.txt" in run.get_file_names(),
+               what="attempt 1's uploaded file")   # the script's upload lands on its own time
     first_script = pids(marker)[0]
     os.kill(worker_pid(run), signal.SIGKILL)          # the node dies mid-run
     run.wait_for_completion(raise_on_error=True)

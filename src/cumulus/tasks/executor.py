@@ -50,16 +50,26 @@ def execute_run(run_id: str, ws_payload: dict[str, Any], attempt_limit: int = 3)
     from cumulus.workspace import Workspace
 
     ws = Workspace.from_payload(ws_payload)
-    distribution = (ws.store.get_run(run_id).get("definition") or {}).get("distribution")
+    earlier = _workspaces.get(ws.store_url)
+    if earlier is not None:
+        ws._reuse_default_datastore(earlier)
+    _workspaces[ws.store_url] = ws
+    rec = ws.store.get_run(run_id)
+    distribution = (rec.get("definition") or {}).get("distribution")
     if distribution:  # node 0 of a distributed run, e.g. requeued by a manager's recovery
         from cumulus.tasks.distributed import run_node
 
         return run_node(ws, run_id, 0, int(distribution.get("node_count") or 1), attempt_limit)
-    return _Execution(ws, run_id, attempt_limit).run()
+    return _Execution(ws, run_id, attempt_limit, record=rec).run()
+
+
+#: the last Workspace a run of each store used in this process (its lookups are reused)
+_workspaces: dict[str, Any] = {}
 
 
 class _Execution:
-    def __init__(self, ws: Any, run_id: str, attempt_limit: int) -> None:
+    def __init__(self, ws: Any, run_id: str, attempt_limit: int,
+                 record: dict[str, Any] | None = None) -> None:
         self.ws = ws
         self.store = ws.store
         self.run_id = run_id
@@ -72,6 +82,7 @@ class _Execution:
         self.cleanup: list[Any] = []
         self.claimed: dict[str, Any] | None = None
         self.topic: str | None = None  # a sweep controller's Dask event topic, if any
+        self.record = record           # read just now by the caller: _claim starts from it
 
     # lifecycle ---------------------------------------------------------------------------
     def run(self) -> str:
@@ -94,7 +105,8 @@ class _Execution:
             discard_dir(self.run_dir)
 
     def _claim(self) -> bool:
-        rec = self.store.get_run(self.run_id)
+        rec = self.record or self.store.get_run(self.run_id)
+        self.record = None
         self.topic = event_topic_of(rec)
         self.claimed = rec          # what _execute reads (unless requeued just now)
         status = RunStatus(rec["status"])
