@@ -169,14 +169,18 @@ class ScheduleServer:
             if time.monotonic() - beat > 10:
                 self.beat()
                 beat = time.monotonic()
-            try:
-                if time.monotonic() - synced > sync_interval:
+            if time.monotonic() - synced > sync_interval:
+                try:
                     deployments = self.sync()
                     synced = time.monotonic()
-                self.poll_datastores(deployments)
-                self.start_due(deployments)
-            except Exception as exc:  # keep serving through one bad iteration
-                self.say(f"error: {type(exc).__name__}: {exc}")
+                except Exception as exc:  # keep serving the deployments known so far
+                    self.say(f"error syncing deployments: {type(exc).__name__}: {exc}")
+            # separately: a datastore schedule failing every poll never holds up due runs
+            for chore in (self.poll_datastores, self.start_due):
+                try:
+                    chore(deployments)
+                except Exception as exc:
+                    self.say(f"error in {chore.__name__}: {type(exc).__name__}: {exc}")
             stop.wait(poll_interval)
 
 
