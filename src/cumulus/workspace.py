@@ -159,13 +159,6 @@ class Workspace:
         self.__dict__["_default_ds"] = (time.monotonic(), ds)
         return ds
 
-    def _reuse_default_datastore(self, other: Workspace) -> None:
-        """Take ``other``'s recent default-datastore lookup (a node's executor builds a
-        Workspace per run of one workspace; the lookup is done once per few seconds)."""
-        cached = other.__dict__.get("_default_ds")
-        if cached is not None and other.store_url == self.store_url:
-            self.__dict__.setdefault("_default_ds", cached)
-
     def default_datastore_url(self) -> str:
         return (self.state_dir / "datastore").as_uri()
 

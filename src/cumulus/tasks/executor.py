@@ -50,10 +50,6 @@ def execute_run(run_id: str, ws_payload: dict[str, Any], attempt_limit: int = 3)
     from cumulus.workspace import Workspace
 
     ws = Workspace.from_payload(ws_payload)
-    earlier = _workspaces.get(ws.store_url)
-    if earlier is not None:
-        ws._reuse_default_datastore(earlier)
-    _workspaces[ws.store_url] = ws
     rec = ws.store.get_run(run_id)
     distribution = (rec.get("definition") or {}).get("distribution")
     if distribution:  # node 0 of a distributed run, e.g. requeued by a manager's recovery
@@ -62,9 +58,6 @@ def execute_run(run_id: str, ws_payload: dict[str, Any], attempt_limit: int = 3)
         return run_node(ws, run_id, 0, int(distribution.get("node_count") or 1), attempt_limit)
     return _Execution(ws, run_id, attempt_limit, record=rec).run()
 
-
-#: the last Workspace a run of each store used in this process (its lookups are reused)
-_workspaces: dict[str, Any] = {}
 
 
 class _Execution:
