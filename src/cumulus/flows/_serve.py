@@ -77,32 +77,44 @@ class ScheduleServer:
 
     # datastore schedules -------------------------------------------------------------------
     def poll_datastores(self, deployments: dict[str, dict[str, Any]]) -> int:
-        from cumulus.flows._schedule import _listing
-
+        """Poll each enabled datastore schedule that is due; one failing (its datastore gone,
+        say) is reported and never holds up the others."""
         fired = 0
-        now = time.time()
         for dep_id, record in deployments.items():
             if record["kind"] != "datastore" or not record.get("enabled", True):
                 continue
-            latest = rec.get_record(self.ws, record["name"]) or record
-            state = dict(latest.get("state") or {})
-            d = latest["definition"]
-            if now - float(state.get("last_poll") or 0) < float(d["polling_interval"]):
-                continue
-            current = _listing(self.ws, d)
-            changes = diff_listing(state.get("baseline") or {}, current)
-            state.update(last_poll=now, baseline=current, polls=int(state.get("polls") or 0) + 1)
-            if changes["added"] or changes["changed"]:
-                flow_run = self.api.create_flow_run(
-                    dep_id, {"pipeline_parameters": d.get("parameters") or {},
-                             "trigger": {"datastore": d["datastore"],
-                                         "path_on_datastore": d["path_on_datastore"],
-                                         **changes}})
-                state["triggered"] = int(state.get("triggered") or 0) + 1
-                self.say(f"schedule {record['name']}: {len(changes['added'])} added, "
-                         f"{len(changes['changed'])} changed -> flow run {flow_run['id']}")
-                fired += 1
-            rec.put_record(self.ws, record["name"], state=state)
+            try:
+                fired += self._poll_one(dep_id, record)
+            except Exception as exc:
+                self.say(f"schedule {record['name']}: polling failed: "
+                         f"{type(exc).__name__}: {exc}")
+        return fired
+
+    def _poll_one(self, dep_id: str, record: dict[str, Any]) -> int:
+        """Poll one datastore schedule if due; 1 when it created a flow run."""
+        from cumulus.flows._schedule import _listing
+
+        now = time.time()
+        latest = rec.get_record(self.ws, record["name"]) or record
+        state = dict(latest.get("state") or {})
+        d = latest["definition"]
+        if now - float(state.get("last_poll") or 0) < float(d["polling_interval"]):
+            return 0
+        current = _listing(self.ws, d)
+        changes = diff_listing(state.get("baseline") or {}, current)
+        state.update(last_poll=now, baseline=current, polls=int(state.get("polls") or 0) + 1)
+        fired = 0
+        if changes["added"] or changes["changed"]:
+            flow_run = self.api.create_flow_run(
+                dep_id, {"pipeline_parameters": d.get("parameters") or {},
+                         "trigger": {"datastore": d["datastore"],
+                                     "path_on_datastore": d["path_on_datastore"],
+                                     **changes}})
+            state["triggered"] = int(state.get("triggered") or 0) + 1
+            self.say(f"schedule {record['name']}: {len(changes['added'])} added, "
+                     f"{len(changes['changed'])} changed -> flow run {flow_run['id']}")
+            fired = 1
+        rec.put_record(self.ws, record["name"], state=state)
         return fired
 
     # due flow runs -------------------------------------------------------------------------
