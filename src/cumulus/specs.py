@@ -129,11 +129,7 @@ class SweepSpec(_Spec):
 
     @classmethod
     def from_definition(cls, definition: dict[str, Any]) -> SweepSpec:
-        try:
-            return cls.model_validate(definition)
-        except ValidationError as exc:
-            raise CumulusValidationError(f"stored sweep definition does not parse: {exc}") \
-                from None
+        return _validated(cls.model_validate, definition, "sweep")
 
 
 class PipelineSpec(_Spec):
@@ -168,10 +164,15 @@ def parse_run_spec(definition: dict[str, Any]) -> ScriptSpec | SweepSpec | Pipel
     >>> parse_run_spec({"type": "sweep", ...}).primary_metric_name      # doctest: +SKIP
     """
     doc = {"type": "script", **{k: v for k, v in definition.items() if v is not None}}
+    return _validated(_RUN_SPEC.validate_python, doc, "run")
+
+
+def _validated(validate: Any, doc: dict[str, Any], what: str) -> Any:
+    """``validate(doc)``; a pydantic error becomes a CumulusError naming what is wrong."""
     try:
-        return _RUN_SPEC.validate_python(doc)
+        return validate(doc)
     except ValidationError as exc:
-        raise CumulusValidationError(f"stored run definition does not parse: {exc}") \
+        raise CumulusValidationError(f"stored {what} definition does not parse: {exc}") \
             from None
 
 
