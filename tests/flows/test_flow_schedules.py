@@ -72,6 +72,22 @@ def test_an_interval_schedule_fires_and_can_be_disabled(flows_ws, prefect_api, s
     wait_until(lambda: httpx.get(dep_url).status_code == 404, what="the deployment to go")
 
 
+def test_a_deployment_deleted_in_prefect_is_registered_again(  # type: ignore[no-untyped-def]
+        flows_ws, prefect_api, serving) -> None:
+    name = unique("healed")
+    sched = Schedule.create(flows_ws, name, pipeline=scheduled, cron="0 3 * * *")
+    try:
+        first = wait_until(lambda: Schedule.get(flows_ws, name).deployment_id,
+                           what="the schedule's Prefect deployment")
+        assert httpx.delete(f"{prefect_api}/deployments/{first}").status_code == 204
+        second = wait_until(lambda: (Schedule.get(flows_ws, name).deployment_id or first)
+                            != first and Schedule.get(flows_ws, name).deployment_id,
+                            what="the deployment to be registered again\n" + "\n".join(serving))
+        assert httpx.get(f"{prefect_api}/deployments/{second}").status_code == 200
+    finally:
+        sched.delete()
+
+
 def test_a_new_file_triggers_exactly_one_run(flows_ws, serving) -> None:  # type: ignore[no-untyped-def]
     ds = flows_ws.get_default_datastore()
     folder = unique("incoming")

@@ -59,17 +59,23 @@ class ScheduleServer:
 
     # deployments ---------------------------------------------------------------------------
     def sync(self) -> dict[str, dict[str, Any]]:
-        """Mirror every record as a deployment; delete deployments whose record is gone."""
+        """Mirror every record as a deployment; delete deployments whose record is gone.
+
+        Deployments are listed before records: a schedule created in between registers its
+        own deployment, which must not look orphaned. A record whose deployment is missing
+        (deleted by hand in Prefect's UI, say) is registered again."""
+        existing = self.api.deployments(self.tag)
+        live = {dep["id"] for dep in existing}
         records = {r["name"]: r for r in rec.list_records(self.ws)}
         by_deployment = {}
         for name, record in records.items():
             state = record.get("state") or {}
             if not state.get("deployment_id") or state.get("registered") != \
-                    rec.fingerprint(record):
+                    rec.fingerprint(record) or state["deployment_id"] not in live:
                 state["deployment_id"] = rec.register(self.ws, self.api, record)
                 self.say(f"{record['kind']} {name}: deployment {state['deployment_id']}")
             by_deployment[state["deployment_id"]] = record
-        for dep in self.api.deployments(self.tag):
+        for dep in existing:
             if dep["id"] not in by_deployment:
                 self.api.delete_deployment(dep["id"])
                 self.say(f"deleted deployment {dep['name']} (its record is gone)")

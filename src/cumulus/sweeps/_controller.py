@@ -431,6 +431,8 @@ class SweepController:
         if best is not None and value is not None and math.isfinite(value):
             props.update(best_run_id=best.trial_id, best_primary_metric=value)
         self.store.merge_run_dict(self.sweep_id, "properties", props)
+        self.state["progress"] = self._progress()
+        self._save_state()  # warnings and progress are readable once a waiter sees the end
         fields: dict[str, Any] = {}
         if status == "Failed":
             fields["error"] = {"message": message}
