@@ -163,11 +163,15 @@ def bench_cli(root: Path, n: int = 5) -> list[float]:
     return times
 
 
-def _foundation_rows(ws: Workspace, src: Path, args: argparse.Namespace,
-                     rows: list[tuple[str, str, str, str]]) -> None:
+def _dispatch_rows(ws: Workspace, src: Path, args: argparse.Namespace,
+                   rows: list[tuple[str, str, str, str]]) -> None:
     ours, raw = bench_dispatch(ws, src, args.runs)
     rows.append((f"dispatch: {args.runs} trivial runs", f"{ours:.2f} s",
                  f"raw dask {raw:.2f} s", f"{ours / raw:.2f}x (goal <= 1.5x)"))
+
+
+def _foundation_rows(ws: Workspace, src: Path, args: argparse.Namespace,
+                     rows: list[tuple[str, str, str, str]]) -> None:
     rate, count = bench_metrics(ws, src, args.metrics)
     rows.append((f"metrics into SQLite ({count} rows)", f"{rate:,.0f}/s", "",
                  "goal >= 50k/s"))
@@ -181,7 +185,7 @@ def main() -> None:
     ap.add_argument("--runs", type=int, default=200)
     ap.add_argument("--metrics", type=int, default=100_000)
     ap.add_argument("--pg", default="postgresql+psycopg://postgres@127.0.0.1:5432/test")
-    ap.add_argument("--only", choices=["cancel"], help="run one part only")
+    ap.add_argument("--only", choices=["cancel", "dispatch"], help="run one part only")
     args = ap.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="cumulus-bench-"))
     os.environ.setdefault("CUMULUS_CACHE_DIR", str(tmp / "cache"))
@@ -195,20 +199,22 @@ def main() -> None:
     ComputeTarget(ws, "local").wait_for_completion(min_node_count=2)
     rows = []
     try:
-        if args.only != "cancel":
+        if args.only in (None, "dispatch"):
+            _dispatch_rows(ws, src, args, rows)
+        if args.only is None:
             _foundation_rows(ws, src, args, rows)
-        for pushed in (True, False):
+        for pushed in (True, False) if args.only in (None, "cancel") else ():
             took = bench_cancel(ws, src, pushed)
             rows.append((f"cancel -> script stopped ({'pushed' if pushed else 'store only'})",
                          f"p50 {statistics.median(took):.3f} s", f"max {max(took):.3f} s",
                          "goal < 0.5 s"))
-        if args.only != "cancel":
+        if args.only is None:
             cli = bench_cli(ws.root)
             rows.append(("CLI cold start `runs list`", f"p50 {statistics.median(cli):.3f} s",
                          f"min {min(cli):.3f} s", "goal <= 0.5 s"))
     finally:
         ComputeTarget(ws, "local").backend.stop()
-    if args.pg and args.only != "cancel":
+    if args.pg and args.only is None:
         ws_pg = Workspace.create("benchpg", path=tmp / "wspg", store=args.pg,
                                  local_compute={"min_nodes": 1, "max_nodes": 1})
         try:

@@ -71,6 +71,22 @@ def test_lifecycle_records_every_transition(store: Store) -> None:
     assert events[2]["reason"] == "to Running"
 
 
+def test_a_transition_via_intermediate_statuses_records_each_in_one_step(store: Store) -> None:
+    _run(store)
+    store.transition("r1", "Preparing")
+    store.transition("r1", "Running")
+    with pytest.raises(InvalidTransitionError, match="Completed to Finalizing"):
+        store.transition("r1", "Finalizing", via=["Completed"])
+    with pytest.raises(InvalidTransitionError, match="from Running to Completed"):
+        store.transition("r1", "Completed", expected=["Preparing"], via=["Finalizing"])
+    assert store.get_status("r1") == "Running"
+    store.transition("r1", "Completed", via=["Finalizing"], reason="done", exit_code=0)
+    events = store.status_events("r1")
+    assert [(e["from_status"], e["to_status"], e["reason"]) for e in events[-2:]] == [
+        ("Running", "Finalizing", None), ("Finalizing", "Completed", "done")]
+    assert store.get_run("r1")["exit_code"] == 0
+
+
 def test_invalid_transition_rejected_and_state_kept(store: Store) -> None:
     _run(store)
     store.transition("r1", "Running")

@@ -17,6 +17,7 @@ import time
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime, timezone
+from itertools import pairwise
 from typing import Any
 
 from sqlalchemy import Table, delete, insert, select, update
@@ -274,17 +275,24 @@ class Store:
 
     def transition(self, run_id: str, to: str | RunStatus, *, reason: str | None = None,
                    expected: Iterable[str | RunStatus] | None = None,
+                   via: Sequence[str | RunStatus] = (),
                    **fields: Any) -> dict[str, Any]:
         """Move a run to ``to`` in one transaction, or raise InvalidTransitionError.
 
         ``expected`` narrows the allowed source statuses (compare-and-set); extra ``fields``
-        (exit_code, error, node, ...) are written in the same transaction. Returns the values
-        written and the previous status.
+        (exit_code, error, node, ...) are written in the same transaction. ``via`` passes
+        through intermediate statuses in that transaction, each recorded as its own status
+        event (e.g. Running -> Finalizing -> Completed when there is nothing to finalize).
+        Returns the values written and the previous status.
         """
+        hops = [RunStatus.parse(v) for v in via]
         dst = RunStatus.parse(to)
-        allowed = sources_for(dst)
+        allowed = sources_for(hops[0] if hops else dst)
         if expected is not None:
             allowed = allowed & {RunStatus.parse(e) for e in expected}
+        for a, b in pairwise([*hops, dst]):
+            if a not in sources_for(b):
+                raise InvalidTransitionError(f"A run cannot pass from {a.value} to {b.value}.")
         now = _now()
         values: dict[str, Any] = {"status": dst.value, "status_changed_at": now, **fields}
         if dst in TERMINAL:
@@ -300,15 +308,18 @@ class Store:
                     f"Run {run_id!r} cannot move from {current} to {dst.value}. Allowed from "
                     f"{current}: {sorted(x.value for x in _targets(current)) or 'nothing (final)'}."
                 )
-            if dst is RunStatus.RUNNING:
+            if RunStatus.RUNNING in (dst, *hops):
                 values.setdefault("start_time", now)
             res = conn.execute(update(runs).where(runs.c.id == run_id, runs.c.status == current)
                                .values(**values))
             if res.rowcount != 1:  # lost a race: someone else changed it in between
                 raise InvalidTransitionError(
                     f"Run {run_id!r} changed status concurrently; {dst.value} not applied.")
-            conn.execute(insert(events).values(run_id=run_id, from_status=current,
-                                               to_status=dst.value, time=now, reason=reason))
+            steps = [current, *(h.value for h in hops), dst.value]
+            conn.execute(insert(events), [
+                {"run_id": run_id, "from_status": a, "to_status": b, "time": now,
+                 "reason": reason if b == dst.value else None}
+                for a, b in pairwise(steps)])
             return {"id": run_id, "previous_status": current, **values}
 
     def try_transition(self, run_id: str, to: str | RunStatus, **kwargs: Any) -> bool:

@@ -369,6 +369,12 @@ class _Execution:
         if outcome == "canceled":
             self._upload_quietly()
             return self._finish_canceled()
+        if self._nothing_to_finalize(code, outcome):   # one transaction, both events
+            if self.store.try_transition(self.run_id, RunStatus.COMPLETED, exit_code=code,
+                                         reason="script exited 0", via=[RunStatus.FINALIZING],
+                                         expected=[RunStatus.RUNNING]):
+                return RunStatus.COMPLETED.value
+            return self._finish_canceled()
         if not self.store.try_transition(self.run_id, RunStatus.FINALIZING,
                                          expected=[RunStatus.RUNNING], exit_code=code):
             return self._finish_canceled()
@@ -394,6 +400,12 @@ class _Execution:
                                              "had succeeded and its outputs were committed")
             return self.store.get_status(self.run_id)
         return RunStatus.COMPLETED.value
+
+    def _nothing_to_finalize(self, code: int | None, outcome: str) -> bool:
+        """A clean exit with no outputs, output datasets or child runs to close."""
+        if code != 0 or outcome != "exited" or self.data.outputs or self.ingest.has_children():
+            return False
+        return not any(files for _, _, files in os.walk(self.run_dir / "outputs"))
 
     def _upload_quietly(self) -> None:
         from cumulus.tasks.artifacts import upload_run_dir

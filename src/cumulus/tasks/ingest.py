@@ -93,6 +93,10 @@ class Ingestor:
 
             upload_run_file(self.ws, target, event["name"], event["path"])
 
+    def has_children(self) -> bool:
+        """Whether the script opened child runs that are still open."""
+        return any(st == "Running" for st in self.children.values())
+
     def close_children(self, status: str) -> None:
         """Children still open when the script ended take the run's final status."""
         for child, st in self.children.items():

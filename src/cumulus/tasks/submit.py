@@ -41,11 +41,11 @@ def submit_script_run(experiment: Experiment, config: ScriptRunConfig, *,
     definition = spec.to_definition()        # JSON only from here: the store boundary
     run_id = new_run_id(experiment.name)
     store = ws.store
-    store.create_run(run_id=run_id, experiment_id=experiment.id, kind=kind, parent_id=parent,
-                     display_name=display_name or config.script, tags=tags, params=params,
-                     properties=properties, definition=definition,
-                     compute_target=target.name, reuse_key=reuse_key,
-                     reason=f"submitted to {target.name}")
+    record = store.create_run(
+        run_id=run_id, experiment_id=experiment.id, kind=kind, parent_id=parent,
+        display_name=display_name or config.script, tags=tags, params=params,
+        properties=properties, definition=definition, compute_target=target.name,
+        reuse_key=reuse_key, reason=f"submitted to {target.name}")
     try:
         target.submit_run(run_id, ws.payload(), resources, definition)
     except CumulusError as exc:
@@ -58,4 +58,4 @@ def submit_script_run(experiment: Experiment, config: ScriptRunConfig, *,
 
         raise ComputeError(f"Compute target {target.name!r} did not accept run {run_id}: "
                            f"{type(exc).__name__}: {exc}") from exc
-    return Run(experiment, run_id)
+    return Run(experiment, run_id, _record=record)   # as created: no second read
