@@ -341,8 +341,9 @@ def _child(run_id: str) -> int:
 
 def _watchdog(ws: Workspace, run_id: str, grace: float = 60.0,
               api_timeout: float = 300.0) -> None:
-    """End this process if Prefect keeps it alive after the pipeline ended, or if the
-    Prefect API stays unreachable (the pipeline then fails and its steps are canceled)."""
+    """End this process if Prefect keeps it alive after the pipeline ended, if the
+    Prefect API stays unreachable (the pipeline then fails and its steps are canceled), or
+    at once if the workspace folder is gone."""
     from cumulus.flows._prefect import healthy
     from cumulus.store.status import TERMINAL
 
@@ -352,7 +353,12 @@ def _watchdog(ws: Workspace, run_id: str, grace: float = 60.0,
     while True:
         time.sleep(5)
         now = time.monotonic()
-        status = ws.store.get_status(run_id)
+        if not ws.state_dir.is_dir():   # the workspace was deleted: nothing to report to
+            os._exit(1)
+        try:
+            status = ws.store.get_status(run_id)
+        except Exception:               # a store hiccup: keep watching (it retries outages)
+            continue
         if status in terminal:
             ended_at = ended_at or now
             if now - ended_at > grace:
