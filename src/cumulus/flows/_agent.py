@@ -60,11 +60,18 @@ def read_state(ws: Workspace) -> dict[str, Any]:
 
 
 def _write_state(ws: Workspace, **values: Any) -> None:
+    """Merge ``values`` into the agent's state file; the read-modify-write holds a lock of
+    its own, so the agent's heartbeat and a spawner's write never undo each other."""
+    from cumulus._procs import file_lock
+
+    if not ws.state_dir.is_dir():    # the workspace was deleted: never bring it back
+        return
     path = _state_file(ws)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(f".{os.getpid()}.tmp")
-    tmp.write_text(json.dumps({**read_state(ws), **values}))
-    tmp.replace(path)
+    with file_lock(ws.state_dir / "locks" / "pipeline-agent-state.lock"):
+        tmp = path.with_suffix(f".{os.getpid()}.tmp")
+        tmp.write_text(json.dumps({**read_state(ws), **values}))
+        tmp.replace(path)
 
 
 def code_version() -> str:
