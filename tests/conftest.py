@@ -130,6 +130,8 @@ def script_dir(tmp_path: Path):  # type: ignore[no-untyped-def]
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     from cumulus.compute._client import close_all
+    from cumulus.flows._server import stop_server
 
     close_all()
+    stop_server()        # the session's Prefect server, shared by its workspaces (if started)
     shutil.rmtree(_CACHE, ignore_errors=True)

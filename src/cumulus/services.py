@@ -84,10 +84,12 @@ def _compute(ws: Workspace) -> Iterator[ServiceInfo]:
 
 def _pipelines(ws: Workspace) -> Iterator[ServiceInfo]:
     from cumulus.flows._agent import read_state
-    from cumulus.flows._prefect import LocalServer
+    from cumulus.flows._server import LocalServer
 
     agent = _info("pipeline-agent", ws.name, read_state(ws).get("pid"))
-    server = _info("prefect-server", ws.name, LocalServer(ws).state().get("pid"))
+    local = LocalServer(ws)     # one per installation, listed by each workspace using it
+    server = _info("prefect-server", "shared", local.state().get("pid")) \
+        if str(ws.state_dir.resolve()) in local.users() else None
     yield from (s for s in (agent, server) if s is not None)
 
 
@@ -134,8 +136,9 @@ def _check_kinds(kinds: Iterable[str] | None) -> set[str]:
     return wanted
 
 
-def stop_service(ws: Workspace, service: ServiceInfo) -> None:
-    """Stop one service through its owner (grace, then kill)."""
+def stop_service(ws: Workspace, service: ServiceInfo) -> bool:
+    """Stop one service through its owner (grace, then kill); False when it is kept (the
+    Prefect server, while another workspace on this machine uses it)."""
     if service.kind == "compute":
         from cumulus.compute import ComputeTarget
 
@@ -145,15 +148,16 @@ def stop_service(ws: Workspace, service: ServiceInfo) -> None:
 
         stop_agent(ws)
     elif service.kind == "prefect-server":
-        from cumulus.flows._prefect import LocalServer
+        from cumulus.flows._server import LocalServer
 
-        LocalServer(ws).stop()
+        return LocalServer(ws).release()    # stops it unless another workspace uses it
     elif service.kind == "sweep-controller":
         terminate(service.pid)
     elif service.kind == "model-service":
         from cumulus.models import Webservice
 
         Webservice(ws, service.name)._backend().stop_process()  # type: ignore[attr-defined]
+    return True
 
 
 def terminate(pid: int, grace: float = 10.0) -> bool:
@@ -184,8 +188,8 @@ def stop_services(ws: Workspace, kinds: Iterable[str] | None = None,
     for service in sorted(list_services(ws, kinds), key=lambda s: order[s.kind]):
         if only and service.name not in only and service.key not in only:
             continue
-        stop_service(ws, service)
-        stopped.append(service)
+        if stop_service(ws, service):
+            stopped.append(service)
     return stopped
 
 

@@ -45,7 +45,7 @@ def test_ephemeral_mode_is_refused(tmp_path: Path) -> None:
 
 
 def test_prefect_tasks_run_on_the_cluster(cws: Any) -> None:
-    from cumulus.flows._prefect import LocalServer
+    from cumulus.flows._server import LocalServer
 
     target = ComputeTarget.create(cws, "prefect-tasks", ClusterConfig(
         min_nodes=1, max_nodes=1, idle_seconds_before_scaledown=30))
@@ -57,6 +57,6 @@ def test_prefect_tasks_run_on_the_cluster(cws: Any) -> None:
         assert proc.returncode == 0, proc.stderr[-3000:]
         out = json.loads(proc.stdout.strip().splitlines()[-1])
     finally:
-        LocalServer(cws).stop()
+        LocalServer(cws).release()     # shared with the session's other workspaces
     assert out["address"] == target.get_status().address
     assert len(out["pids"]) == 3 and out["me"] not in out["pids"]   # ran on the node

@@ -26,7 +26,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))  # flow_helpers
 def flows_ws(workspace: Any) -> Iterator[Any]:
     """The session workspace with its own Prefect server: the embedded default, for real."""
     from cumulus.flows import stop_services
-    from cumulus.flows._prefect import LocalServer
+    from cumulus.flows._server import LocalServer
 
     old = os.environ.pop("PREFECT_API_URL", None)  # resolve to the workspace's own server
     LocalServer(workspace).ensure(wait=True)
@@ -75,6 +75,6 @@ def _end_pipelines(ws: Any, timeout: float = 60) -> None:
 
 
 def _alive(pid: int) -> bool:
-    from cumulus.flows._prefect import pid_alive
+    from cumulus._procs import pid_alive
 
     return pid_alive(pid)

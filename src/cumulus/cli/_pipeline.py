@@ -212,8 +212,9 @@ def show(run_id: str) -> None:
 @pipeline.command("server")
 @click.argument("action", type=click.Choice(["status", "start", "stop"]), default="status")
 def server(action: str) -> None:
-    """The workspace's own Prefect server (UI and scheduler)."""
-    from cumulus.flows._prefect import LocalServer
+    """This installation's Prefect server (UI and scheduler), shared by its workspaces;
+    `stop` stops it for all of them."""
+    from cumulus.flows._server import LocalServer
 
     srv = LocalServer(workspace())
     c = console()
@@ -224,7 +225,11 @@ def server(action: str) -> None:
         c.print("stopped" if srv.stop() else "not running")
     else:
         alive = srv.url_if_alive()
-        c.print(f"running at {alive}" if alive else "not running")
+        users = srv.users()
+        c.print(f"running at {alive}, used by {len(users)} workspace(s); log {srv.log}"
+                if alive else "not running")
+        for folder in users:
+            c.print(f"  {folder}")
 
 
 @click.group()

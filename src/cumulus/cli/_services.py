@@ -55,10 +55,20 @@ def stop_cmd(names: tuple[str, ...], all_: bool, kinds: tuple[str, ...]) -> None
     if not (names or all_ or kinds):
         raise click.UsageError("Name the services to stop (see `cumulus services list`), or "
                                "pass --kind KIND or --all.")
-    stopped = stop_services(workspace(), kinds=kinds or None, names=names or None)
+    from cumulus.flows._server import LocalServer
+
+    ws = workspace()
+    server = LocalServer(ws)
+    asked = not names and (not kinds or "prefect-server" in kinds)
+    shared = server.url_if_alive() if asked and str(ws.state_dir.resolve()) in \
+        server.users() else None
+    stopped = stop_services(ws, kinds=kinds or None, names=names or None)
     for s in stopped:
         click.echo(f"stopped {s.key} (pid {s.pid}, {s.rss_mb:.0f} MB)")
-    if not stopped:
+    if shared and server.url_if_alive() and not any(s.kind == "prefect-server" for s in stopped):
+        click.echo(f"kept the Prefect server at {shared}: another workspace on this machine "
+                   "uses it (`cumulus pipeline server stop` stops it for all)")
+    elif not stopped:
         click.echo("Nothing to stop.")
 
 

@@ -283,7 +283,8 @@ class ComputeTarget:
             @flow(task_runner=ComputeTarget(ws, "cpu-cluster").task_runner())
             def etl(): ...
         """
-        from cumulus.flows._prefect import resolve_api, wait_healthy
+        from cumulus.flows._prefect import resolve_api
+        from cumulus.flows._server import wait_healthy
 
         api = resolve_api(self.workspace, start=True)
         if not api:

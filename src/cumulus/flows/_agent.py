@@ -35,7 +35,9 @@ from typing import TYPE_CHECKING, Any
 
 from cumulus._hashing import text_digest
 from cumulus._install import PACKAGE_ROOT
-from cumulus.flows._prefect import EPHEMERAL, SERVER_ENV, pid_alive, resolve_api
+from cumulus._procs import pid_alive
+from cumulus.flows._prefect import EPHEMERAL, resolve_api
+from cumulus.flows._server import SERVER_ENV
 
 if TYPE_CHECKING:
     from cumulus.workspace import Workspace
@@ -152,16 +154,17 @@ def wake_agent(state: dict[str, Any]) -> None:
 
 
 def stop_services(ws: Workspace, *, server: bool = True) -> dict[str, bool]:
-    """Stop the workspace's pipeline agent and (unless told not to) its own Prefect server.
+    """Stop the workspace's pipeline agent and (unless told not to) release the Prefect
+    server: it stops too unless another workspace on this machine uses it.
 
     Running pipelines continue in their own processes. Example::
 
         stop_services(ws)      # {'agent': True, 'prefect_server': True}
     """
-    from cumulus.flows._prefect import LocalServer
+    from cumulus.flows._server import LocalServer
 
     return {"agent": stop_agent(ws),
-            "prefect_server": LocalServer(ws).stop() if server else False}
+            "prefect_server": LocalServer(ws).release() if server else False}
 
 
 def stop_agent(ws: Workspace, timeout: float = 10.0) -> bool:
@@ -351,7 +354,7 @@ def _watchdog(ws: Workspace, run_id: str, grace: float = 60.0,
     """End this process if Prefect keeps it alive after the pipeline ended, if the
     Prefect API stays unreachable (the pipeline then fails and its steps are canceled), or
     at once if the workspace folder is gone."""
-    from cumulus.flows._prefect import healthy
+    from cumulus.flows._server import healthy
     from cumulus.store.status import TERMINAL
 
     terminal = {s.value for s in TERMINAL}
@@ -412,9 +415,9 @@ def main() -> int:
     _warm_imports()
     url = os.environ.get("PREFECT_API_URL")
     if url:
-        from cumulus.flows._prefect import wait_healthy
+        from cumulus.flows._server import server_home, wait_healthy
 
-        wait_healthy(url, log=ws.state_dir / "logs" / "prefect-server.log")
+        wait_healthy(url, log=server_home() / "prefect-server.log")
     print(f"pipeline agent {os.getpid()} for {ws.root}: Prefect API {url or EPHEMERAL}",
           flush=True)
     Agent(ws, idle).loop()

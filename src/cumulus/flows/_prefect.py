@@ -2,8 +2,8 @@
 
 Resolution order for a workspace: ``prefect_api_url`` in cumulus.yaml (the word ``ephemeral``
 selects Prefect's per-process ephemeral mode), else ``PREFECT_API_URL`` in the environment,
-else the workspace's own ``prefect server start`` (state in ``.cumulus/prefect/server.json``,
-database under ``.cumulus/prefect``), started on first need. Ephemeral mode has no scheduler
+else the installation's own ``prefect server start``, shared by its workspaces and started
+on first need (see ``_server.py``). Ephemeral mode has no scheduler
 and starts a temporary server in every pipeline process, so the embedded default is a real
 server that also serves the UI and runs schedules.
 
@@ -19,28 +19,19 @@ Example::
 
 from __future__ import annotations
 
-import json
 import os
-import socket
-import subprocess
-import sys
 import threading
-import time
-from collections.abc import Iterator
-from contextlib import contextmanager
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from cumulus._procs import ProcessRef, pid_alive, stop_group
 from cumulus.errors import ConfigError, PipelineError
+from cumulus.flows._server import (
+    LocalServer,
+)
 
 if TYPE_CHECKING:
     from cumulus.workspace import Workspace
 
 EPHEMERAL = "ephemeral"
-START_TIMEOUT = 120.0
-SERVER_ENV = {"PREFECT_SERVER_ANALYTICS_ENABLED": "false",
-              "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "90"}
 
 
 def resolve_api(ws: Workspace, *, start: bool) -> str | None:
@@ -55,179 +46,6 @@ def resolve_api(ws: Workspace, *, start: bool) -> str | None:
     return server.ensure() if start else server.url_if_alive()
 
 
-
-
-def healthy(url: str, timeout: float = 2.0) -> bool:
-    import httpx
-
-    try:
-        return httpx.get(f"{url.rstrip('/')}/health", timeout=timeout).status_code == 200
-    except httpx.HTTPError:
-        return False
-
-
-def wait_healthy(url: str, timeout: float = START_TIMEOUT, log: Path | None = None) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if healthy(url):
-            return
-        time.sleep(0.25)
-    tail = ""
-    if log and log.exists():
-        tail = "\n" + "\n".join(log.read_text(errors="replace").splitlines()[-15:])
-    raise PipelineError(f"The Prefect server at {url} did not answer within {timeout:.0f} s."
-                        f"{tail}")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def start_server(home: Path, port: int, log: Path, extra_env: dict[str, str] | None = None,
-                 ) -> subprocess.Popen[bytes]:
-    """Start ``prefect server start`` detached, with its database under ``home``.
-
-    It runs under a small guard (this module's ``__main__``) in its own process group: the
-    guard stops the server when ``home`` is deleted (a workspace removed while its server
-    ran) and passes SIGTERM on; ``os.killpg(proc.pid, SIGTERM)`` stops both.
-    """
-    home.mkdir(parents=True, exist_ok=True)
-    log.parent.mkdir(parents=True, exist_ok=True)
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
-    env.update(SERVER_ENV, PREFECT_HOME=str(home), **(extra_env or {}))
-    root = str(Path(__file__).resolve().parents[2])
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [root, env.get("PYTHONPATH")]))
-    with open(log, "ab") as out:
-        return subprocess.Popen(
-            [sys.executable, "-m", "cumulus.flows._prefect", str(home), str(port)],
-            stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
-            start_new_session=True, env=env, cwd=str(home))
-
-
-#: the workspace's Prefect server stops after this many seconds with nothing using it (no
-#: pipeline agent, no ``schedule serve``, no flow run pending or running); the next use
-#: starts it again
-IDLE_EXIT = float(os.environ.get("CUMULUS_PREFECT_IDLE_EXIT", "1800"))
-IDLE_CHECK = 5.0
-SERVE_HEARTBEAT = "serve.json"      # `schedule serve` beats here while it runs
-
-
-def in_use(home: Path, port: int) -> str | None:
-    """What keeps the workspace's Prefect server needed (a word for the log), or None."""
-    from cumulus.flows._agent import agent_alive
-
-    try:
-        agent = json.loads((home.parent / "pipelines" / "agent.json").read_text())
-    except (OSError, ValueError):
-        agent = {}
-    if agent and agent_alive(agent):
-        return "the pipeline agent"
-    try:
-        serve = json.loads((home / SERVE_HEARTBEAT).read_text())
-    except (OSError, ValueError):
-        serve = {}
-    if serve and pid_alive(serve.get("pid"), serve.get("pid_started")) and \
-            time.time() - float(serve.get("heartbeat") or 0) < 60:
-        return "schedule serve"
-    import httpx
-
-    body = {"flow_runs": {"state": {"type": {"any_": ["PENDING", "RUNNING", "CANCELLING"]}}}}
-    try:
-        count = httpx.post(f"http://127.0.0.1:{port}/api/flow_runs/count", json=body,
-                           timeout=10).json()
-    except (httpx.HTTPError, ValueError):
-        return "starting"            # not answering yet (or busy): not idle
-    return "a flow run" if isinstance(count, int) and count > 0 else None
-
-
-def _guard(home: Path, port: int) -> int:
-    """Run the Prefect server until SIGTERM, until ``home`` disappears, or until nothing has
-    used it for ``IDLE_EXIT`` seconds."""
-    import signal
-
-    proc = subprocess.Popen([sys.executable, "-m", "prefect", "server", "start", "--host",
-                             "127.0.0.1", "--port", str(port)], cwd=str(home))
-    stop = []
-    signal.signal(signal.SIGTERM, lambda *_: stop.append(1))
-    idle_since = checked = time.monotonic()
-    while proc.poll() is None and not stop and home.is_dir():
-        time.sleep(1)
-        now = time.monotonic()
-        if now - checked < IDLE_CHECK:
-            continue
-        checked = now
-        if in_use(home, port):
-            idle_since = now
-        elif now - idle_since > IDLE_EXIT:
-            print(f"cumulus: nothing used this Prefect server for {IDLE_EXIT:g} s "
-                  "(CUMULUS_PREFECT_IDLE_EXIT); stopping it (the next use starts it again)",
-                  flush=True)
-            (home / "server.json").unlink(missing_ok=True)
-            break
-    if proc.poll() is None:
-        proc.terminate()
-        try:
-            proc.wait(20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-    return proc.wait()
-
-
-class LocalServer:
-    """The workspace's own Prefect server (one per workspace, shared by all its processes)."""
-
-    def __init__(self, ws: Workspace) -> None:
-        self.dir = ws.state_dir / "prefect"
-        self.state_file = self.dir / "server.json"
-        self.log = ws.state_dir / "logs" / "prefect-server.log"
-        self._lock_path = ws.state_dir / "locks" / "prefect-server.lock"
-
-    def state(self) -> dict[str, Any]:
-        try:
-            return dict(json.loads(self.state_file.read_text()))
-        except (OSError, ValueError):
-            return {}
-
-    def url_if_alive(self) -> str | None:
-        st = self.state()
-        if st.get("url") and pid_alive(st.get("pid"), st.get("pid_started")) and \
-                healthy(st["url"]):
-            return str(st["url"])
-        return None
-
-    @contextmanager
-    def _locked(self) -> Iterator[None]:
-        from cumulus._procs import file_lock
-
-        with file_lock(self._lock_path):
-            yield
-
-    def ensure(self, wait: bool = False) -> str:
-        """The server's API URL, starting the server if it is not running."""
-        with self._locked():
-            st = self.state()
-            if st.get("url") and pid_alive(st.get("pid"), st.get("pid_started")):
-                url = str(st["url"])
-            else:
-                port = free_port()
-                proc = start_server(self.dir, port, self.log,
-                                    {"PREFECT_SERVER_SERVICES_SCHEDULER_LOOP_SECONDS": "10"})
-                url = f"http://127.0.0.1:{port}/api"
-                self.state_file.write_text(json.dumps({
-                    **ProcessRef.of(proc.pid).to_dict(), "url": url, "started": time.time()}))
-        if wait:
-            wait_healthy(url, log=self.log)
-        return url
-
-    def stop(self) -> bool:
-        st = self.state()
-        pid = st.get("pid")
-        if pid is None or not stop_group(int(pid), 10.0, st.get("pid_started")):
-            return False
-        self.state_file.unlink(missing_ok=True)
-        return True
 
 
 _import_lock = threading.Lock()
@@ -396,6 +214,3 @@ class PrefectAPI:
                           UUID(deployment_id), parameters=parameters, tags=tags or [])
         return dict(made.model_dump(mode="json"))
 
-
-if __name__ == "__main__":
-    sys.exit(_guard(Path(sys.argv[1]), int(sys.argv[2])))

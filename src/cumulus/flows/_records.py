@@ -101,10 +101,14 @@ def load_pipeline(ws: Workspace, location: str) -> Pipeline:
     return pipeline
 
 
-def deployment_name(record: dict[str, Any]) -> str:
+def deployment_name(ws: Workspace, record: dict[str, Any]) -> str:
+    """The record's deployment name, unique on a Prefect server that several workspaces
+    share: ``schedule-nightly (demo 3f2a1c)`` (workspace name and store hash)."""
     if record["kind"] == "published":
-        return "published-" + record["name"][len(PUBLISHED_PREFIX):]
-    return "schedule-" + record["name"]
+        base = "published-" + record["name"][len(PUBLISHED_PREFIX):]
+    else:
+        base = "schedule-" + record["name"]
+    return f"{base} ({ws.name} {ws_tag(ws)[-6:]})"
 
 
 def prefect_schedules(record: dict[str, Any]) -> list[dict[str, Any]]:
@@ -124,7 +128,7 @@ def register(ws: Workspace, api: PrefectAPI, record: dict[str, Any]) -> str:
     d = record["definition"]
     flow_id = api.ensure_flow(d["pipeline"])
     deployment_id = api.upsert_deployment(
-        flow_id, deployment_name(record), schedules=prefect_schedules(record),
+        flow_id, deployment_name(ws, record), schedules=prefect_schedules(record),
         parameters={"pipeline_parameters": d.get("parameters") or {}},
         paused=not record.get("enabled", True),
         tags=[TAG, ws_tag(ws), f"cumulus-{record['kind']}"],

@@ -168,7 +168,7 @@ class ScheduleServer:
         import os
 
         from cumulus._procs import ProcessRef
-        from cumulus.flows._prefect import SERVE_HEARTBEAT
+        from cumulus.flows._server import SERVE_HEARTBEAT
 
         path = self.ws.state_dir / "prefect" / SERVE_HEARTBEAT
         try:
@@ -206,7 +206,8 @@ def serve(ws: Workspace, *, duration: float | None = None, stop: threading.Event
           poll_interval: float = 1.0, sync_interval: float = 5.0,
           out: Callable[[str], None] = print) -> None:
     """Serve ``ws``'s schedules and published pipelines until ``stop`` or ``duration``."""
-    from cumulus.flows._prefect import PrefectAPI, resolve_api, wait_healthy
+    from cumulus.flows._prefect import PrefectAPI, resolve_api
+    from cumulus.flows._server import wait_healthy
 
     url = resolve_api(ws, start=True)
     if url is None:
