@@ -103,8 +103,12 @@ class Datastore:
 
     @classmethod
     def get_default(cls, ws: Workspace) -> Datastore:
-        name = ws.store.default_datastore_name() or ws.config.default_datastore
-        return cls.get(ws, name)
+        name = ws.config.default_datastore
+        record = ws.store.default_datastore(fallback=name)
+        if record is not None:
+            return cls(ws, record["name"], record["url"], record["definition"])
+        builtin = _builtin(ws).get(name)
+        return builtin if builtin is not None else cls.get(ws, name)
 
     def set_as_default(self) -> None:
         """Make this the workspace's default datastore (snapshots, outputs, logs go here)."""

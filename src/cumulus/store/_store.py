@@ -310,6 +310,7 @@ class Store:
                 )
             if RunStatus.RUNNING in (dst, *hops):
                 values.setdefault("start_time", now)
+                values.setdefault("heartbeat_at", now)    # its first sign of life
             res = conn.execute(update(runs).where(runs.c.id == run_id, runs.c.status == current)
                                .values(**values))
             if res.rowcount != 1:  # lost a race: someone else changed it in between
@@ -480,6 +481,17 @@ class Store:
             s.execute(update(m.DatastoreRecord).values(is_default=False))
             s.execute(update(m.DatastoreRecord).where(m.DatastoreRecord.name == name)
                       .values(is_default=True))
+
+    def default_datastore(self, fallback: str) -> dict[str, Any] | None:
+        """The default datastore's record (name, url, definition), else the record named
+        ``fallback`` (the configured default), in one read; None if neither is recorded."""
+        table = m.DatastoreRecord.__table__
+        q = (select(table.c.name, table.c.url, table.c.definition)
+             .where(table.c.is_default.is_(True) | (table.c.name == fallback))
+             .order_by(table.c.is_default.desc()).limit(1))
+        with self.read_engine.begin() as conn:   # Core: it is read for every run
+            row = conn.execute(q).mappings().first()
+        return None if row is None else dict(row)
 
     def default_datastore_name(self) -> str | None:
         with self.reading() as s:

@@ -291,7 +291,8 @@ class _Execution:
         self.ingest = ingest
         limit = spec.max_run_duration_seconds
         started = time.monotonic()
-        timers = {"log": 0.0, "cancel": time.monotonic(), "beat": 0.0, "logs": time.monotonic()}
+        now = time.monotonic()   # the Running transition was the first heartbeat
+        timers = {"log": 0.0, "cancel": now, "beat": now, "logs": now}
         synced: dict[str, tuple[int, int]] = {}
         outcome = "exited"
         heard = cancel_board().watch(self.run_id)   # a cancel pushed to this worker
