@@ -200,7 +200,11 @@ def _guard(home: Path, port: int) -> int:
                   "(CUMULUS_PREFECT_IDLE_EXIT); stopping it (the next use starts it again)",
                   flush=True)
             break
-    (home / "server.json").unlink(missing_ok=True)
+    from cumulus._procs import file_lock
+
+    if home.is_dir():           # (never recreate a deleted cache folder)
+        with file_lock(home / "server.lock"):  # an ensure() from now on starts a new one
+            (home / "server.json").unlink(missing_ok=True)
     if proc.poll() is None:
         proc.terminate()
         try:
