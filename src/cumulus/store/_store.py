@@ -151,23 +151,25 @@ class Store:
                    **fields: Any) -> dict[str, Any]:
         status = RunStatus.parse(status).value
         now = _now()
-        with self.session() as s:
-            run = m.Run(id=run_id, experiment_id=experiment_id, kind=kind, status=status,
-                        created_at=now, status_changed_at=now,
-                        params=fields.pop("params", None) or {},
-                        tags=fields.pop("tags", None) or {},
-                        properties=fields.pop("properties", None) or {},
-                        definition=fields.pop("definition", None) or {}, **fields)
-            if status in (RunStatus.RUNNING.value,):
-                run.start_time = now
-            if RunStatus(status) in TERMINAL:
-                run.start_time = run.start_time or now
-                run.end_time = now
-            s.add(run)
-            s.add(m.StatusEvent(run_id=run_id, from_status=None, to_status=status, time=now,
-                                reason=reason))
-            s.flush()
-            return _row(run, RUN_FIELDS)
+        values: dict[str, Any] = {
+            "id": run_id, "experiment_id": experiment_id, "kind": kind, "status": status,
+            "created_at": now, "status_changed_at": now,
+            **{k: fields.pop(k, None) or {} for k in ("params", "tags", "properties",
+                                                      "definition")},
+            **fields}
+        if status == RunStatus.RUNNING.value:
+            values["start_time"] = now
+        if RunStatus(status) in TERMINAL:
+            values["start_time"] = values.get("start_time") or now
+            values["end_time"] = now
+        runs: Table = m.Run.__table__  # type: ignore[assignment]
+        events: Table = m.StatusEvent.__table__  # type: ignore[assignment]
+        with self.engine.begin() as conn:  # Core: every submit writes here
+            conn.execute(insert(runs).values(**values))
+            conn.execute(insert(events).values(
+                run_id=run_id, from_status=None, to_status=status, time=now, reason=reason))
+            row = conn.execute(select(runs).where(runs.c.id == run_id)).mappings().one()
+        return {f: row[f] for f in RUN_FIELDS}
 
     def get_run(self, run_id: str) -> dict[str, Any]:
         rec = self.find_run(run_id)
@@ -441,11 +443,11 @@ class Store:
                     setattr(obj, k, v)
 
     def get_record(self, model: type[Any], key: str) -> dict[str, Any] | None:
-        with self.reading() as s:
-            obj = s.get(model, key)
-            if obj is None:
-                return None
-            return {c.key: getattr(obj, c.key) for c in model.__table__.columns}
+        table = model.__table__
+        (pk,) = table.primary_key.columns
+        with self.read_engine.begin() as conn:   # Core: read on every submit
+            row = conn.execute(select(table).where(pk == key)).first()
+        return None if row is None else {c.key: row._mapping[c] for c in table.columns}
 
     def list_records(self, model: type[Any]) -> list[dict[str, Any]]:
         with self.reading() as s:
