@@ -42,6 +42,16 @@ RUN_FIELDS = ("id", "experiment_id", "parent_id", "kind", "display_name", "statu
               "error", "reuse_key")
 
 
+def _index_artifacts(conn: Any, run_id: str, items: Sequence[dict[str, Any]]) -> None:
+    """Index artifacts in the caller's transaction; an item replaces the same path."""
+    if not items:
+        return
+    table: Table = m.Artifact.__table__  # type: ignore[assignment]
+    conn.execute(delete(table).where(table.c.run_id == run_id,
+                                     table.c.path.in_([i["path"] for i in items])))
+    conn.execute(insert(table), [{"run_id": run_id, **i} for i in items])
+
+
 def _now() -> datetime:
     return datetime.now(timezone.utc)
 
@@ -277,7 +287,8 @@ class Store:
 
     def transition(self, run_id: str, to: str | RunStatus, *, reason: str | None = None,
                    expected: Iterable[str | RunStatus] | None = None,
-                   via: Sequence[str | RunStatus] = (),
+                   via: Sequence[str | RunStatus] = (), log: str = "",
+                   artifacts: Sequence[dict[str, Any]] = (),
                    **fields: Any) -> dict[str, Any]:
         """Move a run to ``to`` in one transaction, or raise InvalidTransitionError.
 
@@ -285,7 +296,8 @@ class Store:
         (exit_code, error, node, ...) are written in the same transaction. ``via`` passes
         through intermediate statuses in that transaction, each recorded as its own status
         event (e.g. Running -> Finalizing -> Completed when there is nothing to finalize).
-        Returns the values written and the previous status.
+        ``log`` text and ``artifacts`` to index are written in the same transaction, before
+        anyone can see the new status. Returns the values written and the previous status.
         """
         hops = [RunStatus.parse(v) for v in via]
         dst = RunStatus.parse(to)
@@ -323,6 +335,10 @@ class Store:
                 {"run_id": run_id, "from_status": a, "to_status": b, "time": now,
                  "reason": reason if b == dst.value else None}
                 for a, b in pairwise(steps)])
+            if log:
+                conn.execute(insert(m.LogChunk).values(run_id=run_id, stream="std_log",
+                                                       text=log, time=time.time()))
+            _index_artifacts(conn, run_id, artifacts)
             return {"id": run_id, "previous_status": current, **values}
 
     def try_transition(self, run_id: str, to: str | RunStatus, **kwargs: Any) -> bool:
@@ -408,11 +424,8 @@ class Store:
         """Index artifacts (path, datastore, location, size, checksum); replaces same paths."""
         if not items:
             return
-        with self.session() as s:
-            paths = [i["path"] for i in items]
-            s.execute(delete(m.Artifact).where(m.Artifact.run_id == run_id,
-                                               m.Artifact.path.in_(paths)))
-            s.execute(insert(m.Artifact), [{"run_id": run_id, **i} for i in items])
+        with self.engine.begin() as conn:
+            _index_artifacts(conn, run_id, items)
 
     def remove_artifacts(self, run_id: str, prefix: str, keep: str | None = None) -> int:
         """Drop the index entries of ``run_id`` under ``prefix`` (but those under ``keep``);

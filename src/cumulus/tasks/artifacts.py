@@ -32,11 +32,14 @@ def upload_run_file(ws: Workspace, run_id: str, name: str, path: str | Path) -> 
 
 
 def upload_run_dir(ws: Workspace, run_id: str, local_dir: Path, prefix: str,
-                   changed_since: dict[str, tuple[int, int]] | None = None) -> int:
+                   changed_since: dict[str, tuple[int, int]] | None = None,
+                   unindexed: list[dict[str, Any]] | None = None) -> int:
     """Upload every file under ``local_dir`` as ``prefix/...``; returns files uploaded.
 
     With ``changed_since`` (path -> (size, mtime_ns)) only new or changed files go up, and the
-    mapping is updated: used to sync ``./logs`` while the script runs.
+    mapping is updated: used to sync ``./logs`` while the script runs. With ``unindexed``,
+    the index entries are appended there for the caller to write (with the run's final
+    status, say) instead of being indexed now.
     """
     if not local_dir.is_dir():
         return 0
@@ -64,7 +67,10 @@ def upload_run_dir(ws: Workspace, run_id: str, local_dir: Path, prefix: str,
             warned[f"link:{link}"] = (0, 0)
             ws.store.append_log(run_id, f"[cumulus] {prefix}/{link} left out: a link leading "
                                         f"outside ./{prefix} is never followed\n")
-    ws.store.add_artifacts(run_id, items)
+    if unindexed is not None:
+        unindexed.extend(items)
+    else:
+        ws.store.add_artifacts(run_id, items)
     return len(items)
 
 

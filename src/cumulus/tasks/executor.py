@@ -91,6 +91,7 @@ class _Execution:
         self.claimed: dict[str, Any] | None = None
         self.topic: str | None = None  # a sweep controller's Dask event topic, if any
         self.record = record           # read just now by the caller: _claim starts from it
+        self.tail: tuple[str, list[dict[str, Any]]] = ("", [])   # see _run_process
 
     # lifecycle ---------------------------------------------------------------------------
     def run(self) -> str:
@@ -101,6 +102,10 @@ class _Execution:
             return self._execute()
         except BaseException as exc:  # record every failure; never leave a run dangling
             self._kill()
+            try:
+                self._flush_tail()
+            except Exception:   # the failure below matters more than the last log lines
+                pass
             self._fail(f"{type(exc).__name__}: {exc}", tb=traceback.format_exc())
             return RunStatus.FAILED.value
         finally:
@@ -343,19 +348,32 @@ class _Execution:
         exit_watch.close()
         code = self.proc.wait()
         pump.join(timeout=10)
-        for text in pump.drain():
-            self.store.append_log(self.run_id, text)
         wait_quiet(ingest)
-        self._sync_logs(synced)
+        # the last log text and the final log upload's index entries are written with the
+        # final status when that is one transaction (see _finalize), else by _flush_tail
+        self.tail = ("".join(pump.drain()), [])
+        self._sync_logs(synced, unindexed=self.tail[1])
         return code, outcome
 
-    def _sync_logs(self, synced: dict[str, tuple[int, int]]) -> None:
+    def _sync_logs(self, synced: dict[str, tuple[int, int]],
+                   unindexed: list[dict[str, Any]] | None = None) -> None:
         """Upload new or changed files of ./logs and of the checkpoint folder (so that a
         node lost without notice leaves its latest checkpoint behind)."""
         from cumulus.tasks.artifacts import upload_run_dir
 
-        upload_run_dir(self.ws, self.run_id, self.run_dir / "logs", "logs", synced)
-        upload_run_dir(self.ws, self.run_id, self.checkpoint_dir, CHECKPOINTS, synced)
+        upload_run_dir(self.ws, self.run_id, self.run_dir / "logs", "logs", synced, unindexed)
+        upload_run_dir(self.ws, self.run_id, self.checkpoint_dir, CHECKPOINTS, synced,
+                       unindexed)
+
+    def _take_tail(self) -> tuple[str, list[dict[str, Any]]]:
+        tail, self.tail = self.tail, ("", [])
+        return tail
+
+    def _flush_tail(self) -> None:
+        """Write what the process left (its last log text, the final log upload's index)."""
+        text, artifacts = self._take_tail()
+        self.store.append_log(self.run_id, text)
+        self.store.add_artifacts(self.run_id, artifacts)
 
     def _cancel_requested(self) -> bool:
         return self.store.get_status(self.run_id) == RunStatus.CANCEL_REQUESTED.value
@@ -382,14 +400,17 @@ class _Execution:
     def _finalize(self, code: int | None, outcome: str) -> str:
         from cumulus.tasks.artifacts import upload_run_dir
 
-        if outcome == "canceled":
-            self._upload_quietly()
-            return self._finish_canceled()
         if self._nothing_to_finalize(code, outcome):   # one transaction, both events
+            text, artifacts = self._take_tail()
             if self.store.try_transition(self.run_id, RunStatus.COMPLETED, exit_code=code,
                                          reason="script exited 0", via=[RunStatus.FINALIZING],
-                                         expected=[RunStatus.RUNNING]):
+                                         expected=[RunStatus.RUNNING], log=text,
+                                         artifacts=artifacts):
                 return RunStatus.COMPLETED.value
+            self.tail = (text, artifacts)
+        self._flush_tail()
+        if outcome == "canceled":
+            self._upload_quietly()
             return self._finish_canceled()
         if not self.store.try_transition(self.run_id, RunStatus.FINALIZING,
                                          expected=[RunStatus.RUNNING], exit_code=code):
