@@ -348,7 +348,7 @@ class _Execution:
         exit_watch.close()
         code = self.proc.wait()
         pump.join(timeout=10)
-        wait_quiet(ingest)
+        wait_quiet(ingest, pause=0.0)   # the script has exited: what it wrote is all there
         # the last log text and the final log upload's index entries are written with the
         # final status when that is one transaction (see _finalize), else by _flush_tail
         self.tail = ("".join(pump.drain()), [])
