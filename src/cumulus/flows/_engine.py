@@ -21,6 +21,7 @@ import time
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
+from cumulus.flows._links import StepLinks
 from cumulus.store.status import TERMINAL, RunStatus
 
 if TYPE_CHECKING:
@@ -175,6 +176,7 @@ class Engine:
         self._lock = threading.Lock()
         self.watcher = Watcher(self)
         self.executor = StepExecutor(self)
+        self.links = StepLinks(self.log)
 
     # bookkeeping ---------------------------------------------------------------------------
     def log(self, text: str) -> None:
@@ -364,20 +366,13 @@ class Engine:
         return outputs
 
     def _link_run(self, step: str) -> None:
-        """Show the step's Cumulus run on its Prefect task run (a link artifact)."""
+        """Show the step's Cumulus run on its Prefect task run (a link artifact, made in the
+        background; see ``_links.py``)."""
         run_id = self.states.get(step, {}).get("run_id")
         if not run_id:
             return
         try:
-            from prefect.artifacts import create_link_artifact
-
-            from cumulus.run import portal_url
-
-            reused = self.states[step].get("state") == "reused"
-            create_link_artifact(
-                link=portal_url(f"runs/{run_id}"), link_text=f"Cumulus run {run_id}",
-                description=f"step {step}: " + ("reused an earlier run" if reused
-                                                else "the run that executed it"))
+            self.links.add(step, run_id, reused=self.states[step].get("state") == "reused")
         except Exception as exc:      # a missing link never fails a step
             self.log(f"(step {step}: no Prefect link artifact: {type(exc).__name__}: {exc})")
 
@@ -385,6 +380,7 @@ class Engine:
     def _finish(self) -> Any:
         from prefect.states import Cancelled, Completed, Failed
 
+        self.links.wait()
         states = {n: self.states.get(n, {}).get("state", "not run") for n in self.prepared.order}
         failed = [n for n, s in states.items() if s == "failed"]
         not_run = [n for n, s in states.items() if s in ("not run", "canceled")]
