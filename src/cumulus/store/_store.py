@@ -201,18 +201,21 @@ class Store:
             return [_row(r, RUN_FIELDS) for r in rows]
 
     def get_status(self, run_id: str) -> str:
-        with self.reading() as s:
-            status = s.scalar(select(m.Run.status).where(m.Run.id == run_id))
+        runs = m.Run.__table__
+        with self.read_engine.begin() as conn:   # Core: watchers and executors poll this
+            status = conn.execute(select(runs.c.status).where(runs.c.id == run_id)).scalar()
         if status is None:
             raise RunNotFoundError(run_id)
-        return status
+        return str(status)
 
     def get_statuses(self, run_ids: Sequence[str]) -> dict[str, str]:
         if not run_ids:
             return {}
-        with self.reading() as s:
-            rows = s.execute(select(m.Run.id, m.Run.status).where(m.Run.id.in_(list(run_ids))))
-            return dict(rows.tuples().all())
+        runs = m.Run.__table__
+        with self.read_engine.begin() as conn:   # Core: the sweep controller polls this
+            rows = conn.execute(select(runs.c.id, runs.c.status)
+                                .where(runs.c.id.in_(list(run_ids))))
+            return {str(k): str(v) for k, v in rows.tuples().all()}
 
     def list_runs(self, *, experiment_id: int | None = None, parent_id: str | None = None,
                   top_level: bool = False, status: str | None = None, kind: str | None = None,
