@@ -386,13 +386,12 @@ class Store:
 
     def get_metric_rows(self, run_ids: Sequence[str], name: str | None = None,
                         after_id: int = 0) -> list[dict[str, Any]]:
-        q = select(m.Metric).where(m.Metric.run_id.in_(list(run_ids)), m.Metric.id > after_id)
+        t = m.Metric.__table__     # Core columns: a sweep's controller calls this each step
+        q = select(t).where(t.c.run_id.in_(list(run_ids)), t.c.id > after_id)
         if name is not None:
-            q = q.where(m.Metric.name == name)
-        q = q.order_by(m.Metric.id)
+            q = q.where(t.c.name == name)
         with self.read_engine.connect() as conn:
-            return [dict(r._mapping) for r in conn.execute(q.with_only_columns(
-                *m.Metric.__table__.c))]
+            return [dict(r) for r in conn.execute(q.order_by(t.c.id)).mappings()]
 
     def count_metrics(self, run_id: str) -> int:
         from sqlalchemy import func
