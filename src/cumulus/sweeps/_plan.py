@@ -107,7 +107,15 @@ class Trial:
         return max(finite) if goal == "maximize" else min(finite)
 
     def record(self) -> TrialRecord:
-        """The trial as a sampler history entry."""
+        """The trial as a sampler history entry (made once: a trial is replaced, never
+        changed, and the sampler's history is rebuilt for every launch)."""
+        made = self.__dict__.get("_record")
+        if made is None:
+            made = self._make_record()
+            object.__setattr__(self, "_record", made)
+        return made
+
+    def _make_record(self) -> TrialRecord:
         state: TrialState
         if self.active:
             state = "running"
