@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import subprocess
 import time
 from pathlib import Path
 
@@ -63,8 +64,14 @@ def test_workspaces_share_one_server_until_the_last_one_goes(own_install: Path) 
     one = Workspace.create("one", path=own_install / "one")
     two = Workspace.create("two", path=own_install / "two")
     first, second = LocalServer(one), LocalServer(two)
+    # a server an earlier version started for `one` alone (a stand-in process) is stopped
+    legacy = subprocess.Popen(["sleep", "300"], start_new_session=True)
+    legacy_state = one.state_dir / "prefect" / "server.json"
+    legacy_state.parent.mkdir(parents=True, exist_ok=True)
+    legacy_state.write_text(json.dumps(ProcessRef.of(legacy.pid).to_dict()))
     try:
         url = first.ensure(wait=True)
+        assert legacy.wait(timeout=30) is not None and not legacy_state.exists()
         assert second.ensure(wait=True) == url              # found running: no second start
         pid = first.state()["pid"]
         assert sorted(first.users()) == sorted([str(one.state_dir.resolve()),

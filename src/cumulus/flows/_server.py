@@ -266,11 +266,11 @@ class LocalServer:
         """The server's API URL, starting the server if it is not running."""
         with self._locked():
             register_user(self.dir, self.ws.state_dir, self.ws.name)
+            self._stop_legacy()
             st = self.state()
             if st.get("url") and pid_alive(st.get("pid"), st.get("pid_started")):
                 url = str(st["url"])
             else:
-                self._stop_legacy()
                 port = free_port()
                 proc = start_server(self.dir, port, self.log,
                                     {"PREFECT_SERVER_SERVICES_SCHEDULER_LOOP_SECONDS": "10"})
