@@ -157,3 +157,21 @@ def test_a_published_pipeline_is_triggered_over_rest_with_the_token(server: Serv
     assert prun.wait_for_completion(timeout=240)["status"] == "Completed"
     assert ws.store.get_run(prun.id)["params"] == {"who": "rest"}
     assert prun.experiment.name == "ui-rest"
+
+
+def test_quotas_show_limits_and_what_is_in_use(server: Server, ui_ws) -> None:  # type: ignore[no-untyped-def]
+    from cumulus.compute import Quota
+
+    ws = ui_ws["ws"]
+    api = server.base + "/api/v1"
+    Quota.set(ws, gpus=8)
+    Quota.set(ws, "local", runs=3)
+    try:
+        quotas = httpx.get(f"{api}/quotas").json()
+        assert [q["scope"] for q in quotas] == ["*", "local"]   # the workspace's first
+        assert quotas[0]["limits"] == {"runs": None, "nodes": None, "gpus": 8}
+        assert quotas[1]["limits"]["runs"] == 3 and "runs" in quotas[1]["text"]
+    finally:
+        Quota.clear(ws)
+        Quota.clear(ws, "local")
+    assert httpx.get(f"{api}/quotas").json() == []

@@ -113,12 +113,20 @@ def test_the_web_app_pages(browser, server: Server, ui_ws, shots: Path) -> None:
         assert page.locator("#graph line").count() == 1   # make_numbers -> add_numbers
         page.screenshot(path=str(shots / "pipeline.png"), full_page=True)
 
-        page.goto(f"{server.base}/#/compute")           # node counts over time
+        from cumulus.compute import Quota
+
+        Quota.set(ws, "local", runs=7)
+        page.goto(f"{server.base}/#/compute")           # node counts over time, quotas
         page.wait_for_selector(".history[data-target=local][data-samples]")
+        row = page.inner_text("#quotas tr[data-scope=local]")
+        assert "/ 7" in row and row.startswith("local"), row
         assert int(page.get_attribute(".history[data-target=local]", "data-samples") or 0) >= 1
         assert page.locator(".history[data-target=local] polyline").count() == 3
         page.screenshot(path=str(shots / "compute.png"), full_page=True)
     finally:
+        from cumulus.compute import Quota
+
+        Quota.clear(ws, "local")
         page.close()
         stop_services(ws)
         if live.get_status() not in ("Completed", "Failed", "Canceled"):

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import hmac
 import json
+from dataclasses import asdict
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -271,6 +272,16 @@ def _routes(api: APIRouter, ws: Workspace, write: Any) -> None:
             out.append({"name": name, "backend": status.backend, **status.serialize(),
                         "queued_runs": status.queued_runs, "running_runs": status.running_runs})
         return out
+
+    @api.get("/quotas")
+    def quotas() -> list[dict[str, Any]]:
+        """Every quota (the workspace's ``*`` first) with its limits and what is in use now
+        (``used`` is null for a target whose manager is not running)."""
+        from cumulus.compute import Quota
+
+        return [{"scope": q.scope, "limits": q.limits.to_dict(),
+                 "used": None if q.used is None else asdict(q.used), "text": q.describe()}
+                for q in Quota.list(ws)]
 
     @api.get("/compute/{name}/history")
     def compute_history(name: str, since: float = 0.0) -> list[dict[str, Any]]:

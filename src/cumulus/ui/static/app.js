@@ -234,8 +234,14 @@ async function compareView(q) {
     <h2>Definitions</h2><table id="diff">${diff}</table>`);
 }
 
+// a quota's field as "used / limit" ("-" where unlimited or not reported)
+function quotaCell(q, field) {
+  const limit = q.limits[field], used = q.used ? q.used[field] : null;
+  return `${used === null ? "-" : used} / ${limit === null ? "-" : limit}`;
+}
+
 async function computeView() {
-  const targets = await get("/compute");
+  const [targets, quotas] = await Promise.all([get("/compute"), get("/quotas")]);
   view(`<h1>Compute targets</h1><table><tr><th>name</th><th>backend</th><th>state</th><th>nodes</th>
     <th>idle / running / preparing / leaving</th><th>queued runs</th><th>scale</th></tr>
     ${targets.map((t) => { const c = t.nodeStateCounts, s = t.scaleSettings; return `<tr><td>${esc(t.name)}</td>
@@ -243,6 +249,11 @@ async function computeView() {
       <td>${t.currentNodeCount} (target ${t.targetNodeCount})</td>
       <td>${c.idleNodeCount} / ${c.runningNodeCount} / ${c.preparingNodeCount} / ${c.leavingNodeCount}</td>
       <td>${t.queued_runs}</td><td>${s.minNodeCount}..${s.maxNodeCount}, idle ${s.nodeIdleTimeBeforeScaleDown} s</td></tr>`; }).join("")}</table>
+    <h2>Quotas</h2>${quotas.length ? `<table id="quotas"><tr><th>scope</th><th>runs (used / limit)</th>
+      <th>nodes</th><th>GPUs</th></tr>${quotas.map((q) => `<tr data-scope="${esc(q.scope)}">
+      <td>${q.scope === "*" ? "workspace" : esc(q.scope)}</td><td>${quotaCell(q, "runs")}</td>
+      <td>${quotaCell(q, "nodes")}</td><td>${quotaCell(q, "gpus")}</td></tr>`).join("")}</table>` :
+      `<p class="muted" id="quotas">no quotas: set one with <code>cumulus quota set</code></p>`}
     <h2>Nodes over the last hour</h2><div class="grid" id="history">${targets.map((t) =>
       `<div class="card history" data-target="${esc(t.name)}"><h3>${esc(t.name)}</h3><div class="plot"></div></div>`).join("")}</div>`);
   const since = Date.now() / 1000 - 3600;
