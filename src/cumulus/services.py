@@ -89,7 +89,7 @@ def _pipelines(ws: Workspace) -> Iterator[ServiceInfo]:
     agent = _info("pipeline-agent", ws.name, read_state(ws).get("pid"))
     local = LocalServer(ws)     # one per installation, listed by each workspace using it
     server = _info("prefect-server", "shared", local.state().get("pid")) \
-        if str(ws.state_dir.resolve()) in local.users() else None
+        if local.registered() else None
     yield from (s for s in (agent, server) if s is not None)
 
 

@@ -60,8 +60,7 @@ def stop_cmd(names: tuple[str, ...], all_: bool, kinds: tuple[str, ...]) -> None
     ws = workspace()
     server = LocalServer(ws)
     asked = not names and (not kinds or "prefect-server" in kinds)
-    shared = server.url_if_alive() if asked and str(ws.state_dir.resolve()) in \
-        server.users() else None
+    shared = server.url_if_alive() if asked and server.registered() else None
     stopped = stop_services(ws, kinds=kinds or None, names=names or None)
     for s in stopped:
         click.echo(f"stopped {s.key} (pid {s.pid}, {s.rss_mb:.0f} MB)")

@@ -255,6 +255,10 @@ class LocalServer:
         """The workspaces (their ``.cumulus`` folders) registered with the server."""
         return [u["state_dir"] for u in live_users(self.dir)]
 
+    def registered(self) -> bool:
+        """Whether this workspace has used the server (and not released it)."""
+        return _user_file(self.dir, self.ws.state_dir).exists()
+
     @contextmanager
     def _locked(self) -> Iterator[None]:
         from cumulus._procs import file_lock

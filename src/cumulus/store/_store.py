@@ -42,6 +42,13 @@ RUN_FIELDS = ("id", "experiment_id", "parent_id", "kind", "display_name", "statu
               "error", "reuse_key")
 
 
+def _insert_log(conn: Any, run_id: str, text: str, stream: str = "std_log") -> None:
+    """Append log text in the caller's transaction (nothing for empty text)."""
+    if text:
+        conn.execute(insert(m.LogChunk).values(run_id=run_id, stream=stream, text=text,
+                                               time=time.time()))
+
+
 def _index_artifacts(conn: Any, run_id: str, items: Sequence[dict[str, Any]]) -> None:
     """Index artifacts in the caller's transaction; an item replaces the same path."""
     if not items:
@@ -338,9 +345,7 @@ class Store:
                 {"run_id": run_id, "from_status": a, "to_status": b, "time": now,
                  "reason": reason if b == dst.value else None}
                 for a, b in pairwise(steps)])
-            if log:
-                conn.execute(insert(m.LogChunk).values(run_id=run_id, stream="std_log",
-                                                       text=log, time=time.time()))
+            _insert_log(conn, run_id, log)
             _index_artifacts(conn, run_id, artifacts)
             return {"id": run_id, "previous_status": current, **values}
 
@@ -405,8 +410,7 @@ class Store:
         if not text:
             return
         with self.engine.begin() as conn:
-            conn.execute(insert(m.LogChunk).values(run_id=run_id, stream=stream, text=text,
-                                                   time=time.time()))
+            _insert_log(conn, run_id, text, stream)
 
     def read_log(self, run_id: str, after_id: int = 0,
                  stream: str | None = None) -> tuple[str, int]:

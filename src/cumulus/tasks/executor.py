@@ -365,13 +365,9 @@ class _Execution:
         upload_run_dir(self.ws, self.run_id, self.checkpoint_dir, CHECKPOINTS, synced,
                        unindexed)
 
-    def _take_tail(self) -> tuple[str, list[dict[str, Any]]]:
-        tail, self.tail = self.tail, ("", [])
-        return tail
-
     def _flush_tail(self) -> None:
         """Write what the process left (its last log text, the final log upload's index)."""
-        text, artifacts = self._take_tail()
+        (text, artifacts), self.tail = self.tail, ("", [])
         self.store.append_log(self.run_id, text)
         self.store.add_artifacts(self.run_id, artifacts)
 
@@ -401,13 +397,13 @@ class _Execution:
         from cumulus.tasks.artifacts import upload_run_dir
 
         if self._nothing_to_finalize(code, outcome):   # one transaction, both events
-            text, artifacts = self._take_tail()
+            text, artifacts = self.tail
             if self.store.try_transition(self.run_id, RunStatus.COMPLETED, exit_code=code,
                                          reason="script exited 0", via=[RunStatus.FINALIZING],
                                          expected=[RunStatus.RUNNING], log=text,
                                          artifacts=artifacts):
+                self.tail = ("", [])
                 return RunStatus.COMPLETED.value
-            self.tail = (text, artifacts)
         self._flush_tail()
         if outcome == "canceled":
             self._upload_quietly()
