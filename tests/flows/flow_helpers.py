@@ -35,3 +35,15 @@ def put_text(ds: Any, path: str, text: str) -> None:
 def read_text(ds: Any, path: str) -> str:
     with ds.fs.open(ds.full_path(path), "r") as fh:
         return str(fh.read())
+
+
+def prefect_post(url: str, body: dict[str, Any]) -> Any:
+    """POST to Prefect's REST API as its own client does: a busy server's 503 is retried."""
+    import httpx
+
+    for attempt in range(8):
+        resp = httpx.post(url, json=body, timeout=30)
+        if resp.status_code != 503:
+            break
+        time.sleep(0.5 * (attempt + 1))
+    return resp

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from flow_helpers import put_text, read_text, unique, wait_until
+from flow_helpers import prefect_post, put_text, read_text, unique, wait_until
 
 from cumulus import Experiment, Run
 from cumulus.datastores import DataPath
@@ -289,9 +289,8 @@ def test_a_cancel_from_prefects_ui_cancels_the_pipeline_run(  # type: ignore[no-
     wait_until(lambda: Path(tmp_path, "slow").exists(), what="the slow step to start")
     flow_run = wait_until(lambda: prun.get_properties().get("prefect_flow_run_id"),
                           what="the pipeline's flow run")
-    resp = httpx.post(f"{prefect_api}/flow_runs/{flow_run}/set_state",
-                      json={"state": {"type": "CANCELLING", "name": "Cancelling"},
-                            "force": True})
+    resp = prefect_post(f"{prefect_api}/flow_runs/{flow_run}/set_state",
+                        {"state": {"type": "CANCELLING", "name": "Cancelling"}, "force": True})
     assert resp.status_code in (200, 201), resp.text
     details = prun.wait_for_completion(timeout=120, raise_on_error=False)
     assert details["status"] == "Canceled"

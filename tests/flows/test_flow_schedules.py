@@ -1,6 +1,7 @@
 """Schedules and published pipelines against a real Prefect server and the serve loop.
 
-One serve loop (the same code as `cumulus schedule serve`) runs in a thread for the module.
+One serve loop (the same code as `cumulus schedule serve`, hosting Prefect's Runner) runs in a
+thread for the module; the Runner executes each flow run in its own `prefect.engine` process.
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from flow_helpers import put_text, unique, wait_until
+from flow_helpers import prefect_post, put_text, unique, wait_until
 
 from cumulus.flows import Output, PublishedPipeline, Schedule, pipeline, step
 
@@ -40,6 +41,86 @@ def serving(flows_ws):  # type: ignore[no-untyped-def]
     yield lines
     stop.set()
     thread.join(timeout=30)
+
+
+@step
+def hold(marker_dir: str, out: Output) -> None:
+    import time
+
+    Path(marker_dir, "started").write_text("started")
+    for _ in range(1800):
+        if Path(marker_dir, "release").exists():
+            break
+        time.sleep(0.1)
+    Path(out, "x.txt").write_text("released")
+
+
+@pipeline(name="flows-held")
+def held(marker_dir: str = ""):  # type: ignore[no-untyped-def]
+    hold(marker_dir=marker_dir)
+
+
+def _trigger_held(flows_ws, prefect_api, tmp_path):  # type: ignore[no-untyped-def]
+    """Publish ``held``, trigger it over Prefect's REST API; (pipeline run, flow run id,
+    published pipeline) once its step has started."""
+    from cumulus.flows._agent import ensure_agent
+
+    ensure_agent(flows_ws)   # alive, as after any submit: it must leave these runs alone
+    name = unique("held")
+    pub = held.publish(flows_ws, name, experiment="flows-held")
+    deployment = wait_until(lambda: PublishedPipeline.get(flows_ws, name).deployment_id,
+                            what="the published pipeline's Prefect deployment")
+    resp = prefect_post(f"{prefect_api}/deployments/{deployment}/create_flow_run", {
+        "parameters": {"pipeline_parameters": {"marker_dir": str(tmp_path)}}})
+    assert resp.status_code == 201, resp.text
+    flow_run = resp.json()["id"]
+    wait_until(lambda: Path(tmp_path, "started").exists(), timeout=180,
+               what="the held step to start")
+    run = wait_until(lambda: [r for r in flows_ws.store.list_runs(kind="pipeline")
+                              if (r["properties"] or {}).get("prefect_flow_run_id") == flow_run],
+                     what="the pipeline run of the flow run")[0]
+    return run, flow_run, pub
+
+
+def _step_runs(flows_ws, run_id):  # type: ignore[no-untyped-def]
+    return flows_ws.store.list_runs(parent_id=run_id)
+
+
+def test_a_flow_run_cancelled_in_prefect_cancels_its_pipeline_run_and_steps(  # type: ignore[no-untyped-def]
+        flows_ws, prefect_api, serving, tmp_path) -> None:
+    run, flow_run, pub = _trigger_held(flows_ws, prefect_api, tmp_path)
+    assert httpx.get(f"{prefect_api}/flow_runs/{flow_run}").json()["name"] == run["id"]
+    resp = prefect_post(f"{prefect_api}/flow_runs/{flow_run}/set_state", {
+        "state": {"type": "CANCELLING", "name": "Cancelling"}, "force": True})
+    assert resp.status_code in (200, 201), resp.text
+    wait_until(lambda: flows_ws.store.get_status(run["id"]) == "Canceled",
+               what="the pipeline run to be Canceled")
+    assert [s["status"] for s in _step_runs(flows_ws, run["id"])] == ["Canceled"]
+    wait_until(lambda: httpx.get(f"{prefect_api}/flow_runs/{flow_run}").json()["state"]["type"]
+               == "CANCELLED", what="the flow run to be Cancelled")
+    reasons = [e["reason"] for e in flows_ws.store.status_events(run["id"])]
+    assert reasons[0].startswith(f"triggered by published_pipeline {pub.name}"), reasons
+    assert not any("agent" in (r or "") for r in reasons), reasons
+    pub.delete()
+
+
+def test_a_killed_flow_run_process_fails_its_pipeline_run(  # type: ignore[no-untyped-def]
+        flows_ws, prefect_api, serving, tmp_path) -> None:
+    import psutil
+
+    run, flow_run, pub = _trigger_held(flows_ws, prefect_api, tmp_path)
+    engines = [p for p in psutil.Process().children(recursive=True)
+               if "prefect.engine" in " ".join(p.cmdline())
+               and p.environ().get("PREFECT__FLOW_RUN_ID") == flow_run]
+    assert len(engines) == 1, engines
+    engines[0].kill()
+    wait_until(lambda: flows_ws.store.get_status(run["id"]) == "Failed", timeout=60,
+               what="the orphaned pipeline run to be marked Failed\n" + "\n".join(serving))
+    reason = flows_ws.store.get_run(run["id"])["error"]["message"]
+    assert f"Prefect flow run {flow_run} ended crashed" in reason, reason
+    wait_until(lambda: [s["status"] for s in _step_runs(flows_ws, run["id"])] == ["Canceled"],
+               what="its step run to be canceled")
+    pub.delete()
 
 
 def _completed_runs(runs):  # type: ignore[no-untyped-def]
@@ -120,8 +201,8 @@ def test_a_published_pipeline_runs_over_prefects_rest_api(flows_ws, prefect_api,
     assert PublishedPipeline.get(flows_ws, name).version == 1
     deployment = wait_until(lambda: PublishedPipeline.get(flows_ws, name).deployment_id,
                             what="the published pipeline's Prefect deployment")
-    resp = httpx.post(f"{prefect_api}/deployments/{deployment}/create_flow_run",
-                      json={"parameters": {"pipeline_parameters": {"tag": "from-rest"}}})
+    resp = prefect_post(f"{prefect_api}/deployments/{deployment}/create_flow_run",
+                        {"parameters": {"pipeline_parameters": {"tag": "from-rest"}}})
     assert resp.status_code == 201, resp.text
 
     def finished():  # type: ignore[no-untyped-def]

@@ -31,6 +31,7 @@ if TYPE_CHECKING:
 POLL = 0.5           # the store is read this often, and whenever a step's run announces its end
 ABORT_CHECK = 0.1
 HEARTBEAT = 5.0
+STOP_GRACE = 20.0     # a stopped flow waits this long per step for its run to cancel
 PREFECT_CHECK = 2.0   # how often the flow run's state in Prefect is read (a cancel from its UI)
 _PREFECT_STOPPED = ("CANCELLING", "CANCELLED")
 _TERMINAL = {s.value for s in TERMINAL}
@@ -236,6 +237,16 @@ class Engine:
             self._fail_if_active("the Prefect flow ended before the pipeline finished")
         return 0 if self.ws.store.get_status(self.run_id) == "Completed" else 1
 
+    def run_in_flow(self) -> Any:
+        """Run the pipeline inside the current Prefect flow run (a deployment's entry flow,
+        executed by Prefect's Runner); returns the flow's final state."""
+        threading.Thread(target=self._warm_compute, daemon=True, name="cumulus-warm").start()
+        try:
+            return self._body()
+        except BaseException as exc:
+            self._fail_if_active(f"the pipeline flow stopped: {type(exc).__name__}: {exc}")
+            raise
+
     def _run_flow(self, flow_run_id: str | None) -> Any:
         from prefect import flow
         from prefect.task_runners import ThreadPoolTaskRunner
@@ -272,12 +283,22 @@ class Engine:
                                          reason="canceled before the flow started")
             return Cancelled(message="the pipeline run was canceled before it started")
         self.watcher.start()
+        futures: dict[str, Any] = {}
         try:
             futures = self._submit_tasks()
             for future in futures.values():
                 future.wait()
-        finally:
+        except BaseException as exc:
+            # SIGTERM from Prefect's Runner (the flow run was cancelled, or the runner is
+            # stopping), or Ctrl-C: cancel the running steps and record the end, then go on
+            # with what Prefect does with the signal
+            self.cancel(f"stopped by {type(exc).__name__}")
+            for future in futures.values():
+                future.wait(timeout=STOP_GRACE)
             self.watcher.stop()
+            self._finish()
+            raise
+        self.watcher.stop()
         return self._finish()
 
     def _warm_compute(self) -> None:

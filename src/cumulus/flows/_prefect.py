@@ -14,7 +14,7 @@ Example::
 
     url = resolve_api(ws, start=True)        # http://127.0.0.1:PORT/api
     api = PrefectAPI(url)
-    flow_id = api.ensure_flow("train")
+    deployments = api.deployments("cumulus")
 """
 
 from __future__ import annotations
@@ -68,7 +68,9 @@ def import_prefect_client() -> None:
             import prefect.client.schemas.filters
             import prefect.client.schemas.objects
             import prefect.client.schemas.sorting
-            import prefect.exceptions  # noqa: F401
+            import prefect.deployments.runner
+            import prefect.exceptions
+            import prefect.runner  # noqa: F401
             _imported.append(True)
 
 
@@ -120,27 +122,6 @@ class PrefectAPI:
         base = self.url[:-4] if self.url.endswith("/api") else self.url
         return f"{base}/runs/flow-run/{flow_run_id}"
 
-    def ensure_flow(self, name: str) -> str:
-        return str(self._call("create flow", self.client.create_flow_from_name, name))
-
-    def upsert_deployment(self, flow_id: str, name: str, *, schedules: list[dict[str, Any]],
-                          parameters: dict[str, Any], paused: bool, tags: list[str],
-                          description: str = "") -> str:
-        from uuid import UUID
-
-        from prefect.client.schemas.actions import DeploymentScheduleCreate
-
-        made = [DeploymentScheduleCreate.model_validate(s) for s in schedules]
-        return str(self._call(
-            "create deployment", self.client.create_deployment, UUID(flow_id), name,
-            schedules=made, parameters=parameters, paused=paused, tags=tags,
-            description=description, entrypoint="cumulus.flows._engine:pipeline_flow",
-            enforce_parameter_schema=False))
-
-    def set_paused(self, deployment_id: str, paused: bool) -> None:
-        fn = self.client.pause_deployment if paused else self.client.resume_deployment
-        self._call("pause deployment", fn, deployment_id)
-
     def delete_deployment(self, deployment_id: str) -> None:
         from uuid import UUID
 
@@ -161,27 +142,11 @@ class PrefectAPI:
                                all_=[tag])), limit=200, sort=DeploymentSort.NAME_ASC)
         return [d.model_dump(mode="json") for d in found]
 
-    def due_flow_runs(self, deployment_ids: list[str], before: str) -> list[dict[str, Any]]:
-        if not deployment_ids:
-            return []
+    def flow_run(self, flow_run_id: str) -> dict[str, Any]:
         from uuid import UUID
 
-        from prefect.client.schemas.filters import (
-            FlowRunFilter,
-            FlowRunFilterDeploymentId,
-            FlowRunFilterNextScheduledStartTime,
-            FlowRunFilterState,
-            FlowRunFilterStateType,
-        )
-        from prefect.client.schemas.objects import StateType
-        from prefect.client.schemas.sorting import FlowRunSort
-
-        flt = FlowRunFilter(
-            deployment_id=FlowRunFilterDeploymentId(any_=[UUID(d) for d in deployment_ids]),
-            state=FlowRunFilterState(type=FlowRunFilterStateType(any_=[StateType.SCHEDULED])),
-            next_scheduled_start_time=FlowRunFilterNextScheduledStartTime.model_validate(
-                {"before_": before}))
-        return self._flow_runs(flt, FlowRunSort.EXPECTED_START_TIME_ASC)
+        found = self._call("read flow run", self.client.read_flow_run, UUID(flow_run_id))
+        return dict(found.model_dump(mode="json"))
 
     def flow_runs(self, deployment_id: str) -> list[dict[str, Any]]:
         from uuid import UUID

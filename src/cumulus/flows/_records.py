@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+from collections.abc import Callable
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
@@ -123,16 +124,42 @@ def prefect_schedules(record: dict[str, Any]) -> list[dict[str, Any]]:
     return []
 
 
-def register(ws: Workspace, api: PrefectAPI, record: dict[str, Any]) -> str:
-    """Create or update the record's Prefect deployment; returns its id."""
+ENTRYPOINT = "cumulus.flows._entry.pipeline_entry"   # a module path: nothing to download
+
+
+def deployment_spec(ws: Workspace, record: dict[str, Any]) -> Any:
+    """The record's deployment as a Prefect ``RunnerDeployment``: the flow named after the
+    pipeline, run by the generic entry flow (``_entry.py``) with the workspace and record
+    as parameters, so that a Prefect Runner (``cumulus schedule serve``) can execute it."""
+    from prefect._internal.versioning import VersionType
+    from prefect.client.schemas.actions import DeploymentScheduleCreate
+    from prefect.deployments.runner import RunnerDeployment
+
     d = record["definition"]
-    flow_id = api.ensure_flow(d["pipeline"])
-    deployment_id = api.upsert_deployment(
-        flow_id, deployment_name(ws, record), schedules=prefect_schedules(record),
-        parameters={"pipeline_parameters": d.get("parameters") or {}},
-        paused=not record.get("enabled", True),
-        tags=[TAG, ws_tag(ws), f"cumulus-{record['kind']}"],
+    return RunnerDeployment(
+        name=deployment_name(ws, record), flow_name=d["pipeline"], entrypoint=ENTRYPOINT,
+        schedules=[DeploymentScheduleCreate.model_validate(s)
+                   for s in prefect_schedules(record)],
+        parameters={"pipeline_parameters": d.get("parameters") or {},
+                    "cumulus_workspace": str(ws.root), "cumulus_source": record["name"]},
+        paused=not record.get("enabled", True), enforce_parameter_schema=False,
+        tags=[TAG, ws_tag(ws), f"cumulus-{record['kind']}"], version=fingerprint(record)[:12],
+        version_type=VersionType.SIMPLE,   # not inferred from the cwd's git
         description=d.get("description") or f"Cumulus {record['kind']} {record['name']}")
+
+
+def register(ws: Workspace, api: PrefectAPI, record: dict[str, Any],
+             apply: Callable[[Any], Any] | None = None) -> str:
+    """Create or update the record's Prefect deployment; returns its id. ``apply`` registers
+    the spec another way (``cumulus schedule serve``: with its Prefect Runner)."""
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
+    spec = deployment_spec(ws, record)
+    if apply is None:
+        with temporary_settings(updates={PREFECT_API_URL: api.url}):
+            deployment_id = str(spec.apply())
+    else:
+        deployment_id = str(apply(spec))
     merge_state(ws, record["name"], deployment_id=deployment_id,
                 registered=fingerprint(record))
     return deployment_id
@@ -179,7 +206,9 @@ def try_unregister(ws: Workspace, record: dict[str, Any]) -> None:
 
 def create_triggered_run(ws: Workspace, record: dict[str, Any], flow_run: dict[str, Any],
                          ui_url: str | None = None) -> str:
-    """Record a Queued pipeline run for a Prefect flow run of the record's deployment."""
+    """Record a pipeline run for a Prefect flow run of the record's deployment, Starting:
+    the flow run's own process executes it (never the pipeline agent, which starts Queued
+    runs)."""
     from cumulus.experiment import Experiment
     from cumulus.runconfig import new_run_id
 
@@ -193,7 +222,8 @@ def create_triggered_run(ws: Workspace, record: dict[str, Any], flow_run: dict[s
     run_id = new_run_id(exp.name)
     ws.store.create_run(
         run_id=run_id, experiment_id=exp.id, kind="pipeline", display_name=d["pipeline"],
-        params=params, reason=f"triggered by {source} {label}",
+        params=params, status="Starting",
+        reason=f"triggered by {source} {label} (Prefect flow run {flow_run['id']})",
         properties={"pipeline": d["pipeline"], source: label, "trigger": trigger,
                     "prefect_flow_run_id": flow_run["id"], "prefect_flow_run_url": ui_url},
         definition={"type": "pipeline", "source": record["name"],

@@ -1,20 +1,20 @@
-"""``cumulus schedule serve``: keep deployments in sync, watch datastores, start due runs.
+"""``cumulus schedule serve``: Prefect's Runner for the workspace's deployments, datastore
+triggers, and the deployments kept in sync with the records.
 
 The loop needs a real Prefect server (its scheduler creates the flow runs of cron and
-interval deployments; ephemeral mode has none), so it uses the configured one or starts the
-workspace's own. Every second it
+interval deployments; ephemeral mode has none), so it uses the configured one or the
+installation's own. It hosts Prefect's own ``Runner`` (see :class:`PrefectRunner`): every
+deployment of the workspace is added to it, and it executes each due flow run in a
+``python -m prefect.engine`` subprocess running the generic entry flow (``_entry.py``), and
+stops the ones cancelled in Prefect. Every second the loop also
 
 - polls each enabled datastore schedule whose ``polling_interval`` has passed, and creates one
   flow run of its deployment per batch of added or changed files (removals alone do not
   trigger), recording the changes in the flow run's ``trigger`` parameter;
-- claims due flow runs of this workspace's deployments (Scheduled -> Pending, so two servers
-  never start the same run) and queues a pipeline run for each on the pipeline agent. Of
-  several overdue runs of one cron/interval schedule only the newest starts; the others are
-  cancelled as missed, so a server that was down does not replay a backlog.
 
-Every few seconds it also mirrors the records (new, changed, disabled, deleted schedules and
-published pipelines) as Prefect deployments, through Prefect's own client. It imports no
-user code.
+and every few seconds it mirrors the records (new, changed, disabled, deleted schedules and
+published pipelines) as Prefect deployments, and marks a pipeline run whose flow run ended
+without it (its process was killed, say) Failed with the reason. It imports no user code.
 
 Example::
 
@@ -26,15 +26,19 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
-from datetime import datetime, timezone
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from cumulus.errors import ConfigError
+from cumulus.errors import ConfigError, PipelineError
 from cumulus.flows import _records as rec
+from cumulus.store.status import TERMINAL, RunStatus
 
 if TYPE_CHECKING:
     from cumulus.flows._prefect import PrefectAPI
     from cumulus.workspace import Workspace
+
+_ACTIVE = sorted({s.value for s in RunStatus} - {s.value for s in TERMINAL})
+_ENDED = ("COMPLETED", "FAILED", "CANCELLED", "CRASHED")   # Prefect's final state types
 
 
 def diff_listing(old: dict[str, str], new: dict[str, str]) -> dict[str, list[str]]:
@@ -47,12 +51,14 @@ def diff_listing(old: dict[str, str], new: dict[str, str]) -> dict[str, list[str
 class ScheduleServer:
     """One serve loop for a workspace; see the module docstring."""
 
-    def __init__(self, ws: Workspace, api: PrefectAPI,
+    def __init__(self, ws: Workspace, api: PrefectAPI, runner: PrefectRunner,
                  out: Callable[[str], None] = print) -> None:
         self.ws = ws
         self.api = api
+        self.runner = runner
         self.out = out
         self.tag = rec.ws_tag(ws)
+        self.served: dict[str, str] = {}    # deployment id -> fingerprint the runner has
 
     def say(self, text: str) -> None:
         self.out(f"[{datetime.now().strftime('%H:%M:%S')}] {text}")
@@ -63,18 +69,21 @@ class ScheduleServer:
 
         Deployments are listed before records: a schedule created in between registers its
         own deployment, which must not look orphaned. A record whose deployment is missing
-        (deleted by hand in Prefect's UI, say) is registered again."""
+        (deleted by hand in Prefect's UI, say) is registered again. Every deployment is
+        added to the Runner, once per change."""
         existing = self.api.deployments(self.tag)
         live = {dep["id"] for dep in existing}
         records = {r["name"]: r for r in rec.list_records(self.ws)}
         by_deployment = {}
         for name, record in records.items():
             state = record.get("state") or {}
-            if not state.get("deployment_id") or state.get("registered") != \
-                    rec.fingerprint(record) or state["deployment_id"] not in live:
-                state["deployment_id"] = rec.register(self.ws, self.api, record)
-                self.say(f"{record['kind']} {name}: deployment {state['deployment_id']}")
-            by_deployment[state["deployment_id"]] = record
+            fp = rec.fingerprint(record)
+            dep_id = state.get("deployment_id")
+            if not dep_id or dep_id not in live or self.served.get(dep_id) != fp:
+                dep_id = rec.register(self.ws, self.api, record, apply=self.runner.add)
+                self.served[dep_id] = fp
+                self.say(f"{record['kind']} {name}: deployment {dep_id}")
+            by_deployment[dep_id] = record
         for dep in existing:
             if dep["id"] not in by_deployment:
                 self.api.delete_deployment(dep["id"])
@@ -123,43 +132,33 @@ class ScheduleServer:
         rec.put_record(self.ws, record["name"], state=state)
         return fired
 
-    # due flow runs -------------------------------------------------------------------------
-    def start_due(self, deployments: dict[str, dict[str, Any]]) -> list[str]:
-        """Claim due flow runs and queue a pipeline run for each; returns the run ids."""
-        now = datetime.now(timezone.utc).isoformat()
-        due = self.api.due_flow_runs(list(deployments), now)
-        started = []
-        newest_auto: dict[str, str] = {}
-        for fr in due:  # ascending: the last auto-scheduled one per deployment is the newest
-            if fr.get("auto_scheduled"):
-                newest_auto[fr["deployment_id"]] = fr["id"]
-        for fr in due:
-            record = rec.get_record(self.ws, deployments[fr["deployment_id"]]["name"])
-            if record is None or not record.get("enabled", True):
-                self.api.set_state(fr["id"], "CANCELLED", "Cancelled",
-                                   "the schedule is disabled or deleted", force=True)
+    # pipeline runs whose flow run ended without them -------------------------------------
+    def reconcile(self, deployments: dict[str, dict[str, Any]]) -> int:
+        """Mark Failed each active pipeline run of this workspace's deployments whose Prefect
+        flow run has ended (Crashed: its process was killed) while the run never finished."""
+        marked = 0
+        runs = [r for status in _ACTIVE
+                for r in self.ws.store.list_runs(kind="pipeline", status=status)]
+        for run in runs:
+            props = run.get("properties") or {}
+            flow_run_id = props.get("prefect_flow_run_id")
+            if not flow_run_id or not (props.get("schedule") or
+                                       props.get("published_pipeline")):
                 continue
-            if fr.get("auto_scheduled") and newest_auto.get(fr["deployment_id"]) != fr["id"]:
-                self.api.set_state(fr["id"], "CANCELLED", "Cancelled",
-                                   "missed: a newer run of this schedule was due", force=True)
+            state = (self.api.flow_run(flow_run_id).get("state") or {})
+            if state.get("type") not in _ENDED:
                 continue
-            run_id = self._claim(record, fr)
-            if run_id:
-                started.append(run_id)
-        if started:
-            from cumulus.flows._agent import ensure_agent
+            message = (f"its Prefect flow run {flow_run_id} ended "
+                       f"{str(state.get('name') or state['type']).lower()} before the pipeline "
+                       f"finished: {state.get('message') or 'no message'}")
+            if self.ws.store.try_transition(run["id"], RunStatus.FAILED, reason=message,
+                                            error={"message": message}):
+                from cumulus.tasks.cancel import cancel_run
 
-            ensure_agent(self.ws)
-        return started
-
-    def _claim(self, record: dict[str, Any], flow_run: dict[str, Any]) -> str | None:
-        if self.api.set_state(flow_run["id"], "PENDING", "Pending") != "ACCEPT":
-            return None  # another server took it
-        run_id = rec.create_triggered_run(self.ws, record, flow_run,
-                                          self.api.ui_url(flow_run["id"]))
-        self.say(f"{record['kind']} {record['name']}: queued pipeline run {run_id} "
-                 f"(Prefect flow run {flow_run['id']})")
-        return run_id
+                cancel_run(self.ws.store, run["id"], message)
+                self.say(f"pipeline run {run['id']} failed: {message}")
+                marked += 1
+        return marked
 
     # the loop ------------------------------------------------------------------------------
     def beat(self) -> None:
@@ -183,23 +182,27 @@ class ScheduleServer:
         deployments = self.sync()
         synced = beat = time.monotonic()
         self.beat()
-        while not stop.is_set():
+        while not stop.is_set() and self.runner.alive():
             if time.monotonic() - beat > 10:
                 self.beat()
                 beat = time.monotonic()
+            chores: list[Callable[[dict[str, dict[str, Any]]], Any]] = [self.poll_datastores]
             if time.monotonic() - synced > sync_interval:
+                chores.append(self.reconcile)
                 try:
                     deployments = self.sync()
                     synced = time.monotonic()
                 except Exception as exc:  # keep serving the deployments known so far
                     self.say(f"error syncing deployments: {type(exc).__name__}: {exc}")
-            # separately: a datastore schedule failing every poll never holds up due runs
-            for chore in (self.poll_datastores, self.start_due):
+            # separately: a datastore schedule failing every poll never holds up the others
+            for chore in chores:
                 try:
                     chore(deployments)
                 except Exception as exc:
                     self.say(f"error in {chore.__name__}: {type(exc).__name__}: {exc}")
             stop.wait(poll_interval)
+        if not self.runner.alive():
+            raise PipelineError(f"Prefect's Runner stopped: {self.runner.error}")
 
 
 def serve(ws: Workspace, *, duration: float | None = None, stop: threading.Event | None = None,
@@ -220,6 +223,91 @@ def serve(ws: Workspace, *, duration: float | None = None, stop: threading.Event
         timer = threading.Timer(duration, stop.set)
         timer.daemon = True
         timer.start()
-    server = ScheduleServer(ws, PrefectAPI(url), out)
-    server.say(f"serving schedules of workspace {ws.name!r} with Prefect at {url}")
-    server.loop(stop, poll_interval, sync_interval)
+    runner = PrefectRunner(url, f"cumulus {ws.name} {rec.ws_tag(ws)[-6:]}", poll_interval)
+    runner.start()
+    try:
+        server = ScheduleServer(ws, PrefectAPI(url), runner, out)
+        server.say(f"serving schedules of workspace {ws.name!r} with Prefect at {url} "
+                   f"(Prefect Runner {runner.name!r})")
+        server.loop(stop, poll_interval, sync_interval)
+    finally:
+        runner.stop()
+
+
+class PrefectRunner:
+    """Prefect's own ``Runner`` in a thread with its own event loop.
+
+    Deployments are added with :meth:`add` (from any thread); the runner polls them for due
+    flow runs every ``poll_interval`` seconds and executes each in a subprocess. Stopping it
+    cancels the flow runs still in flight (Prefect's semantics for ``flow.serve``); it never
+    pauses the deployments' schedules.
+    """
+
+    def __init__(self, url: str, name: str, poll_interval: float = 1.0) -> None:
+        import asyncio
+
+        from cumulus.flows._prefect import import_prefect_client
+
+        import_prefect_client()     # one thread at a time: Prefect's modules import in cycles
+        self.url = url
+        self.name = name
+        self.poll_interval = poll_interval
+        self.error: BaseException | None = None
+        self.runner: Any = None
+        self.loop = asyncio.new_event_loop()
+        self._ready = threading.Event()
+        self._thread = threading.Thread(target=self._main, daemon=True,
+                                        name="cumulus-prefect-runner")
+
+    def _main(self) -> None:
+        import asyncio
+
+        from prefect.runner import Runner
+        from prefect.settings import PREFECT_API_URL, temporary_settings
+
+        asyncio.set_event_loop(self.loop)
+        # made in here: the runner's client and its flow runs' processes take this API URL
+        with temporary_settings(updates={PREFECT_API_URL: self.url}):
+            try:
+                self.runner = Runner(name=self.name, query_seconds=self.poll_interval,
+                                     pause_on_shutdown=False)
+                self._ready.set()
+                self.loop.run_until_complete(self.runner.start())
+            except BaseException as exc:  # reported by the serve loop, which then stops
+                self.error = exc
+            finally:
+                self._ready.set()
+
+    def start(self) -> None:
+        self._thread.start()
+        self._ready.wait(60)
+        if self.runner is None:
+            raise PipelineError(f"Prefect's Runner did not start: {self.error}")
+
+    def alive(self) -> bool:
+        return self._thread.is_alive()
+
+    def add(self, spec: Any) -> str:
+        """Register ``spec`` (a ``RunnerDeployment``) and have the runner serve it."""
+        return str(self._call(self.runner.aadd_deployment, spec, timeout=60))
+
+    def _call(self, fn: Callable[..., Any], *args: Any, timeout: float) -> Any:
+        """Await ``fn(*args)`` on the runner's loop, with the runner's API URL: a coroutine
+        handed over from another thread runs in that thread's context."""
+        import asyncio
+
+        from prefect.settings import PREFECT_API_URL, temporary_settings
+
+        async def call() -> Any:
+            with temporary_settings(updates={PREFECT_API_URL: self.url}):
+                return await fn(*args)
+
+        return asyncio.run_coroutine_threadsafe(call(), self.loop).result(timeout)
+
+    def stop(self, timeout: float = 30.0) -> None:
+        if self.alive():
+            try:
+                self._call(self.runner.astop, timeout=timeout)
+            except Exception:
+                pass
+        self._thread.join(timeout)

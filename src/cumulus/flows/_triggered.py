@@ -1,9 +1,10 @@
-"""Preparing a pipeline run that a schedule or a Prefect trigger queued (in the pipeline process).
+"""Preparing a pipeline run that a schedule or a Prefect trigger started.
 
-``cumulus schedule serve`` only records such a run (it never imports user code); the pipeline
-process loads the frozen pipeline of the schedule or published pipeline, traces it with the
-trigger's parameters over the record's defaults, validates and pins it, and stores the
-result as the run's definition, exactly as ``exp.submit`` does in the caller's process.
+The flow run's process (Prefect's Runner in ``cumulus schedule serve`` started it, see
+``_entry.py``) records the run, then loads the frozen pipeline of the schedule or published
+pipeline, traces it with the trigger's parameters over the record's defaults, validates and
+pins it, and stores the result as the run's definition, exactly as ``exp.submit`` does in the
+caller's process.
 
 Example::
 
