@@ -2,8 +2,10 @@
 
 Creates an interval schedule and a datastore-change schedule (watching ``digits/incoming/``
 on the default datastore), serves them for a while (what ``cumulus schedule serve`` does),
-drops a new file into the watched folder, and lists the runs each schedule started. The
-datastore-change run records which files changed. Schedules are deleted at the end.
+drops a new file into the watched folder, and lists the runs each schedule started. Prefect's
+Runner executes each due flow run in its own process; the datastore-change run records which
+files changed. Schedules are disabled, the runs in flight awaited, and the schedules deleted at
+the end.
 
 Run::
 
@@ -52,7 +54,14 @@ def main() -> None:
         fh.write("new data\n")
     print("dropped a new file into digits/incoming/")
     time.sleep(args.seconds)
-    stop.set()
+    for s in (every, on_data):
+        s.disable()                     # no new runs; let the ones in flight finish
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and any(
+            r.get_status() not in ("Completed", "Failed", "Canceled")
+            for s in (every, on_data) for r in s.get_runs()):
+        time.sleep(1)
+    stop.set()                          # stopping the runner cancels what still runs
     server.join(timeout=30)
     for s in (every, on_data):
         runs = s.get_runs()

@@ -350,7 +350,10 @@ def enable(name: str) -> None:
 @click.option("--duration", type=float, default=None, help="Stop after N seconds.")
 @click.option("--poll-interval", type=float, default=1.0, show_default=True)
 def serve(duration: float | None, poll_interval: float) -> None:
-    """Run schedules and published-pipeline triggers (starts a Prefect server if needed)."""
+    """Run schedules and published-pipeline triggers with Prefect's Runner.
+
+    Starts the Prefect server if needed. Each due flow run executes in its own process; on
+    Ctrl-C the runner stops and cancels the flow runs still in flight."""
     from cumulus.flows._serve import serve as serve_loop
 
     try:
