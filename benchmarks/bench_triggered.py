@@ -77,6 +77,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="cumulus-bench-trig-") as tmp:
         ws = Workspace.create("trig", path=Path(tmp, "ws"))
         Path(tmp, "raw_trivial_flow.py").write_text(RAW_FLOW)
+        sys.path.insert(0, tmp)           # the runner resolves the flow for its hooks, too
         os.environ["PYTHONPATH"] = os.pathsep.join(
             [tmp, *filter(None, [os.environ.get("PYTHONPATH")])])
         api = resolve_api(ws, start=True)
