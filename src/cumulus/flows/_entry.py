@@ -109,7 +109,7 @@ def _missed_by(ws: Any, flow_run_id: str) -> str | None:
     api = PrefectAPI(url)
     try:
         mine = api.flow_run(flow_run_id)
-        if not mine.get("auto_scheduled") or not mine.get("deployment_id"):
+        if not mine or not mine.get("auto_scheduled") or not mine.get("deployment_id"):
             return None
         # the runner started this process when it claimed the run: what was due by then
         claimed = datetime.fromtimestamp(psutil.Process().create_time(), timezone.utc)

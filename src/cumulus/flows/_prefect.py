@@ -142,10 +142,16 @@ class PrefectAPI:
                                all_=[tag])), limit=200, sort=DeploymentSort.NAME_ASC)
         return [d.model_dump(mode="json") for d in found]
 
-    def flow_run(self, flow_run_id: str) -> dict[str, Any]:
+    def flow_run(self, flow_run_id: str) -> dict[str, Any] | None:
+        """The flow run as JSON, or None when Prefect has no such flow run (deleted)."""
         from uuid import UUID
 
-        found = self._call("read flow run", self.client.read_flow_run, UUID(flow_run_id))
+        from prefect.exceptions import ObjectNotFound
+
+        try:
+            found = self._call("read flow run", self.client.read_flow_run, UUID(flow_run_id))
+        except ObjectNotFound:
+            return None
         return dict(found.model_dump(mode="json"))
 
     def flow_runs(self, deployment_id: str) -> list[dict[str, Any]]:

@@ -26,7 +26,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
-from datetime import datetime
+from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
 from cumulus.errors import ConfigError, PipelineError
@@ -37,8 +37,39 @@ if TYPE_CHECKING:
     from cumulus.flows._prefect import PrefectAPI
     from cumulus.workspace import Workspace
 
+STALE_AFTER = 60.0   # s without a pipeline heartbeat (the engine beats every 5 s): orphaned
 _ACTIVE = sorted({s.value for s in RunStatus} - {s.value for s in TERMINAL})
 _ENDED = ("COMPLETED", "FAILED", "CANCELLED", "CRASHED")   # Prefect's final state types
+
+
+def orphan_reason(flow_run_id: str, state: dict[str, Any] | None, alive: datetime | None,
+                  now: datetime, stale_after: float = STALE_AFTER) -> str | None:
+    """Why an active pipeline run started by flow run ``flow_run_id`` is orphaned, or None.
+
+    ``state`` is the flow run's state as Prefect's API gives it (None: no such flow run);
+    ``alive`` the run's last sign of life (heartbeat, else its last status change).
+
+    Example: ``orphan_reason("f1", {"type": "CRASHED", "name": "Crashed"}, t, t)`` is
+    ``"its Prefect flow run f1 ended crashed before the pipeline finished: no message"``.
+    """
+    if state is None:
+        return (f"its Prefect flow run {flow_run_id} is gone (deleted in Prefect) before the "
+                "pipeline finished")
+    kind = str(state.get("type") or "")
+    if kind in _ENDED:
+        return (f"its Prefect flow run {flow_run_id} ended "
+                f"{str(state.get('name') or kind).lower()} before the pipeline finished: "
+                f"{state.get('message') or 'no message'}")
+    quiet = (now - alive).total_seconds() if alive is not None else 0.0
+    if quiet > stale_after:
+        return (f"no sign of life from its pipeline process for {quiet:.0f} s (its Prefect "
+                f"flow run {flow_run_id} is {kind.lower() or 'in an unknown state'})")
+    return None
+
+
+def _aware(value: Any) -> datetime:
+    stamp = value if isinstance(value, datetime) else datetime.fromisoformat(str(value))
+    return stamp if stamp.tzinfo is not None else stamp.replace(tzinfo=timezone.utc)
 
 
 def diff_listing(old: dict[str, str], new: dict[str, str]) -> dict[str, list[str]]:
@@ -59,6 +90,7 @@ class ScheduleServer:
         self.out = out
         self.tag = rec.ws_tag(ws)
         self.served: dict[str, str] = {}    # deployment id -> fingerprint the runner has
+        self.stale_after = STALE_AFTER
 
     def say(self, text: str) -> None:
         self.out(f"[{datetime.now().strftime('%H:%M:%S')}] {text}")
@@ -134,9 +166,11 @@ class ScheduleServer:
 
     # pipeline runs whose flow run ended without them -------------------------------------
     def reconcile(self, deployments: dict[str, dict[str, Any]]) -> int:
-        """Mark Failed each active pipeline run of this workspace's deployments whose Prefect
-        flow run has ended (Crashed: its process was killed) while the run never finished."""
+        """Mark Failed each active pipeline run started by a flow run of this workspace's
+        deployments whose flow run ended, is gone, or stopped showing signs of life (see
+        :func:`orphan_reason`); its step runs are canceled."""
         marked = 0
+        now = datetime.now(timezone.utc)
         runs = [r for status in _ACTIVE
                 for r in self.ws.store.list_runs(kind="pipeline", status=status)]
         for run in runs:
@@ -145,14 +179,13 @@ class ScheduleServer:
             if not flow_run_id or not (props.get("schedule") or
                                        props.get("published_pipeline")):
                 continue
-            state = (self.api.flow_run(flow_run_id).get("state") or {})
-            if state.get("type") not in _ENDED:
-                continue
-            message = (f"its Prefect flow run {flow_run_id} ended "
-                       f"{str(state.get('name') or state['type']).lower()} before the pipeline "
-                       f"finished: {state.get('message') or 'no message'}")
-            if self.ws.store.try_transition(run["id"], RunStatus.FAILED, reason=message,
-                                            error={"message": message}):
+            flow_run = self.api.flow_run(flow_run_id)
+            alive = run.get("heartbeat_at") or run.get("status_changed_at")
+            message = orphan_reason(
+                flow_run_id, None if flow_run is None else (flow_run.get("state") or {}),
+                _aware(alive) if alive else None, now, self.stale_after)
+            if message and self.ws.store.try_transition(
+                    run["id"], RunStatus.FAILED, reason=message, error={"message": message}):
                 from cumulus.tasks.cancel import cancel_run
 
                 cancel_run(self.ws.store, run["id"], message)
