@@ -262,3 +262,47 @@ def test_a_cron_schedule_is_backfilled_one_run_per_due_time(flows_ws) -> None:  
         assert "was due 8 time(s)" in proc.stdout
     finally:
         sched.delete()
+
+
+def test_sigterm_to_schedule_serve_cancels_the_flow_runs_in_flight(  # type: ignore[no-untyped-def]
+        prefect_api, tmp_path) -> None:
+    """`cumulus schedule serve` under systemd or `kill`: it stops like Ctrl-C, and Prefect's
+    Runner cancels the flow runs it started (their pipeline runs end Canceled, not orphaned)."""
+    import signal
+    import subprocess
+    import sys
+
+    from cumulus import Workspace
+    from cumulus.services import stop_services
+
+    ws = Workspace.create("sigterm", path=tmp_path / "ws")   # its own runner: no other serves it
+    markers = tmp_path / "markers"
+    markers.mkdir()
+    pub = held.publish(ws, "held-term", experiment="flows-held")
+    log = tmp_path / "serve.log"
+    with open(log, "w") as out:
+        proc = subprocess.Popen([sys.executable, "-m", "cumulus", "schedule", "serve"],
+                                cwd=ws.root, stdout=out, stderr=subprocess.STDOUT)
+    try:
+        deployment = wait_until(lambda: f"{pub.name}: deployment" in log.read_text() and
+                                PublishedPipeline.get(ws, "held-term").deployment_id,
+                                what="serve to add the deployment to its runner")
+        resp = prefect_post(f"{prefect_api}/deployments/{deployment}/create_flow_run", {
+            "parameters": {"pipeline_parameters": {"marker_dir": str(markers)}}})
+        assert resp.status_code == 201, resp.text
+        flow_run = resp.json()["id"]
+        wait_until(lambda: Path(markers, "started").exists(), timeout=180,
+                   what="the held step to start\n" + log.read_text())
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=90) is not None
+        run = next(r for r in ws.store.list_runs(kind="pipeline")
+                   if (r["properties"] or {}).get("prefect_flow_run_id") == flow_run)
+        assert ws.store.get_status(run["id"]) == "Canceled", log.read_text()
+        assert [s["status"] for s in _step_runs(ws, run["id"])] == ["Canceled"]
+        state = httpx.get(f"{prefect_api}/flow_runs/{flow_run}").json()["state"]["type"]
+        assert state == "CANCELLED", state
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        pub.delete()
+        stop_services(ws, kinds=["compute", "pipeline-agent"])

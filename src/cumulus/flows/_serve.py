@@ -256,6 +256,11 @@ def serve(ws: Workspace, *, duration: float | None = None, stop: threading.Event
         timer = threading.Timer(duration, stop.set)
         timer.daemon = True
         timer.start()
+    if threading.current_thread() is threading.main_thread():
+        import signal
+
+        # SIGTERM (systemd, kill) stops like Ctrl-C: the runner cancels what is in flight
+        signal.signal(signal.SIGTERM, lambda *_: stop.set())
     runner = PrefectRunner(url, f"cumulus {ws.name} {rec.ws_tag(ws)[-6:]}", poll_interval)
     runner.start()
     try:
