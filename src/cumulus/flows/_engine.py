@@ -65,11 +65,26 @@ class Watcher:
         self._followed[name] = None
         try:
             client = ComputeTarget(self.engine.ws, name).backend.client()
-            client.subscribe_topic(children_topic(self.engine.run_id),
-                                   lambda _event: self._wake.set())
+            client.subscribe_topic(children_topic(self.engine.run_id), self._on_event)
             self._followed[name] = client
         except Exception as exc:   # the periodic read still sees the runs end
             self.engine.log(f"(watcher: no events from {name!r}: {type(exc).__name__}: {exc})")
+
+    def _on_event(self, event: Any) -> None:
+        """A step's run announced it Completed: resolve its waiter at once (no store read).
+        Any other end is read from the store with the pipeline's own status, so that a run
+        canceled along with its pipeline is seen as the pipeline's cancel, not a failure."""
+        msg = event[1] if isinstance(event, tuple | list) and len(event) == 2 else None
+        msg = msg if isinstance(msg, dict) else {}
+        status = msg.get("status")
+        if msg.get("what") == "end" and status == RunStatus.COMPLETED.value:
+            with self._lock:
+                entry = self._watched.pop(str(msg.get("run")), None)
+            if entry is not None:
+                entry[1].append(status)
+                entry[0].set()
+                return
+        self._wake.set()
 
     def start(self) -> None:
         self._thread.start()

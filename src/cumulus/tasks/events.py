@@ -31,15 +31,15 @@ RUNS_TOPIC = "cumulus-runs"
 CANCEL_TOPIC = "cumulus-cancel"
 
 
-def publish_event(topic: str | None, run_id: str, what: str) -> None:
+def publish_event(topic: str | None, run_id: str, what: str, **fields: Any) -> None:
     """Best effort: announce on :data:`RUNS_TOPIC` and on ``topic`` (a sweep's or a
-    pipeline's) that run ``run_id`` changed (``what``), in one message. Never fails the run;
-    a no-op outside a Dask worker."""
+    pipeline's) that run ``run_id`` changed (``what``; an ``"end"`` carries the ``status``
+    already recorded), in one message. Never fails the run; a no-op outside a Dask worker."""
     topics = [RUNS_TOPIC, topic] if topic else RUNS_TOPIC
     try:
         from distributed import get_worker
 
-        get_worker().log_event(topics, {"run": run_id, "what": what})
+        get_worker().log_event(topics, {"run": run_id, "what": what, **fields})
     except Exception:
         pass
 

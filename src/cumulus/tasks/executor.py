@@ -96,17 +96,20 @@ class _Execution:
     # lifecycle ---------------------------------------------------------------------------
     def run(self) -> str:
         if not self._claim():
-            publish_event(self.topic, self.run_id, "end")
-            return self.store.get_status(self.run_id)
+            status = self.store.get_status(self.run_id)
+            publish_event(self.topic, self.run_id, "end", status=status)
+            return status
+        status = None    # as recorded by this executor: it travels with the end event
         try:
-            return self._execute()
+            status = self._execute()
+            return status
         except BaseException as exc:  # record every failure; never leave a run dangling
             self._kill()
             try:
                 self._flush_tail()
             except Exception:   # the failure below matters more than the last log lines
                 pass
-            self._fail(f"{type(exc).__name__}: {exc}", tb=traceback.format_exc())
+            status = self._fail(f"{type(exc).__name__}: {exc}", tb=traceback.format_exc())
             return RunStatus.FAILED.value
         finally:
             for fn in reversed(self.cleanup):
@@ -114,7 +117,7 @@ class _Execution:
                     fn()
                 except Exception:
                     pass
-            publish_event(self.topic, self.run_id, "end")
+            publish_event(self.topic, self.run_id, "end", status=status)
             discard_dir(self.run_dir)
 
     def _claim(self) -> bool:
