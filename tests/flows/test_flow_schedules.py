@@ -266,22 +266,26 @@ def test_a_cron_schedule_is_backfilled_one_run_per_due_time(flows_ws) -> None:  
 
 def test_sigterm_to_schedule_serve_cancels_the_flow_runs_in_flight(  # type: ignore[no-untyped-def]
         prefect_api, tmp_path) -> None:
-    """`cumulus schedule serve` under systemd or `kill`: it stops like Ctrl-C, and Prefect's
-    Runner cancels the flow runs it started (their pipeline runs end Canceled, not orphaned)."""
+    """`cumulus schedule serve --limit 1` under systemd or `kill`: a second flow run waits for
+    the first's slot; SIGTERM stops serve like Ctrl-C, and Prefect's Runner cancels the flow
+    run it started (its pipeline run ends Canceled, not orphaned)."""
     import signal
     import subprocess
     import sys
+    import time
 
     from cumulus import Workspace
     from cumulus.services import stop_services
 
     ws = Workspace.create("sigterm", path=tmp_path / "ws")   # its own runner: no other serves it
-    markers = tmp_path / "markers"
+    markers, second = tmp_path / "markers", tmp_path / "second"
     markers.mkdir()
+    second.mkdir()
     pub = held.publish(ws, "held-term", experiment="flows-held")
     log = tmp_path / "serve.log"
     with open(log, "w") as out:
-        proc = subprocess.Popen([sys.executable, "-m", "cumulus", "schedule", "serve"],
+        proc = subprocess.Popen([sys.executable, "-m", "cumulus", "schedule", "serve",
+                                 "--limit", "1"],
                                 cwd=ws.root, stdout=out, stderr=subprocess.STDOUT)
     try:
         deployment = wait_until(lambda: f"{pub.name}: deployment" in log.read_text() and
@@ -293,6 +297,12 @@ def test_sigterm_to_schedule_serve_cancels_the_flow_runs_in_flight(  # type: ign
         flow_run = resp.json()["id"]
         wait_until(lambda: Path(markers, "started").exists(), timeout=180,
                    what="the held step to start\n" + log.read_text())
+        waiting = prefect_post(f"{prefect_api}/deployments/{deployment}/create_flow_run", {
+            "parameters": {"pipeline_parameters": {"marker_dir": str(second)}}}).json()["id"]
+        time.sleep(4)       # four of the runner's polls: the one slot is taken
+        assert httpx.get(f"{prefect_api}/flow_runs/{waiting}").json()["state"]["type"] \
+            == "SCHEDULED"
+        assert not Path(second, "started").exists()
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(timeout=90) is not None
         run = next(r for r in ws.store.list_runs(kind="pipeline")

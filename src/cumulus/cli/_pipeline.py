@@ -349,7 +349,10 @@ def enable(name: str) -> None:
 @schedule.command("serve")
 @click.option("--duration", type=float, default=None, help="Stop after N seconds.")
 @click.option("--poll-interval", type=float, default=1.0, show_default=True)
-def serve(duration: float | None, poll_interval: float) -> None:
+@click.option("--limit", type=click.IntRange(min=1), default=None,
+              help="At most N flow runs at once; the rest wait, Scheduled "
+                   "[default: PREFECT_RUNNER_PROCESS_LIMIT, 5].")
+def serve(duration: float | None, poll_interval: float, limit: int | None) -> None:
     """Run schedules and published-pipeline triggers with Prefect's Runner.
 
     Starts the Prefect server if needed. Each due flow run executes in its own process; on
@@ -357,7 +360,7 @@ def serve(duration: float | None, poll_interval: float) -> None:
     from cumulus.flows._serve import serve as serve_loop
 
     try:
-        serve_loop(workspace(), duration=duration, poll_interval=poll_interval,
+        serve_loop(workspace(), duration=duration, poll_interval=poll_interval, limit=limit,
                    out=lambda text: click.echo(text))
     except KeyboardInterrupt:
         click.echo("stopped")

@@ -239,9 +239,11 @@ class ScheduleServer:
 
 
 def serve(ws: Workspace, *, duration: float | None = None, stop: threading.Event | None = None,
-          poll_interval: float = 1.0, sync_interval: float = 5.0,
+          poll_interval: float = 1.0, sync_interval: float = 5.0, limit: int | None = None,
           out: Callable[[str], None] = print) -> None:
-    """Serve ``ws``'s schedules and published pipelines until ``stop`` or ``duration``."""
+    """Serve ``ws``'s schedules and published pipelines until ``stop`` or ``duration``;
+    ``limit``: at most this many flow runs at once (default: Prefect's runner process limit,
+    ``PREFECT_RUNNER_PROCESS_LIMIT``, 5); the others wait their turn, Scheduled."""
     from cumulus.flows._prefect import PrefectAPI, resolve_api
     from cumulus.flows._server import wait_healthy
 
@@ -261,12 +263,16 @@ def serve(ws: Workspace, *, duration: float | None = None, stop: threading.Event
 
         # SIGTERM (systemd, kill) stops like Ctrl-C: the runner cancels what is in flight
         signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    runner = PrefectRunner(url, f"cumulus {ws.name} {rec.ws_tag(ws)[-6:]}", poll_interval)
+    if limit is not None and limit < 1:
+        raise ConfigError(f"limit must be at least 1 flow run at once, got {limit}.")
+    runner = PrefectRunner(url, f"cumulus {ws.name} {rec.ws_tag(ws)[-6:]}", poll_interval,
+                           limit)
     runner.start()
     try:
         server = ScheduleServer(ws, PrefectAPI(url), runner, out)
         server.say(f"serving schedules of workspace {ws.name!r} with Prefect at {url} "
-                   f"(Prefect Runner {runner.name!r})")
+                   f"(Prefect Runner {runner.name!r}"
+                   f"{'' if limit is None else f', at most {limit} flow run(s) at once'})")
         server.loop(stop, poll_interval, sync_interval)
     finally:
         runner.stop()
@@ -281,7 +287,8 @@ class PrefectRunner:
     pauses the deployments' schedules.
     """
 
-    def __init__(self, url: str, name: str, poll_interval: float = 1.0) -> None:
+    def __init__(self, url: str, name: str, poll_interval: float = 1.0,
+                 limit: int | None = None) -> None:
         import asyncio
 
         from cumulus.flows._prefect import import_prefect_client
@@ -290,6 +297,7 @@ class PrefectRunner:
         self.url = url
         self.name = name
         self.poll_interval = poll_interval
+        self.limit = limit
         self.error: BaseException | None = None
         self.runner: Any = None
         self.loop = asyncio.new_event_loop()
@@ -307,8 +315,9 @@ class PrefectRunner:
         # made in here: the runner's client and its flow runs' processes take this API URL
         with temporary_settings(updates={PREFECT_API_URL: self.url}):
             try:
+                extra: dict[str, Any] = {} if self.limit is None else {"limit": self.limit}
                 self.runner = Runner(name=self.name, query_seconds=self.poll_interval,
-                                     pause_on_shutdown=False)
+                                     pause_on_shutdown=False, **extra)
                 self._ready.set()
                 self.loop.run_until_complete(self.runner.start())
             except BaseException as exc:  # reported by the serve loop, which then stops
