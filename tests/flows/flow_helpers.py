@@ -37,13 +37,23 @@ def read_text(ds: Any, path: str) -> str:
         return str(fh.read())
 
 
-def prefect_post(url: str, body: dict[str, Any]) -> Any:
-    """POST to Prefect's REST API as its own client does: a busy server's 503 is retried."""
+def prefect_request(method: str, url: str, body: dict[str, Any] | None = None) -> Any:
+    """A call to Prefect's REST API as its own client makes it: a busy server's 503 (its
+    database locked under load) is retried."""
     import httpx
 
     for attempt in range(8):
-        resp = httpx.post(url, json=body, timeout=30)
+        resp = httpx.request(method, url, json=body, timeout=30)
         if resp.status_code != 503:
             break
         time.sleep(0.5 * (attempt + 1))
     return resp
+
+
+def prefect_post(url: str, body: dict[str, Any]) -> Any:
+    return prefect_request("POST", url, body)
+
+
+def prefect_get(url: str) -> Any:
+    """GET one object from Prefect's REST API (its JSON), retrying a busy server's 503."""
+    return prefect_request("GET", url).json()

@@ -9,9 +9,8 @@ from __future__ import annotations
 import io
 from pathlib import Path
 
-import httpx
 import pytest
-from flow_helpers import prefect_post, put_text, read_text, unique, wait_until
+from flow_helpers import prefect_get, prefect_post, put_text, read_text, unique, wait_until
 
 from cumulus import Experiment, Run
 from cumulus.datastores import DataPath
@@ -95,14 +94,14 @@ def test_steps_are_child_runs_and_reuse_follows_content(flows_ws, prefect_api) -
     assert out.path_on_datastore == f"pipelines/{first.id}/total/result"
 
     flow_run_id = first.get_properties()["prefect_flow_run_id"]
-    fr = wait_until(lambda: (f := httpx.get(f"{prefect_api}/flow_runs/{flow_run_id}").json())
+    fr = wait_until(lambda: (f := prefect_get(f"{prefect_api}/flow_runs/{flow_run_id}"))
                     ["state"]["type"] == "COMPLETED" and f, what="the Prefect flow run")
     assert fr["name"] == first.id and fr["flow_id"]
-    tasks = httpx.post(f"{prefect_api}/task_runs/filter",
-                       json={"flow_runs": {"id": {"any_": [flow_run_id]}}}).json()
+    tasks = prefect_post(f"{prefect_api}/task_runs/filter",
+                         {"flow_runs": {"id": {"any_": [flow_run_id]}}}).json()
     assert sorted(t["name"] for t in tasks) == ["prep", "stamp", "total"]
-    links = httpx.post(f"{prefect_api}/artifacts/filter",
-                       json={"artifacts": {"flow_run_id": {"any_": [flow_run_id]}}}).json()
+    links = prefect_post(f"{prefect_api}/artifacts/filter",
+                         {"artifacts": {"flow_run_id": {"any_": [flow_run_id]}}}).json()
     by_task = {t["id"]: t["name"] for t in tasks}      # each step's task run links its run
     linked = {by_task[a["task_run_id"]]: a["data"] for a in links if a["type"] == "markdown"
               or a["type"] == "link"}
@@ -297,7 +296,7 @@ def test_a_cancel_from_prefects_ui_cancels_the_pipeline_run(  # type: ignore[no-
     assert _steps(prun)["wait_for"].get_status() == "Canceled"
     assert any("canceled from Prefect" in (e["reason"] or "")
                for e in flows_ws.store.status_events(prun.id))
-    state = wait_until(lambda: httpx.get(f"{prefect_api}/flow_runs/{flow_run}").json()
+    state = wait_until(lambda: prefect_get(f"{prefect_api}/flow_runs/{flow_run}")
                        ["state"]["type"] == "CANCELLED", what="the flow run Cancelled")
     assert state
 

@@ -9,9 +9,15 @@ from __future__ import annotations
 import threading
 from pathlib import Path
 
-import httpx
 import pytest
-from flow_helpers import prefect_post, put_text, unique, wait_until
+from flow_helpers import (
+    prefect_get,
+    prefect_post,
+    prefect_request,
+    put_text,
+    unique,
+    wait_until,
+)
 
 from cumulus.flows import Output, PublishedPipeline, Schedule, pipeline, step
 
@@ -89,14 +95,14 @@ def _step_runs(flows_ws, run_id):  # type: ignore[no-untyped-def]
 def test_a_flow_run_cancelled_in_prefect_cancels_its_pipeline_run_and_steps(  # type: ignore[no-untyped-def]
         flows_ws, prefect_api, serving, tmp_path) -> None:
     run, flow_run, pub = _trigger_held(flows_ws, prefect_api, tmp_path)
-    assert httpx.get(f"{prefect_api}/flow_runs/{flow_run}").json()["name"] == run["id"]
+    assert prefect_get(f"{prefect_api}/flow_runs/{flow_run}")["name"] == run["id"]
     resp = prefect_post(f"{prefect_api}/flow_runs/{flow_run}/set_state", {
         "state": {"type": "CANCELLING", "name": "Cancelling"}, "force": True})
     assert resp.status_code in (200, 201), resp.text
     wait_until(lambda: flows_ws.store.get_status(run["id"]) == "Canceled",
                what="the pipeline run to be Canceled")
     assert [s["status"] for s in _step_runs(flows_ws, run["id"])] == ["Canceled"]
-    wait_until(lambda: httpx.get(f"{prefect_api}/flow_runs/{flow_run}").json()["state"]["type"]
+    wait_until(lambda: prefect_get(f"{prefect_api}/flow_runs/{flow_run}")["state"]["type"]
                == "CANCELLED", what="the flow run to be Cancelled")
     reasons = [e["reason"] for e in flows_ws.store.status_events(run["id"])]
     assert reasons[0].startswith(f"triggered by published_pipeline {pub.name}"), reasons
@@ -139,18 +145,19 @@ def test_an_interval_schedule_fires_and_can_be_disabled(flows_ws, prefect_api, s
     props = runs[0].get_properties()
     assert props["schedule"] == name and runs[0].get_details()["params"] == {"tag": "tick"}
     url = f"{prefect_api}/flow_runs/{props['prefect_flow_run_id']}"
-    assert httpx.get(url).json()["deployment_id"] == deployment
-    wait_until(lambda: httpx.get(url).json()["state"]["type"] == "COMPLETED",
+    assert prefect_get(url)["deployment_id"] == deployment
+    wait_until(lambda: prefect_get(url)["state"]["type"] == "COMPLETED",
                what="the Prefect flow run to complete")
     sched = Schedule.get(flows_ws, name)
 
     sched.disable()
     assert not Schedule.get(flows_ws, name).enabled
     dep_url = f"{prefect_api}/deployments/{deployment}"
-    wait_until(lambda: httpx.get(dep_url).json()["paused"], what="the deployment to pause")
+    wait_until(lambda: prefect_get(dep_url)["paused"], what="the deployment to pause")
     sched.delete()
     assert name not in [s.name for s in Schedule.list(flows_ws)]
-    wait_until(lambda: httpx.get(dep_url).status_code == 404, what="the deployment to go")
+    wait_until(lambda: prefect_request("GET", dep_url).status_code == 404,
+               what="the deployment to go")
 
 
 def test_a_deployment_deleted_in_prefect_is_registered_again(  # type: ignore[no-untyped-def]
@@ -160,11 +167,11 @@ def test_a_deployment_deleted_in_prefect_is_registered_again(  # type: ignore[no
     try:
         first = wait_until(lambda: Schedule.get(flows_ws, name).deployment_id,
                            what="the schedule's Prefect deployment")
-        assert httpx.delete(f"{prefect_api}/deployments/{first}").status_code == 204
+        assert prefect_request("DELETE", f"{prefect_api}/deployments/{first}").status_code == 204
         second = wait_until(lambda: (Schedule.get(flows_ws, name).deployment_id or first)
                             != first and Schedule.get(flows_ws, name).deployment_id,
                             what="the deployment to be registered again\n" + "\n".join(serving))
-        assert httpx.get(f"{prefect_api}/deployments/{second}").status_code == 200
+        assert prefect_request("GET", f"{prefect_api}/deployments/{second}").status_code == 200
     finally:
         sched.delete()
 
@@ -300,7 +307,7 @@ def test_sigterm_to_schedule_serve_cancels_the_flow_runs_in_flight(  # type: ign
         waiting = prefect_post(f"{prefect_api}/deployments/{deployment}/create_flow_run", {
             "parameters": {"pipeline_parameters": {"marker_dir": str(second)}}}).json()["id"]
         time.sleep(4)       # four of the runner's polls: the one slot is taken
-        assert httpx.get(f"{prefect_api}/flow_runs/{waiting}").json()["state"]["type"] \
+        assert prefect_get(f"{prefect_api}/flow_runs/{waiting}")["state"]["type"] \
             == "SCHEDULED"
         assert not Path(second, "started").exists()
         proc.send_signal(signal.SIGTERM)
@@ -309,7 +316,7 @@ def test_sigterm_to_schedule_serve_cancels_the_flow_runs_in_flight(  # type: ign
                    if (r["properties"] or {}).get("prefect_flow_run_id") == flow_run)
         assert ws.store.get_status(run["id"]) == "Canceled", log.read_text()
         assert [s["status"] for s in _step_runs(ws, run["id"])] == ["Canceled"]
-        state = httpx.get(f"{prefect_api}/flow_runs/{flow_run}").json()["state"]["type"]
+        state = prefect_get(f"{prefect_api}/flow_runs/{flow_run}")["state"]["type"]
         assert state == "CANCELLED", state
     finally:
         if proc.poll() is None:
