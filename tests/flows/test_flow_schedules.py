@@ -66,6 +66,14 @@ def held(marker_dir: str = ""):  # type: ignore[no-untyped-def]
     hold(marker_dir=marker_dir)
 
 
+def _trigger(prefect_api, deployment, marker_dir):  # type: ignore[no-untyped-def]
+    """Create a flow run of ``deployment`` over Prefect's REST API; its id."""
+    resp = prefect_post(f"{prefect_api}/deployments/{deployment}/create_flow_run", {
+        "parameters": {"pipeline_parameters": {"marker_dir": str(marker_dir)}}})
+    assert resp.status_code == 201, resp.text
+    return resp.json()["id"]
+
+
 def _trigger_held(flows_ws, prefect_api, tmp_path):  # type: ignore[no-untyped-def]
     """Publish ``held``, trigger it over Prefect's REST API; (pipeline run, flow run id,
     published pipeline) once its step has started."""
@@ -76,10 +84,7 @@ def _trigger_held(flows_ws, prefect_api, tmp_path):  # type: ignore[no-untyped-d
     pub = held.publish(flows_ws, name, experiment="flows-held")
     deployment = wait_until(lambda: PublishedPipeline.get(flows_ws, name).deployment_id,
                             what="the published pipeline's Prefect deployment")
-    resp = prefect_post(f"{prefect_api}/deployments/{deployment}/create_flow_run", {
-        "parameters": {"pipeline_parameters": {"marker_dir": str(tmp_path)}}})
-    assert resp.status_code == 201, resp.text
-    flow_run = resp.json()["id"]
+    flow_run = _trigger(prefect_api, deployment, tmp_path)
     wait_until(lambda: Path(tmp_path, "started").exists(), timeout=180,
                what="the held step to start")
     run = wait_until(lambda: [r for r in flows_ws.store.list_runs(kind="pipeline")
@@ -298,14 +303,10 @@ def test_sigterm_to_schedule_serve_cancels_the_flow_runs_in_flight(  # type: ign
         deployment = wait_until(lambda: f"{pub.name}: deployment" in log.read_text() and
                                 PublishedPipeline.get(ws, "held-term").deployment_id,
                                 what="serve to add the deployment to its runner")
-        resp = prefect_post(f"{prefect_api}/deployments/{deployment}/create_flow_run", {
-            "parameters": {"pipeline_parameters": {"marker_dir": str(markers)}}})
-        assert resp.status_code == 201, resp.text
-        flow_run = resp.json()["id"]
+        flow_run = _trigger(prefect_api, deployment, markers)
         wait_until(lambda: Path(markers, "started").exists(), timeout=180,
                    what="the held step to start\n" + log.read_text())
-        waiting = prefect_post(f"{prefect_api}/deployments/{deployment}/create_flow_run", {
-            "parameters": {"pipeline_parameters": {"marker_dir": str(second)}}}).json()["id"]
+        waiting = _trigger(prefect_api, deployment, second)
         time.sleep(4)       # four of the runner's polls: the one slot is taken
         assert prefect_get(f"{prefect_api}/flow_runs/{waiting}")["state"]["type"] \
             == "SCHEDULED"

@@ -204,8 +204,7 @@ def try_unregister(ws: Workspace, record: dict[str, Any]) -> None:
         pass  # serve deletes deployments whose record is gone
 
 
-def create_triggered_run(ws: Workspace, record: dict[str, Any], flow_run: dict[str, Any],
-                         ui_url: str | None = None) -> str:
+def create_triggered_run(ws: Workspace, record: dict[str, Any], flow_run: dict[str, Any]) -> str:
     """Record a pipeline run for a Prefect flow run of the record's deployment, Starting:
     the flow run's own process executes it (never the pipeline agent, which starts Queued
     runs)."""
@@ -225,7 +224,7 @@ def create_triggered_run(ws: Workspace, record: dict[str, Any], flow_run: dict[s
         params=params, status="Starting",
         reason=f"triggered by {source} {label} (Prefect flow run {flow_run['id']})",
         properties={"pipeline": d["pipeline"], source: label, "trigger": trigger,
-                    "prefect_flow_run_id": flow_run["id"], "prefect_flow_run_url": ui_url},
+                    "prefect_flow_run_id": flow_run["id"]},
         definition={"type": "pipeline", "source": record["name"],
                     "requested_parameters": params, "trigger": trigger,
                     "prefect_flow_run_id": flow_run["id"]})
