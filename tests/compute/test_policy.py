@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import pytest
 
 from cumulus.compute._policy import (
@@ -16,6 +18,7 @@ from cumulus.compute._policy import (
     decide,
     fair_order,
     fits,
+    iter_fair_order,
     node_state_counts,
     place,
     releasable,
@@ -111,6 +114,24 @@ def test_place_resuming_per_request_kind_matches_a_scan_from_the_start(seed: int
              for i in range(rng.randint(1, 6))]
     pending = tuple(Pending(f"r{i}", rng.choice(shapes)) for i in range(rng.randint(0, 40)))
     assert place(pending, nodes) == _scan_from_the_start(pending, nodes)
+    # stopping once no kind fits any more gives the same answer
+    assert place(pending, nodes, kinds={p.kind for p in pending}) == \
+        _scan_from_the_start(pending, nodes)
+
+
+def test_place_stops_reading_the_queue_once_no_kind_fits() -> None:
+    queue = [Pending(f"r{i}", {"cpus": 1.0}) for i in range(1000)]
+    queue.insert(1, Pending("big", {"cpus": 8.0}))
+    read: list[str] = []
+
+    def lazily() -> Iterator[Pending]:
+        for p in queue:
+            read.append(p.key)
+            yield p
+
+    nodes = [Node("n1", {"cpus": 2.0}, used={"cpus": 1.0})]
+    assert place(lazily(), nodes, kinds={p.kind for p in queue}) == (("r0", "n1"),)
+    assert read == ["r0", "big", "r1"]      # r1 found no room: nothing after it is read
 
 
 def test_place_skips_leaving_and_unusable_nodes() -> None:
@@ -264,6 +285,16 @@ def _keys(items: list[Pending]) -> list[str]:
 def test_fair_order(pending, running, expected) -> None:  # type: ignore[no-untyped-def]
     items = [Pending(k, CPU1, g) for k, g in pending]
     assert _keys(fair_order(items, running)) == expected
+
+
+def test_fair_order_is_lazy_and_the_same_when_consumed_in_part() -> None:
+    from itertools import islice
+
+    items = [Pending(f"{g}{i}", CPU1, g, priority=i % 2) for i in range(30) for g in "ABC"]
+    whole = fair_order(items, {"A": 4, "B": 1})
+    assert _keys(list(islice(iter_fair_order(items, {"A": 4, "B": 1}), 5))) == \
+        _keys(whole[:5])
+    assert len(whole) == len(items) and set(_keys(whole)) == set(_keys(items))
 
 
 def test_fair_order_then_placement_keeps_backfill() -> None:

@@ -29,6 +29,7 @@ import logging
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict
+from operator import attrgetter
 from typing import Any
 
 from distributed.diagnostics.plugin import SchedulerPlugin
@@ -44,10 +45,11 @@ from cumulus.compute._policy import (
     Pending,
     failed_releasable,
     fair_order,
+    iter_fair_order,
     place,
     releasable,
 )
-from cumulus.compute._quota import Allowance, Usage, admit
+from cumulus.compute._quota import Allowance, Usage, admit, admitted
 
 logger = logging.getLogger("cumulus.compute")
 
@@ -79,6 +81,7 @@ class CumulusPlugin(SchedulerPlugin):
         self.loop = asyncio.get_running_loop()
         self.requests: dict[str, dict[str, float]] = {}     # run key -> resource request
         self.meta: dict[str, dict[str, Any]] = {}           # run key -> store url, run id
+        self.items: dict[str, Pending] = {}                 # run key -> as the policy sees it
         self.pending: dict[str, None] = {}                  # held run keys, FIFO
         self.idle_since: dict[str, float] = {}              # worker address -> time
         self.retiring: set[str] = set()                     # worker addresses
@@ -129,6 +132,9 @@ class CumulusPlugin(SchedulerPlugin):
                               "group": str(info.get("group") or key),
                               "priority": int(info.get("priority") or 0),
                               "submitted": time.time()}
+            self.items[key] = Pending(key, self.requests[key], self.meta[key]["group"],
+                                      self.meta[key]["priority"], str(info.get("run") or key),
+                                      self.meta[key]["submitted"])
             ts.worker_restrictions = {HOLD}
             ts.loose_restrictions = False
             self.pending[key] = None
@@ -156,6 +162,7 @@ class CumulusPlugin(SchedulerPlugin):
             self.requests.pop(key, None)
             self.pending.pop(key, None)
             self.meta.pop(key, None)
+            self.items.pop(key, None)
 
     def add_worker(self, scheduler: Any, worker: str) -> None:
         ws = scheduler.workers.get(worker)
@@ -371,11 +378,11 @@ class CumulusPlugin(SchedulerPlugin):
     def _waiting(self) -> list[Pending]:
         """Runs waiting for a node, oldest submission first (a requeued run keeps its turn)."""
         tasks = self.scheduler.tasks
-        keys = [k for k in self.pending if k in tasks and tasks[k].state == "no-worker"]
-        keys.sort(key=lambda k: self.meta.get(k, {}).get("submitted", 0.0))
-        return [Pending(k, self.requests[k], self.meta.get(k, {}).get("group") or k,
-                        int(self.meta.get(k, {}).get("priority") or 0),
-                        str(self.meta.get(k, {}).get("run") or k)) for k in keys]
+        items = self.items
+        waiting = [items[k] for k in self.pending if k in tasks and k in items
+                   and tasks[k].state == "no-worker"]
+        waiting.sort(key=attrgetter("submitted"))
+        return waiting
 
     def _dispatch(self) -> None:
         self.dispatch_scheduled = False
@@ -386,9 +393,10 @@ class CumulusPlugin(SchedulerPlugin):
         by_name = {str(ws.name): ws for ws in sched.workers.values()}
         nodes = [self._node(ws) for ws in sched.workers.values() if ws in sched.running]
         recs: dict[str, str] = {}
-        admitted, _ = admit(fair_order(waiting, self._running_by_group()), self._usage(),
-                            self.quota)
-        for key, name in place(admitted, nodes):
+        # lazily: placing the one run a freed slot takes does not order the whole queue
+        admitted_ = admitted(iter_fair_order(waiting, self._running_by_group()),
+                             self._usage(), self.quota)
+        for key, name in place(admitted_, nodes, kinds=set(map(attrgetter("kind"), waiting))):
             sched.tasks[key].worker_restrictions = {by_name[name].address}
             recs[key] = "processing"
         if not recs:

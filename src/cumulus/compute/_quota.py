@@ -19,7 +19,7 @@ Example::
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -145,7 +145,7 @@ def allowance(target: Limits, workspace: Limits, others: Usage) -> Allowance:
                             gpus=limits.get("gpus")), why)
 
 
-def admit(pending: Sequence[Pending], used: Usage,
+def admit(pending: Iterable[Pending], used: Usage,
           quota: Allowance) -> tuple[tuple[Pending, ...], dict[str, str]]:
     """Which waiting runs (in placement order) may start now within ``quota``, given what this
     target uses; the others map to why they wait. Runs are counted once per run (a
@@ -156,27 +156,42 @@ def admit(pending: Sequence[Pending], used: Usage,
     >>> [p.key for p in ok], waits
     (['a'], {'b': 'quota: 1 of 1 runs in use (target quota 1)'})
     """
-    limits = quota.limits
-    if limits.runs is None and limits.gpus is None:
-        return tuple(pending), {}
-    runs, gpus = used.runs, used.gpus
-    started: set[str] = set()
     ok: list[Pending] = []
     waits: dict[str, str] = {}
+    for item, why in _admission(pending, used, quota):
+        if why is None:
+            ok.append(item)
+        else:
+            waits[item.key] = why
+    return tuple(ok), waits
+
+
+def admitted(pending: Iterable[Pending], used: Usage, quota: Allowance) -> Iterator[Pending]:
+    """The runs :func:`admit` lets through, lazily (a dispatch takes only what fits)."""
+    return (item for item, why in _admission(pending, used, quota) if why is None)
+
+
+def _admission(pending: Iterable[Pending], used: Usage,
+               quota: Allowance) -> Iterator[tuple[Pending, str | None]]:
+    limits = quota.limits
+    if limits.runs is None and limits.gpus is None:
+        yield from ((item, None) for item in pending)
+        return
+    runs, gpus = used.runs, used.gpus
+    started: set[str] = set()
     for item in pending:
         run = item.run or item.key
         new_run = run not in started
         need = float(item.request.get("gpus", 0) or 0)
         if limits.runs is not None and new_run and runs + 1 > limits.runs:
-            waits[item.key] = _why("runs", runs, limits.runs, quota)
+            yield item, _why("runs", runs, limits.runs, quota)
         elif limits.gpus is not None and need and gpus + need > limits.gpus + 1e-9:
-            waits[item.key] = _why("gpus", gpus, limits.gpus, quota)
+            yield item, _why("gpus", gpus, limits.gpus, quota)
         else:
-            ok.append(item)
+            yield item, None
             runs += int(new_run)
             gpus += need
             started.add(run)
-    return tuple(ok), waits
 
 
 def _why(name: str, used: float, limit: float, quota: Allowance) -> str:

@@ -14,7 +14,7 @@ Example::
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Collection, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime, timezone
 from itertools import pairwise
@@ -26,7 +26,9 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from cumulus.errors import InvalidTransitionError, RunNotFoundError, StoreError
+from cumulus.store import _hot as hot
 from cumulus.store import models as m
+from cumulus.store._compiled import Statements, statements_for
 from cumulus.store._models import ModelRepository, QuotaRepository, ServiceRepository
 from cumulus.store._retry import retry_public_methods
 from cumulus.store._sweeps import SweepStateRepository
@@ -42,11 +44,12 @@ RUN_FIELDS = ("id", "experiment_id", "parent_id", "kind", "display_name", "statu
               "error", "reuse_key")
 
 
-def _insert_log(conn: Any, run_id: str, text: str, stream: str = "std_log") -> None:
+def _insert_log(sql: Statements, conn: Any, run_id: str, text: str,
+                stream: str = "std_log") -> None:
     """Append log text in the caller's transaction (nothing for empty text)."""
     if text:
-        conn.execute(insert(m.LogChunk).values(run_id=run_id, stream=stream, text=text,
-                                               time=time.time()))
+        sql.get("insert_log", hot.insert_log).rowcount(conn, {
+            "v_run_id": run_id, "v_stream": stream, "v_text": text, "v_time": time.time()})
 
 
 def _index_artifacts(conn: Any, run_id: str, items: Sequence[dict[str, Any]]) -> None:
@@ -57,6 +60,10 @@ def _index_artifacts(conn: Any, run_id: str, items: Sequence[dict[str, Any]]) ->
     conn.execute(delete(table).where(table.c.run_id == run_id,
                                      table.c.path.in_([i["path"] for i in items])))
     conn.execute(insert(table), [{"run_id": run_id, **i} for i in items])
+
+
+#: what a new run's columns hold unless given (every column is written: see create_run)
+_RUN_DEFAULTS: dict[str, Any] = {c.key: None for c in hot.RUNS.columns} | {"attempt": 1}
 
 
 def _now() -> datetime:
@@ -75,6 +82,7 @@ class Store:
         self.url = url
         self._engine: Engine | None = None
         self._read_engine: Engine | None = None
+        self._sql: Statements | None = None
 
     @property
     def engine(self) -> Engine:
@@ -88,6 +96,13 @@ class Store:
         if self._read_engine is None:
             self._read_engine = self.engine.execution_options(**{READONLY: True})
         return self._read_engine
+
+    @property
+    def sql(self) -> Statements:
+        """The hot statements, compiled for this engine (``_compiled.py``)."""
+        if self._sql is None:
+            self._sql = statements_for(self.engine.dialect)
+        return self._sql
 
     @property
     def dialect(self) -> str:
@@ -159,8 +174,10 @@ class Store:
             return [{"id": e.id, "name": e.name, "created_at": e.created_at} for e in rows]
 
     def experiment_name(self, experiment_id: int) -> str:
-        with self.reading() as s:
-            return s.scalar(select(m.Experiment.name).where(m.Experiment.id == experiment_id)) or ""
+        with self.read_engine.connect() as conn:
+            row = self.sql.get("experiment_name", hot.experiment_name).first(
+                conn, {"id": experiment_id})
+        return str(row["name"]) if row and row["name"] else ""
 
     # runs ----------------------------------------------------------------------------------
     def create_run(self, *, run_id: str, experiment_id: int, kind: str = "script",
@@ -179,13 +196,14 @@ class Store:
         if RunStatus(status) in TERMINAL:
             values["start_time"] = values.get("start_time") or now
             values["end_time"] = now
-        runs: Table = m.Run.__table__  # type: ignore[assignment]
-        events: Table = m.StatusEvent.__table__  # type: ignore[assignment]
-        with self.engine.begin() as conn:  # Core: every submit writes here
-            conn.execute(insert(runs).values(**values))
-            conn.execute(insert(events).values(
-                run_id=run_id, from_status=None, to_status=status, time=now, reason=reason))
-            row = conn.execute(select(runs).where(runs.c.id == run_id)).mappings().one()
+        values = {**_RUN_DEFAULTS, **values}
+        sql = self.sql
+        with self.engine.begin() as conn:  # every submit writes here
+            row = sql.get("insert_run", hot.insert_run).first(conn, hot.prefixed(values))
+            sql.get("insert_event", hot.insert_event).rowcount(conn, {
+                "v_run_id": run_id, "v_from_status": None, "v_to_status": status,
+                "v_time": now, "v_reason": reason})
+        assert row is not None    # RETURNING the row just inserted
         return {f: row[f] for f in RUN_FIELDS}
 
     def get_run(self, run_id: str) -> dict[str, Any]:
@@ -195,9 +213,8 @@ class Store:
         return rec
 
     def find_run(self, run_id: str) -> dict[str, Any] | None:
-        runs = m.Run.__table__
-        with self.read_engine.begin() as conn:
-            row = conn.execute(select(runs).where(runs.c.id == run_id)).mappings().first()
+        with self.read_engine.connect() as conn:    # one statement: no transaction needed
+            row = self.sql.get("run", hot.run_row).first(conn, {"id": run_id})
         return None if row is None else {f: row[f] for f in RUN_FIELDS}
 
     def runs_by_ids(self, run_ids: Sequence[str]) -> list[dict[str, Any]]:
@@ -208,9 +225,9 @@ class Store:
             return [_row(r, RUN_FIELDS) for r in rows]
 
     def get_status(self, run_id: str) -> str:
-        runs = m.Run.__table__
-        with self.read_engine.begin() as conn:   # Core: watchers and executors poll this
-            status = conn.execute(select(runs.c.status).where(runs.c.id == run_id)).scalar()
+        with self.read_engine.connect() as conn:   # watchers and executors read this
+            row = self.sql.get("status", hot.run_status).first(conn, {"id": run_id})
+        status = None if row is None else row["status"]
         if status is None:
             raise RunNotFoundError(run_id)
         return str(status)
@@ -321,33 +338,45 @@ class Store:
         values: dict[str, Any] = {"status": dst.value, "status_changed_at": now, **fields}
         if dst in TERMINAL:
             values.setdefault("end_time", now)
-        runs: Table = m.Run.__table__  # type: ignore[assignment]
-        events: Table = m.StatusEvent.__table__  # type: ignore[assignment]
-        with self.engine.begin() as conn:  # Core, not the ORM: this is the hottest write path
-            current = conn.execute(select(runs.c.status).where(runs.c.id == run_id)).scalar()
-            if current is None:
-                raise RunNotFoundError(run_id)
-            if RunStatus(current) not in allowed:
-                raise InvalidTransitionError(
-                    f"Run {run_id!r} cannot move from {current} to {dst.value}. Allowed from "
-                    f"{current}: {sorted(x.value for x in _targets(current)) or 'nothing (final)'}."
-                )
-            if RunStatus.RUNNING in (dst, *hops):
-                values.setdefault("start_time", now)
-                values.setdefault("heartbeat_at", now)    # its first sign of life
-            res = conn.execute(update(runs).where(runs.c.id == run_id, runs.c.status == current)
-                               .values(**values))
-            if res.rowcount != 1:  # lost a race: someone else changed it in between
-                raise InvalidTransitionError(
-                    f"Run {run_id!r} changed status concurrently; {dst.value} not applied.")
+        if RunStatus.RUNNING in (dst, *hops):
+            values.setdefault("start_time", now)
+            values.setdefault("heartbeat_at", now)    # its first sign of life
+        sql = self.sql
+        with self.engine.begin() as conn:  # the hottest write path: compiled statements
+            current = self._set_status(conn, run_id, allowed, dst, values)
             steps = [current, *(h.value for h in hops), dst.value]
-            conn.execute(insert(events), [
-                {"run_id": run_id, "from_status": a, "to_status": b, "time": now,
-                 "reason": reason if b == dst.value else None}
-                for a, b in pairwise(steps)])
-            _insert_log(conn, run_id, log)
+            event = sql.get("insert_event", hot.insert_event)
+            for src, to_ in pairwise(steps):
+                event.rowcount(conn, {"v_run_id": run_id, "v_from_status": src,
+                                      "v_to_status": to_, "v_time": now,
+                                      "v_reason": reason if to_ == dst.value else None})
+            _insert_log(sql, conn, run_id, log)
             _index_artifacts(conn, run_id, artifacts)
             return {"id": run_id, "previous_status": current, **values}
+
+    def _set_status(self, conn: Any, run_id: str, allowed: Collection[RunStatus], dst: RunStatus,
+                    values: dict[str, Any]) -> str:
+        """Write ``values`` if the run's status is one of ``allowed``; returns that status.
+        With one allowed status the compare-and-set is the UPDATE alone (no read first)."""
+        update_ = self.sql.get(("set_run", tuple(values), True),
+                               lambda: hot.set_run(tuple(values), check_status=True))
+        params = hot.prefixed(values)
+        if len(allowed) == 1:
+            (only,) = allowed
+            if update_.rowcount(conn, {**params, "w_id": run_id, "w_status": only.value}) == 1:
+                return only.value
+        row = self.sql.get("status", hot.run_status).first(conn, {"id": run_id})
+        if row is None:
+            raise RunNotFoundError(run_id)
+        current = str(row["status"])
+        if RunStatus(current) not in allowed:
+            raise InvalidTransitionError(
+                f"Run {run_id!r} cannot move from {current} to {dst.value}. Allowed from "
+                f"{current}: {sorted(x.value for x in _targets(current)) or 'nothing (final)'}.")
+        if update_.rowcount(conn, {**params, "w_id": run_id, "w_status": current}) != 1:
+            raise InvalidTransitionError(   # lost a race: someone else changed it in between
+                f"Run {run_id!r} changed status concurrently; {dst.value} not applied.")
+        return current
 
     def try_transition(self, run_id: str, to: str | RunStatus, **kwargs: Any) -> bool:
         """Like :meth:`transition` but returns False instead of raising on a bad transition."""
@@ -364,8 +393,9 @@ class Store:
             return [_row(r, ("from_status", "to_status", "time", "reason")) for r in rows]
 
     def heartbeat(self, run_id: str) -> None:
-        with self.session() as s:
-            s.execute(update(m.Run).where(m.Run.id == run_id).values(heartbeat_at=_now()))
+        with self.engine.begin() as conn:
+            self.sql.get("heartbeat", lambda: hot.set_run(("heartbeat_at",), check_status=False)
+                         ).rowcount(conn, {"v_heartbeat_at": _now(), "w_id": run_id})
 
     # metrics -------------------------------------------------------------------------------
     def insert_metrics(self, rows: Sequence[dict[str, Any]]) -> int:
@@ -410,7 +440,7 @@ class Store:
         if not text:
             return
         with self.engine.begin() as conn:
-            _insert_log(conn, run_id, text, stream)
+            _insert_log(self.sql, conn, run_id, text, stream)
 
     def read_log(self, run_id: str, after_id: int = 0,
                  stream: str | None = None) -> tuple[str, int]:
@@ -463,10 +493,9 @@ class Store:
 
     def get_record(self, model: type[Any], key: str) -> dict[str, Any] | None:
         table = model.__table__
-        (pk,) = table.primary_key.columns
-        with self.read_engine.begin() as conn:   # Core: read on every submit
-            row = conn.execute(select(table).where(pk == key)).first()
-        return None if row is None else {c.key: row._mapping[c] for c in table.columns}
+        with self.read_engine.connect() as conn:   # read on every submit
+            return self.sql.get(("record", table.name), lambda: hot.record(table)).first(
+                conn, {"key": key})
 
     def list_records(self, model: type[Any]) -> list[dict[str, Any]]:
         with self.reading() as s:
@@ -506,13 +535,9 @@ class Store:
     def default_datastore(self, fallback: str) -> dict[str, Any] | None:
         """The default datastore's record (name, url, definition), else the record named
         ``fallback`` (the configured default), in one read; None if neither is recorded."""
-        table = m.DatastoreRecord.__table__
-        q = (select(table.c.name, table.c.url, table.c.definition)
-             .where(table.c.is_default.is_(True) | (table.c.name == fallback))
-             .order_by(table.c.is_default.desc()).limit(1))
-        with self.read_engine.begin() as conn:   # Core: it is read for every run
-            row = conn.execute(q).mappings().first()
-        return None if row is None else dict(row)
+        with self.read_engine.connect() as conn:   # it is read for every run
+            return self.sql.get("default_datastore", hot.default_datastore).first(
+                conn, {"fallback": fallback})
 
     def default_datastore_name(self) -> str | None:
         with self.reading() as s:

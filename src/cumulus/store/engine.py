@@ -18,6 +18,7 @@ from sqlalchemy.exc import ArgumentError, NoSuchModuleError, OperationalError
 from sqlalchemy.pool import NullPool
 
 from cumulus.errors import StoreError
+from cumulus.store._compiled import reraise
 
 MIGRATIONS = Path(__file__).with_name("migrations")
 HEAD_REVISION = "0006"
@@ -89,10 +90,13 @@ def _configure_sqlite(engine: Engine) -> None:
     def _on_begin(conn: Any) -> None:
         # Writers take the write lock up front (IMMEDIATE: no deadlock upgrading a read lock
         # later); readers use a deferred BEGIN, which in WAL mode never waits for a writer.
-        if conn.get_execution_options().get(READONLY):
-            conn.exec_driver_sql("BEGIN")
-        else:
-            conn.exec_driver_sql("BEGIN IMMEDIATE")
+        # On the driver's connection: this runs for every store transaction, and Core's
+        # statement path costs more than SQLite's BEGIN itself.
+        sql = "BEGIN" if conn.get_execution_options().get(READONLY) else "BEGIN IMMEDIATE"
+        try:
+            conn.connection.dbapi_connection.execute(sql)
+        except conn.dialect.loaded_dbapi.Error as exc:    # locked past busy_timeout, ...
+            reraise(conn, sql, exc)
 
 
 def _current_revision(engine: Engine) -> str | None:

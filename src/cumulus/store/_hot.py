@@ -1,0 +1,77 @@
+"""The statements every run executes, as Core built once (see ``_compiled.py``).
+
+Each builder returns a Core statement whose parameters are named bind parameters; the store
+compiles it once per engine and executes it on the DBAPI cursor.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import Table, bindparam, insert, select, update
+from sqlalchemy.sql.expression import ClauseElement
+
+from cumulus.store import models as m
+
+RUNS: Table = m.Run.__table__  # type: ignore[assignment]
+EVENTS: Table = m.StatusEvent.__table__  # type: ignore[assignment]
+LOGS: Table = m.LogChunk.__table__  # type: ignore[assignment]
+DATASTORES: Table = m.DatastoreRecord.__table__  # type: ignore[assignment]
+EXPERIMENTS: Table = m.Experiment.__table__  # type: ignore[assignment]
+
+
+def run_status() -> ClauseElement:
+    return select(RUNS.c.status).where(RUNS.c.id == bindparam("id"))
+
+
+def run_row() -> ClauseElement:
+    return select(RUNS).where(RUNS.c.id == bindparam("id"))
+
+
+def insert_run() -> ClauseElement:
+    """Every column given (the record is returned as stored, without a second read)."""
+    return (insert(RUNS).values({c.key: bindparam(f"v_{c.key}") for c in RUNS.columns})
+            .returning(*RUNS.columns))
+
+
+def set_run(keys: Sequence[str], *, check_status: bool) -> ClauseElement:
+    """UPDATE runs SET ``keys`` WHERE id (AND status, a compare-and-set)."""
+    where = [RUNS.c.id == bindparam("w_id")]
+    if check_status:
+        where.append(RUNS.c.status == bindparam("w_status"))
+    return update(RUNS).where(*where).values({k: bindparam(f"v_{k}") for k in keys})
+
+
+def insert_event() -> ClauseElement:
+    cols = ("run_id", "from_status", "to_status", "time", "reason")
+    return insert(EVENTS).values({k: bindparam(f"v_{k}") for k in cols})
+
+
+def insert_log() -> ClauseElement:
+    cols = ("run_id", "stream", "text", "time")
+    return insert(LOGS).values({k: bindparam(f"v_{k}") for k in cols})
+
+
+def record(table: Table) -> ClauseElement:
+    (pk,) = table.primary_key.columns
+    return select(table).where(pk == bindparam("key"))
+
+
+def default_datastore() -> ClauseElement:
+    t = DATASTORES
+    return (select(t.c.name, t.c.url, t.c.definition)
+            .where(t.c.is_default.is_(True) | (t.c.name == bindparam("fallback")))
+            .order_by(t.c.is_default.desc()).limit(1))
+
+
+def experiment_name() -> ClauseElement:
+    return select(EXPERIMENTS.c.name).where(EXPERIMENTS.c.id == bindparam("id"))
+
+
+def prefixed(values: dict[str, Any], prefix: str = "v_") -> dict[str, Any]:
+    return {f"{prefix}{k}": v for k, v in values.items()}
+
+
+__all__ = ["default_datastore", "experiment_name", "insert_event", "insert_log", "insert_run",
+           "prefixed", "record", "run_row", "run_status", "set_run"]
