@@ -7,6 +7,7 @@ limits with a message naming the largest offenders. Its identity is the hash of 
 
 from __future__ import annotations
 
+import functools
 import io
 import os
 import shutil
@@ -48,13 +49,19 @@ class Snapshot:
 
 
 def _spec(root: Path):
-    import pathspec
-
     lines = list(ALWAYS_IGNORED)
     for name in IGNORE_FILES:
         f = root / name
         if f.is_file():
             lines.extend(f.read_text(errors="replace").splitlines())
+    return _compile_spec(tuple(lines))
+
+
+@functools.lru_cache(maxsize=64)
+def _compile_spec(lines: tuple[str, ...]):
+    """Ignore rules compiled once per distinct text (every submit reads them again)."""
+    import pathspec
+
     return pathspec.PathSpec.from_lines("gitwildmatch", lines)
 
 

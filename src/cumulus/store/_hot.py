@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import Table, bindparam, insert, select, update
+from sqlalchemy import Table, bindparam, delete, insert, select, update
 from sqlalchemy.sql.expression import ClauseElement
 
 from cumulus.store import models as m
@@ -19,6 +19,7 @@ EVENTS: Table = m.StatusEvent.__table__  # type: ignore[assignment]
 LOGS: Table = m.LogChunk.__table__  # type: ignore[assignment]
 DATASTORES: Table = m.DatastoreRecord.__table__  # type: ignore[assignment]
 EXPERIMENTS: Table = m.Experiment.__table__  # type: ignore[assignment]
+ARTIFACTS: Table = m.Artifact.__table__  # type: ignore[assignment]
 
 
 def run_status() -> ClauseElement:
@@ -48,9 +49,26 @@ def insert_event() -> ClauseElement:
     return insert(EVENTS).values({k: bindparam(f"v_{k}") for k in cols})
 
 
+def status_events() -> ClauseElement:
+    return (select(EVENTS.c.from_status, EVENTS.c.to_status, EVENTS.c.time, EVENTS.c.reason)
+            .where(EVENTS.c.run_id == bindparam("run_id")).order_by(EVENTS.c.id))
+
+
 def insert_log() -> ClauseElement:
     cols = ("run_id", "stream", "text", "time")
     return insert(LOGS).values({k: bindparam(f"v_{k}") for k in cols})
+
+
+ARTIFACT_COLUMNS = ("run_id", "path", "datastore", "location", "size", "checksum", "created_at")
+
+
+def drop_artifact() -> ClauseElement:
+    t = ARTIFACTS
+    return delete(t).where(t.c.run_id == bindparam("run_id"), t.c.path == bindparam("path"))
+
+
+def insert_artifact() -> ClauseElement:
+    return insert(ARTIFACTS).values({k: bindparam(f"v_{k}") for k in ARTIFACT_COLUMNS})
 
 
 def record(table: Table) -> ClauseElement:
@@ -73,5 +91,18 @@ def prefixed(values: dict[str, Any], prefix: str = "v_") -> dict[str, Any]:
     return {f"{prefix}{k}": v for k, v in values.items()}
 
 
-__all__ = ["default_datastore", "experiment_name", "insert_event", "insert_log", "insert_run",
-           "prefixed", "record", "run_row", "run_status", "set_run"]
+__all__ = [
+    "default_datastore",
+    "drop_artifact",
+    "experiment_name",
+    "insert_artifact",
+    "insert_event",
+    "insert_log",
+    "insert_run",
+    "prefixed",
+    "record",
+    "run_row",
+    "run_status",
+    "set_run",
+    "status_events",
+]

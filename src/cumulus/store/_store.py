@@ -20,7 +20,7 @@ from datetime import datetime, timezone
 from itertools import pairwise
 from typing import Any
 
-from sqlalchemy import Table, delete, insert, select, update
+from sqlalchemy import delete, insert, select, update
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
@@ -52,14 +52,18 @@ def _insert_log(sql: Statements, conn: Any, run_id: str, text: str,
             "v_run_id": run_id, "v_stream": stream, "v_text": text, "v_time": time.time()})
 
 
-def _index_artifacts(conn: Any, run_id: str, items: Sequence[dict[str, Any]]) -> None:
+def _index_artifacts(sql: Statements, conn: Any, run_id: str,
+                     items: Sequence[dict[str, Any]]) -> None:
     """Index artifacts in the caller's transaction; an item replaces the same path."""
     if not items:
         return
-    table: Table = m.Artifact.__table__  # type: ignore[assignment]
-    conn.execute(delete(table).where(table.c.run_id == run_id,
-                                     table.c.path.in_([i["path"] for i in items])))
-    conn.execute(insert(table), [{"run_id": run_id, **i} for i in items])
+    drop = sql.get("drop_artifact", hot.drop_artifact)
+    add = sql.get("insert_artifact", hot.insert_artifact)
+    now = _now()
+    for item in items:
+        drop.rowcount(conn, {"run_id": run_id, "path": item["path"]})
+        row = {"size": None, "checksum": None, "created_at": now, **item, "run_id": run_id}
+        add.rowcount(conn, {f"v_{k}": row[k] for k in hot.ARTIFACT_COLUMNS})
 
 
 #: what a new run's columns hold unless given (every column is written: see create_run)
@@ -351,7 +355,7 @@ class Store:
                                       "v_to_status": to_, "v_time": now,
                                       "v_reason": reason if to_ == dst.value else None})
             _insert_log(sql, conn, run_id, log)
-            _index_artifacts(conn, run_id, artifacts)
+            _index_artifacts(sql, conn, run_id, artifacts)
             return {"id": run_id, "previous_status": current, **values}
 
     def _set_status(self, conn: Any, run_id: str, allowed: Collection[RunStatus], dst: RunStatus,
@@ -387,10 +391,9 @@ class Store:
             return False
 
     def status_events(self, run_id: str) -> list[dict[str, Any]]:
-        with self.reading() as s:
-            rows = s.scalars(select(m.StatusEvent).where(m.StatusEvent.run_id == run_id)
-                             .order_by(m.StatusEvent.id)).all()
-            return [_row(r, ("from_status", "to_status", "time", "reason")) for r in rows]
+        with self.read_engine.connect() as conn:   # every wait_for_completion reads them
+            return self.sql.get("status_events", hot.status_events).all(
+                conn, {"run_id": run_id})
 
     def heartbeat(self, run_id: str) -> None:
         with self.engine.begin() as conn:
@@ -461,7 +464,7 @@ class Store:
         if not items:
             return
         with self.engine.begin() as conn:
-            _index_artifacts(conn, run_id, items)
+            _index_artifacts(self.sql, conn, run_id, items)
 
     def remove_artifacts(self, run_id: str, prefix: str, keep: str | None = None) -> int:
         """Drop the index entries of ``run_id`` under ``prefix`` (but those under ``keep``);

@@ -7,11 +7,13 @@ transitions, so a run is executed at most once at a time even if it is delivered
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import signal
 import socket
 import subprocess
+import threading
 import time
 import traceback
 from pathlib import Path
@@ -38,9 +40,8 @@ def execute_task(task: TaskSpec, ws_payload: dict[str, Any]) -> str:
     run; returns the run's final status."""
     if task.world > 1:
         from cumulus.tasks.distributed import run_node
-        from cumulus.workspace import Workspace
 
-        return run_node(Workspace.from_payload(ws_payload), task.run_id, task.rank,
+        return run_node(_workspace(ws_payload), task.run_id, task.rank,
                         task.world, task.attempt_limit)
     return execute_run(task.run_id, ws_payload, task.attempt_limit)
 
@@ -59,12 +60,31 @@ def _prompt_reports() -> None:
         pass
 
 
-def execute_run(run_id: str, ws_payload: dict[str, Any], attempt_limit: int = 3) -> str:
-    """Execute run ``run_id`` on this node; returns its final status."""
+_workspaces: dict[str, Any] = {}
+_workspaces_lock = threading.Lock()
+
+
+def _workspace(payload: dict[str, Any]) -> Any:
+    """The workspace a payload describes, built once per node process and reused by the
+    runs that follow (so its store and its default datastore's lookup are shared too)."""
     from cumulus.workspace import Workspace
 
+    key = json.dumps(payload, sort_keys=True, default=str)
+    with _workspaces_lock:
+        ws = _workspaces.get(key)
+        if ws is None:
+            if len(_workspaces) >= 16:
+                _workspaces.pop(next(iter(_workspaces)))
+            ws = _workspaces[key] = Workspace.from_payload(payload)
+    ws.__dict__.pop("_default_ds", None)   # each run looks the default datastore up afresh
+    return ws
+
+
+def execute_run(run_id: str, ws_payload: dict[str, Any], attempt_limit: int = 3) -> str:
+    """Execute run ``run_id`` on this node; returns its final status."""
+
     _prompt_reports()
-    ws = Workspace.from_payload(ws_payload)
+    ws = _workspace(ws_payload)
     rec = ws.store.get_run(run_id)
     distribution = (rec.get("definition") or {}).get("distribution")
     if distribution:  # node 0 of a distributed run, e.g. requeued by a manager's recovery
@@ -511,7 +531,11 @@ def package_path() -> str:
     folder = install_cache_dir() / "pylib"  # per installation: never re-pointed elsewhere
     link = folder / "cumulus"
     target = Path(PACKAGE_ROOT) / "cumulus"
-    if not (link.is_symlink() and link.resolve() == target.resolve()):
+    try:
+        made = os.readlink(link) == str(target)    # as made below (one call per run)
+    except OSError:
+        made = False
+    if not made:
         folder.mkdir(parents=True, exist_ok=True)
         tmp = folder / f".cumulus.{os.getpid()}"
         try:
