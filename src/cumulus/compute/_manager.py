@@ -63,6 +63,9 @@ def configure_dask(cfg: Any) -> None:
         # forkserver: a new node process starts in ~0.1 s instead of ~0.5 s
         "distributed.worker.multiprocessing-method": "forkserver",
         "distributed.admin.tick.limit": "30s",
+        # a node's run is a subprocess: Dask's statistical profiler would sample the executor
+        # thread waiting on it every 10 ms, which costs CPU and shows nothing
+        "distributed.worker.profile.enabled": False,
     })
 
 

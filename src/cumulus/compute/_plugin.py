@@ -27,6 +27,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections import Counter
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict
 from operator import attrgetter
@@ -44,8 +46,8 @@ from cumulus.compute._policy import (
     Node,
     Pending,
     failed_releasable,
+    fair_merge,
     fair_order,
-    iter_fair_order,
     place,
     releasable,
 )
@@ -82,6 +84,11 @@ class CumulusPlugin(SchedulerPlugin):
         self.requests: dict[str, dict[str, float]] = {}     # run key -> resource request
         self.meta: dict[str, dict[str, Any]] = {}           # run key -> store url, run id
         self.items: dict[str, Pending] = {}                 # run key -> as the policy sees it
+        # the held runs again, per (priority, group), oldest first, and their request kinds:
+        # kept as runs come and go so that a dispatch reads only what it places
+        self.queues: dict[tuple[int, str], dict[str, None]] = {}
+        self.kinds: Counter[tuple[tuple[str, float], ...]] = Counter()
+        self.last_submitted = 0.0
         self.pending: dict[str, None] = {}                  # held run keys, FIFO
         self.idle_since: dict[str, float] = {}              # worker address -> time
         self.retiring: set[str] = set()                     # worker addresses
@@ -128,16 +135,18 @@ class CumulusPlugin(SchedulerPlugin):
                 continue
             info = info if isinstance(info, dict) else {}
             self.requests[key] = {k: float(v) for k, v in (info.get("request") or {}).items()}
+            # strictly increasing: the queue order of runs submitted in one batch is theirs
+            self.last_submitted = max(time.time(), self.last_submitted + 1e-6)
             self.meta[key] = {"store": info.get("store"), "run": info.get("run"),
                               "group": str(info.get("group") or key),
                               "priority": int(info.get("priority") or 0),
-                              "submitted": time.time()}
+                              "submitted": self.last_submitted}
             self.items[key] = Pending(key, self.requests[key], self.meta[key]["group"],
                                       self.meta[key]["priority"], str(info.get("run") or key),
                                       self.meta[key]["submitted"])
             ts.worker_restrictions = {HOLD}
             ts.loose_restrictions = False
-            self.pending[key] = None
+            self._hold(key)
             self._event("run-queued", key=key)
         self._schedule_dispatch()
 
@@ -147,10 +156,10 @@ class CumulusPlugin(SchedulerPlugin):
         if key not in self.requests:
             return
         if finish == "no-worker":
-            self.pending[key] = None
+            self._hold(key)
             self._schedule_dispatch()
         elif finish == "processing":
-            self.pending.pop(key, None)
+            self._unhold(key)
         if start == "processing":
             self._schedule_dispatch()        # room freed, or the node died
         if finish == "erred":
@@ -159,10 +168,43 @@ class CumulusPlugin(SchedulerPlugin):
             self.finished[key] = None
             if len(self.finished) > FINISHED_KEPT:
                 self.finished.pop(next(iter(self.finished)))
+            self._unhold(key)
             self.requests.pop(key, None)
-            self.pending.pop(key, None)
             self.meta.pop(key, None)
             self.items.pop(key, None)
+
+    def _hold(self, key: str) -> None:
+        """``key`` waits for a node (again, if its node died: it keeps its turn)."""
+        if key in self.pending:
+            return
+        self.pending[key] = None
+        item = self.items.get(key)
+        if item is None:
+            return
+        queue = self.queues.setdefault((item.priority, item.group), {})
+        last = next(reversed(queue), None)
+        queue[key] = None
+        if last is not None and self.items[last].submitted > item.submitted:   # requeued
+            ordered = sorted(queue, key=lambda k: self.items[k].submitted)
+            queue.clear()
+            queue.update(dict.fromkeys(ordered))
+        self.kinds[item.kind] += 1
+
+    def _unhold(self, key: str) -> None:
+        if key not in self.pending:
+            return
+        del self.pending[key]
+        item = self.items.get(key)
+        if item is None:
+            return
+        queue = self.queues.get((item.priority, item.group))
+        if queue is not None:
+            queue.pop(key, None)
+            if not queue:
+                del self.queues[(item.priority, item.group)]
+        self.kinds[item.kind] -= 1
+        if self.kinds[item.kind] <= 0:
+            del self.kinds[item.kind]
 
     def add_worker(self, scheduler: Any, worker: str) -> None:
         ws = scheduler.workers.get(worker)
@@ -384,19 +426,27 @@ class CumulusPlugin(SchedulerPlugin):
         waiting.sort(key=attrgetter("submitted"))
         return waiting
 
+    def _held(self, queue: dict[str, None]) -> Iterator[tuple[float, Pending]]:
+        """A queue's runs that wait for a node now, oldest first, read as taken."""
+        tasks, items = self.scheduler.tasks, self.items
+        for key in queue:
+            ts = tasks.get(key)
+            if ts is not None and ts.state == "no-worker":
+                yield items[key].submitted, items[key]
+
     def _dispatch(self) -> None:
         self.dispatch_scheduled = False
         sched = self.scheduler
-        waiting = self._waiting()
-        if not waiting:
+        if not self.kinds:
             return
         by_name = {str(ws.name): ws for ws in sched.workers.values()}
         nodes = [self._node(ws) for ws in sched.workers.values() if ws in sched.running]
         recs: dict[str, str] = {}
-        # lazily: placing the one run a freed slot takes does not order the whole queue
-        admitted_ = admitted(iter_fair_order(waiting, self._running_by_group()),
-                             self._usage(), self.quota)
-        for key, name in place(admitted_, nodes, kinds=set(map(attrgetter("kind"), waiting))):
+        # lazily: placing the one run a freed slot takes reads that run, not the whole queue
+        order = fair_merge({k: self._held(q) for k, q in self.queues.items()},
+                           self._running_by_group())
+        for key, name in place(admitted(order, self._usage(), self.quota), nodes,
+                               kinds=set(self.kinds)):
             sched.tasks[key].worker_restrictions = {by_name[name].address}
             recs[key] = "processing"
         if not recs:

@@ -177,29 +177,35 @@ def fair_order(pending: Sequence[Pending], running: Mapping[str, int]) -> list[P
 
 def iter_fair_order(pending: Sequence[Pending], running: Mapping[str, int],
                     ) -> Iterator[Pending]:
-    """:func:`fair_order`, lazily: taking the first k of n runs costs O(n + k log groups), so
-    a dispatch that places one run does not order the whole queue."""
-    levels: dict[int, list[tuple[int, Pending]]] = {}
+    """:func:`fair_order`, lazily."""
+    queues: dict[tuple[int, str], list[tuple[Any, Pending]]] = {}
     for i, p in enumerate(pending):
-        levels.setdefault(p.priority, []).append((i, p))
-    for level in sorted(levels, reverse=True):
-        yield from _fair_within(levels[level], running)
+        queues.setdefault((p.priority, p.group), []).append((i, p))
+    return fair_merge({k: iter(q) for k, q in queues.items()}, running)
 
 
-def _fair_within(items: list[tuple[int, Pending]], running: Mapping[str, int],
-                 ) -> Iterator[Pending]:
-    queues: dict[str, list[tuple[int, Pending]]] = {}
-    for item in items:
-        queues.setdefault(item[1].group, []).append(item)
-    # (runs of the group executing or ordered so far, index of its next run, group, head)
-    heap = [(int(running.get(g, 0)), q[0][0], g, 0) for g, q in queues.items()]
-    heapq.heapify(heap)
-    while heap:
-        load, _, group, head = heapq.heappop(heap)
-        queue = queues[group]
-        yield queue[head][1]
-        if head + 1 < len(queue):
-            heapq.heappush(heap, (load + 1, queue[head + 1][0], group, head + 1))
+def fair_merge(queues: Mapping[tuple[int, str], Iterator[tuple[Any, Pending]]],
+               running: Mapping[str, int]) -> Iterator[Pending]:
+    """:func:`fair_order` over runs already queued per ``(priority, group)``, each queue
+    yielding ``(order, run)`` oldest first (``order``: the run's place in the whole queue).
+
+    Lazy: taking the first k runs reads k + one per queue, so the dispatch that follows each
+    finished run does not walk a queue of thousands.
+    """
+    for level in sorted({priority for priority, _ in queues}, reverse=True):
+        # (runs of the group executing or ordered so far, order of its next run, tiebreak)
+        heap: list[tuple[int, Any, int, Pending, Iterator[tuple[Any, Pending]]]] = []
+        for n, ((priority, group), queue) in enumerate(queues.items()):
+            head = next(queue, None) if priority == level else None
+            if head is not None:
+                heap.append((int(running.get(group, 0)), head[0], n, head[1], queue))
+        heapq.heapify(heap)
+        while heap:
+            load, _, n, item, queue = heapq.heappop(heap)
+            yield item
+            head = next(queue, None)
+            if head is not None:
+                heapq.heappush(heap, (load + 1, head[0], n, head[1], queue))
 
 
 def explain_queue(queue: Sequence[Mapping[str, Any]], node: Resources | None,
