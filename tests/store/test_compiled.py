@@ -12,6 +12,7 @@ from sqlalchemy.exc import IntegrityError, OperationalError
 
 from cumulus.store import Store
 from cumulus.store import _hot as hot
+from cumulus.store._compiled import driver_connection
 from cumulus.store._retry import transient
 
 from .test_store import store  # noqa: F401  (the SQLite / PostgreSQL fixture)
@@ -61,7 +62,8 @@ def test_literals_of_a_statement_and_missing_parameters(store: Store) -> None:  
     store.put_datastore("b", "file:///b", {}, is_default=True)
     assert store.default_datastore("a")["name"] == "b"     # type: ignore[index]  (LIMIT 1)
     status = store.sql.get("status", hot.run_status)
-    with store.engine.connect() as conn, pytest.raises(KeyError, match="'id' not given"):
+    with driver_connection(store.engine, write=False) as conn, \
+            pytest.raises(KeyError, match="'id' not given"):
         status.first(conn, {})
 
 
@@ -70,12 +72,26 @@ def test_a_lost_connection_is_invalidated_and_the_error_transient(pg_url: str) -
     run_id = f"lost-{uuid.uuid4().hex[:8]}"
     s.create_run(run_id=run_id, experiment_id=s.get_or_create_experiment("exp")["id"])
     other = Store(pg_url)
-    with s.engine.connect() as conn:
-        pid = conn.exec_driver_sql("SELECT pg_backend_pid()").scalar()
-        conn.rollback()
+    with driver_connection(s.engine, write=False) as conn:
+        cursor = conn.cursor()
+        cursor.execute("SELECT pg_backend_pid()")
+        pid = cursor.fetchone()[0]
+        cursor.close()
         with other.engine.begin() as killer:
             killer.execute(text("SELECT pg_terminate_backend(:p)"), {"p": pid})
         with pytest.raises(OperationalError) as info:
             s.sql.get("status", hot.run_status).first(conn, {"id": run_id})
         assert info.value.connection_invalidated and transient(info.value)
     assert s.get_status(run_id) == "Queued"       # the pool opened a new connection
+
+
+def test_a_failed_write_rolls_back_all_of_it(store: Store) -> None:  # noqa: F811
+    exp = store.get_or_create_experiment("exp")
+    store.create_run(run_id="w1", experiment_id=exp["id"])
+    with pytest.raises(IntegrityError), driver_connection(store.engine, write=True) as conn:
+        store.sql.get("insert_log", hot.insert_log).rowcount(conn, {
+            "v_run_id": "w1", "v_stream": "std_log", "v_text": "kept?\n", "v_time": 1.0})
+        store.sql.get("insert_event", hot.insert_event).rowcount(conn, {
+            "v_run_id": "no-such-run", "v_from_status": None, "v_to_status": "Queued",
+            "v_time": datetime.now(), "v_reason": None})
+    assert store.read_log("w1") == ("", 0)      # the log line went with the failed event

@@ -109,7 +109,11 @@ class ComputeTarget:
 
     @property
     def config(self) -> ClusterConfig:
-        return ClusterConfig.from_dict(self._record["config"])
+        parsed = self.__dict__.get("_config")
+        if parsed is None or parsed[0] is not self._record:   # parsed once per record read
+            parsed = (self._record, ClusterConfig.from_dict(self._record["config"]))
+            self.__dict__["_config"] = parsed
+        return parsed[1]
 
     @property
     def backend(self) -> ComputeBackend:

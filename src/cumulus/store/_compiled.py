@@ -14,9 +14,9 @@ store's retry on outages (``_retry.py``) works unchanged.
 
 Example::
 
-    sql = Statements(engine.dialect)
+    sql = statements_for(engine.dialect)
     status = sql.get("status", lambda: select(runs.c.status).where(runs.c.id == bindparam("id")))
-    with engine.begin() as conn:
+    with driver_connection(engine, write=False) as conn:
         row = status.first(conn, {"id": run_id})
 """
 
@@ -24,10 +24,11 @@ from __future__ import annotations
 
 import threading
 import weakref
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager, suppress
 from typing import Any, NoReturn
 
-from sqlalchemy.engine import Connection, Dialect
+from sqlalchemy.engine import Dialect, Engine
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.sql.expression import ClauseElement
 
@@ -40,6 +41,7 @@ class Compiled:
 
     def __init__(self, statement: ClauseElement, dialect: Dialect) -> None:
         compiled: Any = statement.compile(dialect=dialect)   # an SQLCompiler
+        self.dialect = dialect
         self.sql = compiled.string
         self.positional = bool(compiled.positional)
         names = list(compiled.positiontup or ()) if self.positional else list(compiled.binds)
@@ -60,25 +62,26 @@ class Compiled:
             return tuple(_bind(values, n, p, v) for n, p, v in self.binds)
         return {n: _bind(values, n, p, v) for n, p, v in self.binds}
 
-    def execute(self, conn: Connection, values: Mapping[str, Any]) -> Any:
-        """Execute in ``conn``'s transaction; returns the DBAPI cursor (close it, or use
-        :meth:`rowcount`, :meth:`first`, :meth:`all`)."""
-        cursor = conn.connection.cursor()
+    def execute(self, conn: Any, values: Mapping[str, Any]) -> Any:
+        """Execute on ``conn``, a pooled driver connection (:func:`driver_connection`);
+        returns the DBAPI cursor (close it, or use :meth:`rowcount`, :meth:`first`,
+        :meth:`all`)."""
+        cursor = conn.cursor()
         try:
             cursor.execute(self.sql, self.parameters(values))
-        except conn.dialect.loaded_dbapi.Error as exc:
+        except self.dialect.loaded_dbapi.Error as exc:
             cursor.close()
-            reraise(conn, self.sql, exc)
+            reraise(self.dialect, conn.dbapi_connection, conn.invalidate, self.sql, exc)
         return cursor
 
-    def rowcount(self, conn: Connection, values: Mapping[str, Any]) -> int:
+    def rowcount(self, conn: Any, values: Mapping[str, Any]) -> int:
         cursor = self.execute(conn, values)
         try:
             return int(cursor.rowcount)
         finally:
             cursor.close()
 
-    def first(self, conn: Connection, values: Mapping[str, Any]) -> dict[str, Any] | None:
+    def first(self, conn: Any, values: Mapping[str, Any]) -> dict[str, Any] | None:
         cursor = self.execute(conn, values)
         try:
             row = cursor.fetchone()
@@ -86,7 +89,7 @@ class Compiled:
             cursor.close()
         return None if row is None else self._record(row)
 
-    def all(self, conn: Connection, values: Mapping[str, Any]) -> list[dict[str, Any]]:
+    def all(self, conn: Any, values: Mapping[str, Any]) -> list[dict[str, Any]]:
         cursor = self.execute(conn, values)
         try:
             rows = cursor.fetchall()
@@ -140,16 +143,59 @@ def statements_for(dialect: Dialect) -> Statements:
         return found
 
 
-def reraise(conn: Connection, sql: str, exc: Exception) -> NoReturn:
+@contextmanager
+def driver_connection(engine: Engine, *, write: bool) -> Iterator[Any]:
+    """A pooled driver connection for compiled statements (cheaper than a Core Connection).
+
+    ``write``: one transaction, committed on success and rolled back on error; on SQLite it
+    begins IMMEDIATE, so a writer takes the write lock up front and never deadlocks upgrading
+    a read lock. Otherwise no transaction is begun: a single statement reads a consistent
+    snapshot, and PostgreSQL's implicit one is rolled back when the connection returns to
+    the pool.
+    """
+    dialect = engine.dialect
+    error = dialect.loaded_dbapi.Error
+    try:
+        conn = engine.raw_connection()
+    except error as exc:      # the database cannot be reached: an OperationalError, retried
+        raise DBAPIError.instance(None, None, exc, error, dialect=dialect) from exc
+    try:
+        if write and dialect.name == "sqlite":
+            _run(conn, dialect, "BEGIN IMMEDIATE")
+        yield conn
+        if write:
+            try:
+                conn.commit()
+            except error as exc:
+                reraise(dialect, conn.dbapi_connection, conn.invalidate, "COMMIT", exc)
+    except BaseException:
+        with suppress(Exception):     # an invalidated connection has nothing to roll back
+            conn.rollback()
+        raise
+    finally:
+        conn.close()
+
+
+def _run(conn: Any, dialect: Dialect, sql: str) -> None:
+    cursor = conn.cursor()
+    try:
+        cursor.execute(sql)
+    except dialect.loaded_dbapi.Error as exc:
+        reraise(dialect, conn.dbapi_connection, conn.invalidate, sql, exc)
+    finally:
+        cursor.close()
+
+
+def reraise(dialect: Dialect, dbapi_connection: Any, invalidate: Callable[[Any], Any],
+            sql: str, exc: Exception) -> NoReturn:
     """Raise ``exc`` as Core would: the matching ``sqlalchemy.exc`` class, and a connection
-    the driver lost is invalidated so that the pool opens a new one."""
-    dialect = conn.dialect
+    the driver lost is invalidated (``invalidate``) so that the pool opens a new one."""
     error: Any = exc
-    invalidated = bool(dialect.is_disconnect(error, conn.connection.dbapi_connection, None))
+    invalidated = bool(dialect.is_disconnect(error, dbapi_connection, None))
     if invalidated:
-        conn.invalidate(exc)
+        invalidate(exc)
     raise DBAPIError.instance(sql, None, exc, dialect.loaded_dbapi.Error,
                               connection_invalidated=invalidated, dialect=dialect) from exc
 
 
-__all__ = ["Compiled", "Statements", "reraise", "statements_for"]
+__all__ = ["Compiled", "Statements", "driver_connection", "reraise", "statements_for"]

@@ -54,6 +54,14 @@ def status_events() -> ClauseElement:
             .where(EVENTS.c.run_id == bindparam("run_id")).order_by(EVENTS.c.id))
 
 
+def read_log(*, with_stream: bool) -> ClauseElement:
+    q = select(LOGS.c.id, LOGS.c.text).where(LOGS.c.run_id == bindparam("run_id"),
+                                             LOGS.c.id > bindparam("after_id"))
+    if with_stream:
+        q = q.where(LOGS.c.stream == bindparam("stream"))
+    return q.order_by(LOGS.c.id)
+
+
 def insert_log() -> ClauseElement:
     cols = ("run_id", "stream", "text", "time")
     return insert(LOGS).values({k: bindparam(f"v_{k}") for k in cols})

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Collection, Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from datetime import datetime, timezone
 from itertools import pairwise
 from typing import Any
@@ -28,7 +28,7 @@ from sqlalchemy.orm import Session
 from cumulus.errors import InvalidTransitionError, RunNotFoundError, StoreError
 from cumulus.store import _hot as hot
 from cumulus.store import models as m
-from cumulus.store._compiled import Statements, statements_for
+from cumulus.store._compiled import Statements, driver_connection, statements_for
 from cumulus.store._models import ModelRepository, QuotaRepository, ServiceRepository
 from cumulus.store._retry import retry_public_methods
 from cumulus.store._sweeps import SweepStateRepository
@@ -108,6 +108,10 @@ class Store:
             self._sql = statements_for(self.engine.dialect)
         return self._sql
 
+    def _driver(self, *, write: bool) -> AbstractContextManager[Any]:
+        """A pooled driver connection for compiled statements (``_compiled.py``)."""
+        return driver_connection(self.engine, write=write)
+
     @property
     def dialect(self) -> str:
         return self.engine.dialect.name
@@ -178,7 +182,7 @@ class Store:
             return [{"id": e.id, "name": e.name, "created_at": e.created_at} for e in rows]
 
     def experiment_name(self, experiment_id: int) -> str:
-        with self.read_engine.connect() as conn:
+        with self._driver(write=False) as conn:
             row = self.sql.get("experiment_name", hot.experiment_name).first(
                 conn, {"id": experiment_id})
         return str(row["name"]) if row and row["name"] else ""
@@ -202,7 +206,7 @@ class Store:
             values["end_time"] = now
         values = {**_RUN_DEFAULTS, **values}
         sql = self.sql
-        with self.engine.begin() as conn:  # every submit writes here
+        with self._driver(write=True) as conn:  # every submit writes here
             row = sql.get("insert_run", hot.insert_run).first(conn, hot.prefixed(values))
             sql.get("insert_event", hot.insert_event).rowcount(conn, {
                 "v_run_id": run_id, "v_from_status": None, "v_to_status": status,
@@ -217,7 +221,7 @@ class Store:
         return rec
 
     def find_run(self, run_id: str) -> dict[str, Any] | None:
-        with self.read_engine.connect() as conn:    # one statement: no transaction needed
+        with self._driver(write=False) as conn:    # one statement: no transaction needed
             row = self.sql.get("run", hot.run_row).first(conn, {"id": run_id})
         return None if row is None else {f: row[f] for f in RUN_FIELDS}
 
@@ -229,7 +233,7 @@ class Store:
             return [_row(r, RUN_FIELDS) for r in rows]
 
     def get_status(self, run_id: str) -> str:
-        with self.read_engine.connect() as conn:   # watchers and executors read this
+        with self._driver(write=False) as conn:   # watchers and executors read this
             row = self.sql.get("status", hot.run_status).first(conn, {"id": run_id})
         status = None if row is None else row["status"]
         if status is None:
@@ -346,7 +350,7 @@ class Store:
             values.setdefault("start_time", now)
             values.setdefault("heartbeat_at", now)    # its first sign of life
         sql = self.sql
-        with self.engine.begin() as conn:  # the hottest write path: compiled statements
+        with self._driver(write=True) as conn:  # the hottest write path: compiled statements
             current = self._set_status(conn, run_id, allowed, dst, values)
             steps = [current, *(h.value for h in hops), dst.value]
             event = sql.get("insert_event", hot.insert_event)
@@ -391,12 +395,12 @@ class Store:
             return False
 
     def status_events(self, run_id: str) -> list[dict[str, Any]]:
-        with self.read_engine.connect() as conn:   # every wait_for_completion reads them
+        with self._driver(write=False) as conn:   # every wait_for_completion reads them
             return self.sql.get("status_events", hot.status_events).all(
                 conn, {"run_id": run_id})
 
     def heartbeat(self, run_id: str) -> None:
-        with self.engine.begin() as conn:
+        with self._driver(write=True) as conn:
             self.sql.get("heartbeat", lambda: hot.set_run(("heartbeat_at",), check_status=False)
                          ).rowcount(conn, {"v_heartbeat_at": _now(), "w_id": run_id})
 
@@ -442,28 +446,26 @@ class Store:
     def append_log(self, run_id: str, text: str, stream: str = "std_log") -> None:
         if not text:
             return
-        with self.engine.begin() as conn:
+        with self._driver(write=True) as conn:
             _insert_log(self.sql, conn, run_id, text, stream)
 
     def read_log(self, run_id: str, after_id: int = 0,
                  stream: str | None = None) -> tuple[str, int]:
         """Log text written after chunk ``after_id``, and the id to continue from."""
-        q = select(m.LogChunk.id, m.LogChunk.text).where(m.LogChunk.run_id == run_id,
-                                                         m.LogChunk.id > after_id)
-        if stream:
-            q = q.where(m.LogChunk.stream == stream)
-        with self.read_engine.connect() as conn:
-            rows = conn.execute(q.order_by(m.LogChunk.id)).all()
+        with self._driver(write=False) as conn:    # followers read it as it is written
+            rows = self.sql.get(("read_log", bool(stream)),
+                                lambda: hot.read_log(with_stream=bool(stream))).all(
+                conn, {"run_id": run_id, "after_id": after_id, "stream": stream})
         if not rows:
             return "", after_id
-        return "".join(r[1] for r in rows), rows[-1][0]
+        return "".join(r["text"] for r in rows), rows[-1]["id"]
 
     # artifacts -----------------------------------------------------------------------------
     def add_artifacts(self, run_id: str, items: Sequence[dict[str, Any]]) -> None:
         """Index artifacts (path, datastore, location, size, checksum); replaces same paths."""
         if not items:
             return
-        with self.engine.begin() as conn:
+        with self._driver(write=True) as conn:
             _index_artifacts(self.sql, conn, run_id, items)
 
     def remove_artifacts(self, run_id: str, prefix: str, keep: str | None = None) -> int:
@@ -496,7 +498,7 @@ class Store:
 
     def get_record(self, model: type[Any], key: str) -> dict[str, Any] | None:
         table = model.__table__
-        with self.read_engine.connect() as conn:   # read on every submit
+        with self._driver(write=False) as conn:   # read on every submit
             return self.sql.get(("record", table.name), lambda: hot.record(table)).first(
                 conn, {"key": key})
 
@@ -538,7 +540,7 @@ class Store:
     def default_datastore(self, fallback: str) -> dict[str, Any] | None:
         """The default datastore's record (name, url, definition), else the record named
         ``fallback`` (the configured default), in one read; None if neither is recorded."""
-        with self.read_engine.connect() as conn:   # it is read for every run
+        with self._driver(write=False) as conn:   # it is read for every run
             return self.sql.get("default_datastore", hot.default_datastore).first(
                 conn, {"fallback": fallback})
 

@@ -96,7 +96,7 @@ def _configure_sqlite(engine: Engine) -> None:
         try:
             conn.connection.dbapi_connection.execute(sql)
         except conn.dialect.loaded_dbapi.Error as exc:    # locked past busy_timeout, ...
-            reraise(conn, sql, exc)
+            reraise(conn.dialect, conn.connection.dbapi_connection, conn.invalidate, sql, exc)
 
 
 def _current_revision(engine: Engine) -> str | None:
