@@ -105,6 +105,15 @@ class Workspace:
 
     @property
     def store_url(self) -> str:
+        key = (self.config.store, self.root)     # resolved once per configured value
+        hit = self.__dict__.get("_store_url")
+        if hit is not None and hit[0] == key:
+            return str(hit[1])
+        url = self._resolve_store_url()
+        self.__dict__["_store_url"] = (key, url)
+        return url
+
+    def _resolve_store_url(self) -> str:
         if self.config.store:
             url = os.path.expandvars(self.config.store)
             if url.startswith("sqlite:///") and not url.startswith("sqlite:////"):

@@ -6,6 +6,7 @@ node's life (a lost node takes its processes with it, so a requeued run never ru
 from __future__ import annotations
 
 import os
+import queue
 import shutil
 import signal
 import subprocess
@@ -147,23 +148,38 @@ def _die_with_node() -> Any:
 
 
 _swept: list[bool] = []
+_trash: queue.SimpleQueue[Path] = queue.SimpleQueue()
+_sweeper: list[threading.Thread] = []
+_sweeper_lock = threading.Lock()
 
 
 def discard_dir(path: Path) -> None:
     """Remove a finished run's folder without holding up its node: renamed aside at once (a
-    new attempt of the run starts clean), deleted by a background thread."""
+    new attempt of the run starts clean), deleted by this process's one background sweeper."""
     if not path.exists():
         return
     if not _swept:               # once per process: what a killed process left aside
         _swept.append(True)
         for stale in path.parent.glob(".trash-*"):
-            threading.Thread(target=shutil.rmtree, args=(stale,),
-                             kwargs={"ignore_errors": True}, daemon=True).start()
+            _throw_away(stale)
     aside = path.with_name(f".trash-{path.name}-{os.getpid()}-{threading.get_ident()}")
     try:
         path.rename(aside)
     except OSError:
         shutil.rmtree(path, ignore_errors=True)
         return
-    threading.Thread(target=shutil.rmtree, args=(aside,), kwargs={"ignore_errors": True},
-                     name="cumulus-discard", daemon=True).start()
+    _throw_away(aside)
+
+
+def _throw_away(path: Path) -> None:
+    with _sweeper_lock:
+        if not _sweeper or not _sweeper[0].is_alive():
+            _sweeper[:] = [threading.Thread(target=_sweep, name="cumulus-discard",
+                                            daemon=True)]
+            _sweeper[0].start()
+    _trash.put(path)
+
+
+def _sweep() -> None:
+    while True:
+        shutil.rmtree(_trash.get(), ignore_errors=True)
