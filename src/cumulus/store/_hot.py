@@ -26,6 +26,11 @@ def run_status() -> ClauseElement:
     return select(RUNS.c.status).where(RUNS.c.id == bindparam("id"))
 
 
+def run_field(field: str) -> ClauseElement:
+    """One column of a run, FOR UPDATE where the dialect locks rows (a merge reads it)."""
+    return select(RUNS.c[field]).where(RUNS.c.id == bindparam("id")).with_for_update()
+
+
 def run_row() -> ClauseElement:
     return select(RUNS).where(RUNS.c.id == bindparam("id"))
 

@@ -312,12 +312,16 @@ class Store:
         """Merge ``values`` into a JSON field (tags, properties, params) in one transaction."""
         if field not in ("tags", "properties", "params", "definition"):
             raise StoreError(f"Field {field!r} is not a mergeable JSON field")
-        with self.session() as s:
-            run = s.get(m.Run, run_id, with_for_update=True)
-            if run is None:
+        sql = self.sql
+        with self._driver(write=True) as conn:   # each pipeline step merges its reuse record
+            row = sql.get(("run_field", field), lambda: hot.run_field(field)).first(
+                conn, {"id": run_id})
+            if row is None:
                 raise RunNotFoundError(run_id)
-            merged = {**(getattr(run, field) or {}), **values}
-            setattr(run, field, merged)
+            merged = {**(row[field] or {}), **values}
+            sql.get(("set_run", (field,), False),
+                    lambda: hot.set_run((field,), check_status=False)).rowcount(
+                conn, {f"v_{field}": merged, "w_id": run_id})
             return merged
 
     def transition(self, run_id: str, to: str | RunStatus, *, reason: str | None = None,
