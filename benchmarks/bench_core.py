@@ -82,7 +82,20 @@ def print_phases(ws: Workspace, run_ids: list[str], submit_s: float) -> None:
                 spans[f"{a}->{b}"].append((when[b] - when[a]) * 1000)
     parts = ", ".join(f"{k} {statistics.median(v):.1f}" for k, v in spans.items() if v)
     print(f"  submit loop {submit_s / len(run_ids) * 1000:.1f} ms/run; phases (median ms): "
-          f"{parts}", flush=True)
+          f"{parts}; a node's idle gap from one run's end to its next claim: "
+          f"{_node_gap(ws, run_ids):.1f} ms (median)", flush=True)
+
+
+def _node_gap(ws: Workspace, run_ids: list[str]) -> float:
+    by_node: dict[str, list[tuple[float, float]]] = {}
+    for run_id in run_ids:
+        when = {e["to_status"]: e["time"].timestamp() for e in ws.store.status_events(run_id)}
+        node = str(ws.store.get_run(run_id).get("node"))
+        if "Preparing" in when and "Completed" in when:
+            by_node.setdefault(node, []).append((when["Preparing"], when["Completed"]))
+    gaps = [b[0] - a[1] for spans in by_node.values()
+            for a, b in zip(sorted(spans), sorted(spans)[1:], strict=False) if b[0] >= a[1]]
+    return statistics.median(gaps) * 1000 if gaps else float("nan")
 
 
 def bench_metrics(ws: Workspace, src: Path, n: int) -> tuple[float, int]:

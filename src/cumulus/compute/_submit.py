@@ -17,6 +17,9 @@ from typing import Any
 from cumulus.compute import _client  # noqa: F401  (its close-all atexit must come first)
 
 CONFIRM_TIMEOUT = 30.0
+#: seconds the confirmer lets submits gather before asking the scheduler about them (one
+#: call per burst rather than per run; a process about to exit is confirmed at once)
+BATCH_WINDOW = 0.05
 logger = logging.getLogger("cumulus.compute")
 
 
@@ -37,6 +40,7 @@ class _Confirmer:
     def __init__(self, client: Any) -> None:
         self.client = client
         self.pending: dict[str, float] = {}
+        self.flushing = 0            # processes about to exit wait: confirm at once
         self.cv = threading.Condition()
         self.thread = threading.Thread(target=self._loop, daemon=True,
                                        name="cumulus-confirm")
@@ -52,6 +56,8 @@ class _Confirmer:
             with self.cv:
                 while not self.pending:
                     self.cv.wait()
+                if not self.flushing:     # let a burst of submits gather into one call
+                    self.cv.wait_for(lambda: self.flushing > 0, BATCH_WINDOW)
                 keys = list(self.pending)
             try:
                 known = set(self.client.sync(self.client.scheduler.cumulus_known,
@@ -70,14 +76,17 @@ class _Confirmer:
                                        "%.0f s; its compute target's manager will queue it "
                                        "again", key, CONFIRM_TIMEOUT)
                 self.cv.notify_all()
-                if self.pending:
-                    self.cv.wait(0.002)
 
     def flush(self, timeout: float) -> bool:
         deadline = time.monotonic() + timeout
         with self.cv:
-            while self.pending and time.monotonic() < deadline:
-                self.cv.wait(0.05)
+            self.flushing += 1
+            self.cv.notify_all()
+            try:
+                while self.pending and time.monotonic() < deadline:
+                    self.cv.wait(0.05)
+            finally:
+                self.flushing -= 1
             return not self.pending
 
 
