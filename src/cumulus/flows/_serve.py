@@ -23,6 +23,7 @@ Example::
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections.abc import Callable
@@ -278,6 +279,39 @@ def serve(ws: Workspace, *, duration: float | None = None, stop: threading.Event
         runner.stop()
 
 
+class CapacityNotes(logging.Filter):
+    """Prefect's Runner logs "N scheduled runs skipped (at capacity)" at every poll while
+    ``--limit`` runs are in flight (twice a second); this lets it through only when N changes
+    or once a minute, so ``cumulus schedule serve`` stays readable.
+
+    >>> notes, rec = CapacityNotes(), lambda n: logging.makeLogRecord(
+    ...     {"msg": "%d scheduled runs skipped (at capacity)", "args": (n,)})
+    >>> [notes.filter(rec(n), now=t) for n, t in [(2, 0), (2, 1), (3, 2), (3, 70)]]
+    [True, False, True, True]
+    """
+
+    EVERY = 60.0
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.last: tuple[Any, float] | None = None
+
+    def filter(self, record: logging.LogRecord, now: float | None = None) -> bool:
+        if "skipped (at capacity)" not in str(record.msg):
+            return True
+        now = time.monotonic() if now is None else now
+        if self.last and self.last[0] == record.args and now - self.last[1] < self.EVERY:
+            return False
+        self.last = (record.args, now)
+        return True
+
+
+def _quiet_capacity_notes() -> None:
+    log = logging.getLogger("prefect.runner")
+    if not any(isinstance(f, CapacityNotes) for f in log.filters):
+        log.addFilter(CapacityNotes())
+
+
 class PrefectRunner:
     """Prefect's own ``Runner`` in a thread with its own event loop.
 
@@ -312,6 +346,7 @@ class PrefectRunner:
         from prefect.settings import PREFECT_API_URL, temporary_settings
 
         asyncio.set_event_loop(self.loop)
+        _quiet_capacity_notes()
         # made in here: the runner's client and its flow runs' processes take this API URL
         with temporary_settings(updates={PREFECT_API_URL: self.url}):
             try:
