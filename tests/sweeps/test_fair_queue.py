@@ -39,7 +39,13 @@ def test_a_single_run_is_not_starved_by_a_sweeps_queue(workspace, script_dir) ->
     queued = [t.id for t in srun.get_children() if t.get_status() == "Queued"]
     from cumulus.compute import ComputeTarget
 
-    line = ComputeTarget(workspace, "local").get_queue()      # who waits, in what order, why
+    # who waits, in what order, why: a trial is recorded Queued before its task reaches the
+    # scheduler, so the scheduler's queue may lag the store by a moment
+    target = ComputeTarget(workspace, "local")
+    line = target.get_queue()
+    while not line and time.monotonic() < deadline:
+        time.sleep(0.1)
+        line = target.get_queue()
     assert line and [q["position"] for q in line] == list(range(1, len(line) + 1))
     assert {q["run"] for q in line} <= set(queued)
     assert all("busy" in q["reason"] or "to start" in q["reason"] for q in line), line
