@@ -488,6 +488,7 @@ class CumulusPlugin(SchedulerPlugin):
     async def _reconcile_forever(self) -> None:
         while True:
             await asyncio.sleep(RECONCILE_INTERVAL)
+            self._heal()
             held = {k: dict(self.meta[k]) for k in self.pending if k in self.meta}
             if not held:
                 continue
@@ -498,6 +499,26 @@ class CumulusPlugin(SchedulerPlugin):
                 continue
             self._drop(ended)
             self._schedule_dispatch()
+
+    def _heal(self) -> None:
+        """Make the held-run bookkeeping agree with the scheduler again, should a hook ever
+        have missed a transition: a run task waiting for a node that the plugin does not hold
+        would wait for good. Logged, so that a cause can be found."""
+        tasks = self.scheduler.tasks
+        unheld = [ts.key for ts in self.scheduler.unrunnable
+                  if ts.key in self.items and ts.key not in self.pending]
+        gone = [k for k in self.pending
+                if k not in tasks or tasks[k].state not in ("no-worker", "waiting", "released")]
+        for key in gone:
+            self._unhold(key)
+        for key in unheld:
+            tasks[key].worker_restrictions = {HOLD}
+            self._hold(key)
+        if unheld or gone:
+            logger.warning("cumulus plugin: held runs out of step with the scheduler, repaired "
+                           "(%d held again, %d dropped): %s", len(unheld), len(gone),
+                           sorted(unheld + gone)[:10])
+            self._event("held-repaired", held=unheld[:100], dropped=gone[:100])
 
     def _ended(self, held: dict[str, dict[str, Any]]) -> list[str]:
         """Held run keys whose run already ended in the store (canceled while queued)."""
