@@ -14,7 +14,9 @@ time from submit to the first step run's creation (the agent claims the run, for
 Prefect flow run starts). The goal: pipeline time minus one flow start at most 1.3x direct.
 Every pipeline run uses ``regenerate_outputs=True`` so nothing is reused.
 
-Run: ``.venv/bin/python benchmarks/bench_pipeline_overhead.py [--steps 20] [--repeats 3]``
+Run: ``.venv/bin/python benchmarks/bench_pipeline_overhead.py [--steps 20] [--repeats 3]``;
+``--fanout 100`` instead times 100 independent steps against 100 runs submitted at once and
+then awaited.
 """
 
 from __future__ import annotations
@@ -64,6 +66,31 @@ def make_pipelines(src: Path, steps: int) -> tuple[Any, Any]:
             prev = noop.with_options(name=f"f{i}")(index=i, run_after=prev)
 
     return linear_script, linear_function
+
+
+def make_fanout(src: Path, steps: int) -> Any:
+    from cumulus import ScriptRunConfig
+
+    @pipeline(name="bench-fanout-script")
+    def fanout():  # type: ignore[no-untyped-def]
+        for i in range(steps):
+            script_step(ScriptRunConfig(source_directory=src, script="s.py", arguments=[i]),
+                        name=f"s{i}")
+
+    return fanout
+
+
+def time_direct_fanout(ws: Any, src: Path, steps: int) -> float:
+    """``steps`` runs submitted at once, then all awaited."""
+    from cumulus import Experiment, ScriptRunConfig
+
+    exp = Experiment(ws, "bench-direct-fanout")
+    t0 = time.perf_counter()
+    runs = [exp.submit(ScriptRunConfig(source_directory=src, script="s.py", arguments=[i]))
+            for i in range(steps)]
+    for run in runs:
+        assert _wait(ws, run.id) == "Completed", run.get_log()
+    return time.perf_counter() - t0
 
 
 def time_direct(ws: Any, src: Path, steps: int) -> float:
@@ -138,6 +165,8 @@ def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--steps", type=int, default=20)
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--fanout", type=int, default=0,
+                        help="instead: N independent steps vs N runs submitted at once")
     args = parser.parse_args()
     from cumulus import Workspace
     from cumulus.compute import ComputeTarget
@@ -153,6 +182,14 @@ def main() -> int:
                           local_compute={"min_nodes": 1, "max_nodes": 1})
     ComputeTarget(ws, "local").wait_for_completion(min_node_count=1)
     linear_script, linear_function = make_pipelines(src, args.steps)
+    if args.fanout:
+        try:
+            return run_fanout(ws, src, args.fanout, args.repeats, linear_function)
+        finally:
+            stop_agent(ws)
+            LocalServer(ws).stop()
+            ComputeTarget(ws, "local").backend.stop()
+            shutil.rmtree(tmp, ignore_errors=True)
     results: dict[str, list[float]] = {k: [] for k in (
         "direct", "raw prefect", "script total", "script start", "script running", "script end",
         "function total", "function start", "function running", "function end")}
@@ -178,6 +215,28 @@ def main() -> int:
         ComputeTarget(ws, "local").backend.stop()
         shutil.rmtree(tmp, ignore_errors=True)
     report(results, args.steps, args.repeats)
+    return 0
+
+
+def run_fanout(ws: Any, src: Path, steps: int, repeats: int, warm: Any) -> int:
+    fan = make_fanout(src, steps)
+    time_pipeline(ws, warm)                 # Prefect server, agent, node caches
+    time_direct_fanout(ws, src, 5)
+    direct, total, start = [], [], []
+    for _ in range(repeats):
+        direct.append(time_direct_fanout(ws, src, steps))
+        t, s, _running, _end = time_pipeline(ws, fan)
+        total.append(t)
+        start.append(s)
+    d, t, s = (statistics.median(v) for v in (direct, total, start))
+    print(f"\n{steps} independent trivial runs, median of {repeats} (seconds)\n")
+    print("| way | total | flow start | (total - flow start) / direct |")
+    print("|---|---|---|---|")
+    print(f"| direct: all submitted, then awaited | {d:.2f} | - | 1.00 |")
+    print(f"| pipeline of {steps} independent script steps | {t:.2f} | {s:.2f} | "
+          f"{(t - s) / d:.2f} |")
+    print(f"(each: {', '.join(f'{x:.2f}' for x in direct)} direct; "
+          f"{', '.join(f'{x:.2f}' for x in total)} pipeline)")
     return 0
 
 

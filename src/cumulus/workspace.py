@@ -168,6 +168,11 @@ class Workspace:
         self.__dict__["_default_ds"] = (time.monotonic(), ds)
         return ds
 
+    def forget_default_datastore(self) -> None:
+        """The next :meth:`get_default_datastore` looks it up afresh (it was changed, or a
+        new run must see the current one)."""
+        self.__dict__.pop("_default_ds", None)
+
     def default_datastore_url(self) -> str:
         return (self.state_dir / "datastore").as_uri()
 

@@ -82,7 +82,8 @@ class CumulusPlugin(SchedulerPlugin):
         self.scheduler = scheduler
         self.loop = asyncio.get_running_loop()
         self.requests: dict[str, dict[str, float]] = {}     # run key -> resource request
-        self.meta: dict[str, dict[str, Any]] = {}           # run key -> store url, run id
+        # run key -> (store url, run id): where a lost run is recorded; None for a bare task
+        self.origin: dict[str, tuple[str | None, str | None]] = {}
         self.items: dict[str, Pending] = {}                 # run key -> as the policy sees it
         # the held runs again, per (priority, group), oldest first, and their request kinds:
         # kept as runs come and go so that a dispatch reads only what it places
@@ -137,13 +138,10 @@ class CumulusPlugin(SchedulerPlugin):
             self.requests[key] = {k: float(v) for k, v in (info.get("request") or {}).items()}
             # strictly increasing: the queue order of runs submitted in one batch is theirs
             self.last_submitted = max(time.time(), self.last_submitted + 1e-6)
-            self.meta[key] = {"store": info.get("store"), "run": info.get("run"),
-                              "group": str(info.get("group") or key),
-                              "priority": int(info.get("priority") or 0),
-                              "submitted": self.last_submitted}
-            self.items[key] = Pending(key, self.requests[key], self.meta[key]["group"],
-                                      self.meta[key]["priority"], str(info.get("run") or key),
-                                      self.meta[key]["submitted"])
+            self.origin[key] = (info.get("store"), info.get("run"))
+            self.items[key] = Pending(key, self.requests[key], str(info.get("group") or key),
+                                      int(info.get("priority") or 0),
+                                      str(info.get("run") or key), self.last_submitted)
             ts.worker_restrictions = {HOLD}
             ts.loose_restrictions = False
             self._hold(key)
@@ -170,7 +168,7 @@ class CumulusPlugin(SchedulerPlugin):
                 self.finished.pop(next(iter(self.finished)))
             self._unhold(key)
             self.requests.pop(key, None)
-            self.meta.pop(key, None)
+            self.origin.pop(key, None)
             self.items.pop(key, None)
 
     def _hold(self, key: str) -> None:
@@ -297,19 +295,17 @@ class CumulusPlugin(SchedulerPlugin):
         now = time.time()
         order = fair_order(self._waiting(), self._running_by_group())
         _, held = admit(order, self._usage(), self.quota)
-        return [{"run": (self.meta.get(p.key) or {}).get("run") or p.key, "group": p.group,
-                 "priority": p.priority, "quota": held.get(p.key),
-                 "request": dict(p.request),
-                 "waiting_s": round(now - float((self.meta.get(p.key) or {}).get(
-                     "submitted", now)), 1)} for p in order]
+        return [{"run": p.run, "group": p.group, "priority": p.priority,
+                 "quota": held.get(p.key), "request": dict(p.request),
+                 "waiting_s": round(now - p.submitted, 1)} for p in order]
 
     def _running_by_group(self) -> dict[str, int]:
         running: dict[str, int] = {}
         for ws in self.scheduler.workers.values():
             for ts in ws.processing:
-                group = (self.meta.get(ts.key) or {}).get("group")
-                if group:
-                    running[group] = running.get(group, 0) + 1
+                item = self.items.get(ts.key)
+                if item is not None:
+                    running[item.group] = running.get(item.group, 0) + 1
         return running
 
     def _usage(self) -> Usage:
@@ -318,8 +314,9 @@ class CumulusPlugin(SchedulerPlugin):
         gpus = 0.0
         for ws in self.scheduler.workers.values():
             for ts in ws.processing:
-                if ts.key in self.requests:
-                    runs.add(str((self.meta.get(ts.key) or {}).get("run") or ts.key))
+                item = self.items.get(ts.key)
+                if item is not None:
+                    runs.add(item.run)
                     gpus += float(self.requests[ts.key].get("gpus", 0.0))
         return Usage(runs=len(runs), nodes=len(self.scheduler.workers), gpus=gpus)
 
@@ -469,12 +466,12 @@ class CumulusPlugin(SchedulerPlugin):
         return store
 
     def _lost(self, key: str, kwargs: dict[str, Any]) -> None:
-        meta = self.meta.get(key) or {}
-        if not meta.get("store") or not meta.get("run"):
+        store, run = self.origin.get(key) or (None, None)
+        if not store or not run:
             return
         reason = describe_error(kwargs.get("exception"), kwargs.get("exception_text"))
         self._event("run-failed", key=key, reason=reason)
-        self.pool.submit(self._record_failed, meta["store"], meta["run"], reason)
+        self.pool.submit(self._record_failed, store, run, reason)
 
     def _record_failed(self, url: str, run_id: str, reason: str) -> None:
         try:
@@ -489,7 +486,7 @@ class CumulusPlugin(SchedulerPlugin):
         while True:
             await asyncio.sleep(RECONCILE_INTERVAL)
             self._heal()
-            held = {k: dict(self.meta[k]) for k in self.pending if k in self.meta}
+            held = {k: self.origin[k] for k in self.pending if k in self.origin}
             if not held:
                 continue
             try:
@@ -520,12 +517,12 @@ class CumulusPlugin(SchedulerPlugin):
                            sorted(unheld + gone)[:10])
             self._event("held-repaired", held=unheld[:100], dropped=gone[:100])
 
-    def _ended(self, held: dict[str, dict[str, Any]]) -> list[str]:
+    def _ended(self, held: dict[str, tuple[str | None, str | None]]) -> list[str]:
         """Held run keys whose run already ended in the store (canceled while queued)."""
         by_store: dict[str, dict[str, str]] = {}
-        for key, meta in held.items():
-            if meta.get("store") and meta.get("run"):
-                by_store.setdefault(meta["store"], {})[meta["run"]] = key
+        for key, (store, run) in held.items():
+            if store and run:
+                by_store.setdefault(store, {})[run] = key
         ended: list[str] = []
         for url, runs in by_store.items():
             statuses = self._store(url).get_statuses(list(runs))

@@ -172,16 +172,10 @@ def fair_order(pending: Sequence[Pending], running: Mapping[str, int]) -> list[P
     ...                             Pending("b1", {}, "B")], {"A": 2})]
     ['b1', 'a1', 'a2']
     """
-    return list(iter_fair_order(pending, running))
-
-
-def iter_fair_order(pending: Sequence[Pending], running: Mapping[str, int],
-                    ) -> Iterator[Pending]:
-    """:func:`fair_order`, lazily."""
     queues: dict[tuple[int, str], list[tuple[Any, Pending]]] = {}
     for i, p in enumerate(pending):
         queues.setdefault((p.priority, p.group), []).append((i, p))
-    return fair_merge({k: iter(q) for k, q in queues.items()}, running)
+    return list(fair_merge({k: iter(q) for k, q in queues.items()}, running))
 
 
 def fair_merge(queues: Mapping[tuple[int, str], Iterator[tuple[Any, Pending]]],

@@ -79,7 +79,7 @@ class Datastore:
         if not skip_validation:
             ds.check_access()
         ws.store.put_datastore(name, url, definition, is_default=set_default)
-        ws.__dict__.pop("_default_ds", None)  # the workspace's cached default may change
+        ws.forget_default_datastore()  # the workspace's cached default may change
         return ds
 
     @classmethod
@@ -116,7 +116,7 @@ class Datastore:
         if ws.store.get_datastore(self.name) is None:
             ws.store.put_datastore(self.name, self.url, self.definition)
         ws.store.set_default_datastore(self.name)
-        ws.__dict__.pop("_default_ds", None)
+        ws.forget_default_datastore()
 
     def unregister(self) -> None:
         """Forget this datastore (its data stays where it is)."""
@@ -130,7 +130,7 @@ class Datastore:
             raise DatastoreError(f"Datastore {self.name!r} is the workspace's default; make "
                                  "another one the default first (set_as_default()).")
         ws.store.delete_datastore(self.name)
-        ws.__dict__.pop("_default_ds", None)
+        ws.forget_default_datastore()
 
     # filesystem --------------------------------------------------------------------------
     @cached_property

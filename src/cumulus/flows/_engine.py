@@ -414,9 +414,14 @@ class Engine:
 
     # the end -------------------------------------------------------------------------------
     def _finish(self) -> Any:
+        try:
+            return self._record_end()
+        finally:
+            self.links.wait()       # the outcome is recorded first: nobody waits for links
+
+    def _record_end(self) -> Any:
         from prefect.states import Cancelled, Completed, Failed
 
-        self.links.wait()
         states = {n: self.states.get(n, {}).get("state", "not run") for n in self.prepared.order}
         failed = [n for n, s in states.items() if s == "failed"]
         not_run = [n for n, s in states.items() if s in ("not run", "canceled")]

@@ -42,8 +42,16 @@ if TYPE_CHECKING:
     from cumulus.workspace import Workspace
 
 START_TIMEOUT = 120.0
+#: Prefect's event persister writes every event (three or four per task run) with its
+#: resources to the database: about 10 ms of the server's CPU per pipeline step, taken from
+#: the steps' runs on a small machine. Task runs, flow runs, logs, artifacts, automations and
+#: the live event stream do not need it; only Prefect's event history (its Events page) does.
+#: ``CUMULUS_PREFECT_EVENT_HISTORY=1`` keeps it.
+EVENT_HISTORY = os.environ.get("CUMULUS_PREFECT_EVENT_HISTORY", "").lower() in ("1", "true",
+                                                                              "yes")
 SERVER_ENV = {"PREFECT_SERVER_ANALYTICS_ENABLED": "false",
-              "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "90"}
+              "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "90",
+              "PREFECT_SERVER_SERVICES_EVENT_PERSISTER_ENABLED": str(EVENT_HISTORY).lower()}
 #: the server stops after this many seconds with nothing using it (no pipeline agent, no
 #: ``schedule serve``, no flow run pending or running); the next use starts it again
 IDLE_EXIT = float(os.environ.get("CUMULUS_PREFECT_IDLE_EXIT", "1800"))

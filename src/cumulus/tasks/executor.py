@@ -77,7 +77,7 @@ def _workspace(payload: dict[str, Any]) -> Any:
             if len(_workspaces) >= 16:
                 _workspaces.pop(next(iter(_workspaces)))
             ws = _workspaces[key] = Workspace.from_payload(payload)
-    ws.__dict__.pop("_default_ds", None)   # each run looks the default datastore up afresh
+    ws.forget_default_datastore()   # each run looks the default datastore up afresh
     return ws
 
 
