@@ -52,6 +52,7 @@ class Watcher:
         self._stop = threading.Event()
         self._wake = threading.Event()
         self._followed: dict[str, Any] = {}       # target name -> its subscribed client
+        self._prefect_down = False
         self._thread = threading.Thread(target=self._loop, name="cumulus-watcher", daemon=True)
 
     def follow(self, target: str | None) -> None:
@@ -131,10 +132,26 @@ class Watcher:
                     beat = now
                 if now - checked > PREFECT_CHECK and self.engine.flow_run_id:
                     checked = now
-                    self._check_prefect()
+                    self._check_prefect_once()
             except Exception as exc:  # a store hiccup must not kill the watcher
                 self.engine.log(f"(watcher: {type(exc).__name__}: {exc})")
                 time.sleep(1)
+
+    def _check_prefect_once(self) -> None:
+        """:meth:`_check_prefect`; an unreachable Prefect API is logged once per outage (the
+        pipeline goes on without it)."""
+        try:
+            self._check_prefect()
+        except Exception as exc:
+            if not self._prefect_down:
+                self._prefect_down = True
+                self.engine.log(f"(watcher: Prefect's API is unreachable ({type(exc).__name__}: "
+                                f"{exc}); the pipeline goes on, but a cancel from Prefect's UI "
+                                "is not seen until it is back)")
+            return
+        if self._prefect_down:
+            self._prefect_down = False
+            self.engine.log("(watcher: Prefect's API is reachable again)")
 
     def _check_prefect(self) -> None:
         """A cancel from Prefect's UI or API (the flow run is Cancelling) cancels the
