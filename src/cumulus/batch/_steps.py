@@ -77,8 +77,9 @@ class BatchStep(StepKind):
         fields["properties"] = {**(fields.get("properties") or {}), "outputs": {
             self.output_name: self.output.to_dict()}}
         return script._submit(call.experiment, parent=call.parent_id, kind="step",
-                              extra_definition={"module": "cumulus.batch._main",
-                                                "step": self.describe()}, **fields)
+                              extra_definition=call.definition(module="cumulus.batch._main",
+                                                               step=self.describe()),
+                              **fields)
 
     def describe(self) -> dict[str, Any]:
         return {"kind": self.kind, "entry_script": self.config.entry_script,

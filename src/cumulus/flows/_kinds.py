@@ -20,8 +20,9 @@ Example::
     class MyKind(StepKind):
         kind = "mine"
         def code_identity(self): return "v1"
-        def submit(self, call): return my_config._submit(call.experiment, parent=call.parent_id,
-                                                         kind="step", **call.run_fields())
+        def submit(self, call): return my_config._submit(
+            call.experiment, parent=call.parent_id, kind="step",
+            extra_definition=call.definition(), **call.run_fields())
 """
 
 from __future__ import annotations
@@ -62,6 +63,17 @@ class StepCall:
     reuse_key: str
     properties: dict[str, Any] = field(default_factory=dict)
     tags: dict[str, Any] = field(default_factory=dict)
+    #: what the step's reuse key was made of (kept in the run's definition, read when a later
+    #: submission explains why a step reruns)
+    reuse: dict[str, Any] = field(default_factory=dict)
+    reuse_carried: bool = field(default=False, init=False)
+
+    def definition(self, **extra: Any) -> dict[str, Any]:
+        """``extra_definition`` for the child run: ``extra`` and the step's reuse record, so
+        that the run is created with it (a kind that does not call this still works: the
+        record is then written after the run is created)."""
+        self.reuse_carried = True
+        return {**extra, "reuse": self.reuse}
 
     def run_fields(self) -> dict[str, Any]:
         """Keyword arguments every ``_submit`` of a child run takes."""
@@ -219,7 +231,8 @@ class FunctionPayload(StepKind):
             environment=self.environment, resources=self.resources,
             max_run_duration_seconds=self.max_run_duration_seconds)
         return config._submit(call.experiment, parent=call.parent_id, kind="step",
-                              extra_definition={"step": self.describe()}, **call.run_fields())
+                              extra_definition=call.definition(step=self.describe()),
+                              **call.run_fields())
 
     def describe(self) -> dict[str, Any]:
         return {"kind": self.kind, "function": getattr(self.fn, "__qualname__", self.name),
@@ -290,7 +303,8 @@ class ScriptPayload(StepKind):
                          compute_target=call.node.compute_target)
         extra = [encode_argument(io[n]) for n in self.extra_io if n in io]
         return config._submit(call.experiment, parent=call.parent_id, kind="step",
-                              extra_definition={"inputs": extra, "step": self.describe()},
+                              extra_definition=call.definition(inputs=extra,
+                                                               step=self.describe()),
                               **call.run_fields())
 
     def describe(self) -> dict[str, Any]:

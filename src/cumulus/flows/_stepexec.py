@@ -127,13 +127,14 @@ class StepExecutor:
         props["outputs"] = {n: dp.to_dict() for n, dp in outputs.items()}
         call = StepCall(experiment=engine.experiment, parent_id=engine.run_id, node=node,
                         inputs=inputs, outputs=outputs, params=node.params, reuse_key=key,
-                        properties=props)
+                        properties=props, reuse=reuse)
         payload = engine.prepared.payloads[node.payload]
         # subscribed before the run can end
         engine.watcher.follow(node.compute_target or getattr(payload, "compute_target", None))
         run = payload.submit(call)
         engine.mark(node.name, "submitted")
-        self.store.merge_run_dict(run.id, "definition", {"reuse": reuse})
+        if not call.reuse_carried:      # a kind that does not pass call.definition()
+            self.store.merge_run_dict(run.id, "definition", {"reuse": reuse})
         engine.note(node.name, "running", run_id=run.id)
         suffix = f" (attempt {attempt})" if attempt > 1 else ""
         engine.log(f"{node.name}: running as run {run.id} on {node.compute_target!r}{suffix} "

@@ -113,7 +113,8 @@ class SweepStep(StepKind):
         sweep = copy.copy(self.sweep)
         sweep.run_config = self._config(io)        # the data, resolved for every trial
         run: Run = sweep._submit(call.experiment, parent=call.parent_id,
-                                 extra_definition=extra, **call.run_fields())
+                                 extra_definition=call.definition(**extra),
+                                 **call.run_fields())
         return run
 
     def describe(self) -> dict[str, Any]:
