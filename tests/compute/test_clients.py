@@ -58,3 +58,32 @@ def test_many_clients_submit_to_one_target(cws: Any, src: Path, tmp_path: Path) 
         starts = [e for e in store.status_events(run_id) if e["to_status"] == "Preparing"]
         assert len(starts) == 1 and store.get_run(run_id)["attempt"] == 1
     wait_until(lambda: target.get_status().queued_runs == 0, what="an empty queue")
+
+
+def test_a_process_exits_at_once_when_its_cluster_is_gone(cws: Any, src: Path,
+                                                          caplog: Any) -> None:
+    """A quick run can end, and its cluster be stopped, before its submit was confirmed: the
+    run needs no confirmation, and an exiting process does not wait 30 s for a scheduler
+    that is gone."""
+    import time
+
+    from cumulus import Experiment, ScriptRunConfig
+    from cumulus.compute._base import run_key
+    from cumulus.compute._submit import confirm_later, flush_confirmations
+
+    target = ComputeTarget.create(cws, "brief", ClusterConfig(min_nodes=0, max_nodes=1))
+    run = Experiment(cws, "brief").submit(ScriptRunConfig(
+        source_directory=str(src), script="ledger.py", arguments=[str(src / "l")],
+        compute_target="brief"))
+    assert run.wait_for_completion(timeout=120)["status"] == "Completed"
+    client = target.backend.client()
+    target.backend.stop()
+    confirm_later(client, run_key(run.id), cws.store_url, run.id)       # as if unconfirmed
+    confirm_later(client, run_key("never-recorded"), cws.store_url, "never-recorded")
+    started = time.monotonic()
+    with caplog.at_level("WARNING", logger="cumulus.compute"):
+        flush_confirmations(20)
+    assert time.monotonic() - started < 5
+    warned = [r.getMessage() for r in caplog.records]
+    assert any("never-recorded" in m and "cannot be reached" in m for m in warned), warned
+    assert not any(run.id in m for m in warned), warned

@@ -74,7 +74,7 @@ def place(client: Any, tasks: list[TaskSpec], ws_payload: dict[str, Any],
                                          pure=False, retries=0))
     for future, task in zip(futures, tasks, strict=True):
         fire_and_forget(future)
-        confirm_later(client, task.key)
+        confirm_later(client, task.key, store_url, task.run_id)
     del futures
 
 

@@ -21,6 +21,7 @@ CONFIRM_TIMEOUT = 30.0
 #: call per burst rather than per run; a process about to exit is confirmed at once)
 BATCH_WINDOW = 0.05
 logger = logging.getLogger("cumulus.compute")
+TERMINAL = ("Completed", "Failed", "Canceled")
 
 
 def run_annotation(run_id: str, request: dict[str, float], store_url: str,
@@ -35,20 +36,26 @@ class _Confirmer:
     """Confirms, in the background and in batches, that the scheduler holds submitted run
     tasks for good: a submit returns at once (confirming each one in turn cost ~10 ms), and
     a process that exits waits for its runs to be confirmed first (``flush``). A task never
-    confirmed (the process was killed at once) is queued again by the target's manager."""
+    confirmed (the process was killed at once) is queued again by the target's manager.
+
+    While the scheduler cannot be reached, a run that already ended in the store needs no
+    confirmation (a quick run can end, and its cluster be stopped, within one batch window);
+    a process about to exit does not wait for a scheduler that is gone (its manager queues
+    the runs again when it starts)."""
 
     def __init__(self, client: Any) -> None:
         self.client = client
-        self.pending: dict[str, float] = {}
-        self.flushing = 0            # processes about to exit wait: confirm at once
-        self.cv = threading.Condition()
+        self.pending: dict[str, tuple[float, str | None, str | None]] = {}  # key -> since,
+        self.flushing = 0            # store url, run id; processes about to exit wait:
+        self.cv = threading.Condition()                                     # confirm at once
+        self.stores: dict[str, Any] = {}
         self.thread = threading.Thread(target=self._loop, daemon=True,
                                        name="cumulus-confirm")
         self.thread.start()
 
-    def add(self, key: str) -> None:
+    def add(self, key: str, store_url: str | None = None, run_id: str | None = None) -> None:
         with self.cv:
-            self.pending[key] = time.monotonic()
+            self.pending[key] = (time.monotonic(), store_url, run_id)
             self.cv.notify_all()
 
     def _loop(self) -> None:
@@ -62,20 +69,49 @@ class _Confirmer:
             try:
                 known = set(self.client.sync(self.client.scheduler.cumulus_known,
                                              keys=keys) or keys)
+                gone = False
             except Exception:        # the scheduler went away: its manager requeues
-                known = set()
+                known, gone = self._ended(keys), True
+            self._settle(keys, known, gone)
+            if gone:
                 time.sleep(0.5)
-            now = time.monotonic()
-            with self.cv:
-                for key in keys:
-                    if key in known:
-                        self.pending.pop(key, None)
-                    elif now - self.pending.get(key, now) > CONFIRM_TIMEOUT:
-                        self.pending.pop(key, None)
-                        logger.warning("the scheduler did not confirm run task %s within "
-                                       "%.0f s; its compute target's manager will queue it "
-                                       "again", key, CONFIRM_TIMEOUT)
-                self.cv.notify_all()
+
+    def _settle(self, keys: list[str], known: set[str], gone: bool) -> None:
+        now = time.monotonic()
+        with self.cv:
+            for key in keys:
+                since = self.pending.get(key, (now, None, None))[0]
+                if key in known:
+                    self.pending.pop(key, None)
+                elif now - since > CONFIRM_TIMEOUT or (gone and self.flushing):
+                    self.pending.pop(key, None)
+                    logger.warning("the scheduler did not confirm run task %s (%s); its "
+                                   "compute target's manager will queue it again when it "
+                                   "runs", key, "it cannot be reached" if gone else
+                                   f"not within {CONFIRM_TIMEOUT:.0f} s")
+            self.cv.notify_all()
+
+    def _ended(self, keys: list[str]) -> set[str]:
+        """Those of ``keys`` whose runs already ended in the store."""
+        by_store: dict[str, dict[str, str]] = {}
+        with self.cv:
+            for key in keys:
+                _since, url, run_id = self.pending.get(key, (0.0, None, None))
+                if url and run_id:
+                    by_store.setdefault(url, {})[run_id] = key
+        ended: set[str] = set()
+        for url, runs in by_store.items():
+            try:
+                store = self.stores.get(url)
+                if store is None:
+                    from cumulus.store import Store
+
+                    store = self.stores[url] = Store(url)
+                statuses = store.get_statuses(list(runs))
+            except Exception:
+                continue
+            ended |= {runs[r] for r, st in statuses.items() if st in TERMINAL}
+        return ended
 
     def flush(self, timeout: float) -> bool:
         deadline = time.monotonic() + timeout
@@ -94,13 +130,15 @@ _confirmers: dict[int, _Confirmer] = {}
 _confirmers_lock = threading.Lock()
 
 
-def confirm_later(client: Any, key: str) -> None:
-    """Have ``key`` confirmed in the background (see :class:`_Confirmer`)."""
+def confirm_later(client: Any, key: str, store_url: str | None = None,
+                  run_id: str | None = None) -> None:
+    """Have ``key`` (run ``run_id`` of the store at ``store_url``) confirmed in the
+    background (see :class:`_Confirmer`)."""
     with _confirmers_lock:
         confirmer = _confirmers.get(id(client))
         if confirmer is None or confirmer.client is not client:
             confirmer = _confirmers[id(client)] = _Confirmer(client)
-    confirmer.add(key)
+    confirmer.add(key, store_url, run_id)
 
 
 def flush_confirmations(timeout: float = CONFIRM_TIMEOUT) -> bool:
