@@ -7,9 +7,10 @@ file) runs on the ``local`` target with one warm node:
 2. ``unchanged``: the same submission again: every step is reused (goal: at most 10% of the
    first run's time, Prefect flow start included);
 3. ``one parameter changed``: step 3's parameter changes: steps 1-2 are reused, 3-5 run;
-4. ``input touched``: the datastore file is rewritten with the same bytes: its mtime changes,
-   so every step runs (fingerprints are ETag/size/mtime, not content hashes, on a local
-   folder).
+4. ``input touched``: the datastore file is rewritten with the same bytes: its mtime changes
+   but not its content, so every step is reused (a local datastore's files are fingerprinted
+   by their SHA-256, remembered by path, size, mtime and inode; before, by size and mtime, and
+   every step ran).
 
 Timed from ``exp.submit`` to the pipeline run's Completed. The workspace's own Prefect
 server is started first (not timed), as a user's first submission would.

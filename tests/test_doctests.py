@@ -12,7 +12,8 @@ MODULES = ["cumulus.compute._policy", "cumulus.compute._config", "cumulus.comput
            "cumulus.automl._models", "cumulus.automl._ensemble", "cumulus.tasks.distributed",
            "cumulus.flows._kinds", "cumulus.flows._types", "cumulus.flows._schedule",
            "cumulus.flows._serve", "cumulus.flows._prepare", "cumulus.run",
-           "cumulus.store.status", "cumulus.specs", "cumulus.sweeps._plan"]
+           "cumulus.store.status", "cumulus.specs", "cumulus.sweeps._plan",
+           "cumulus.flows._reuse"]
 
 
 @pytest.mark.parametrize("name", MODULES)

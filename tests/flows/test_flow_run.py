@@ -116,6 +116,12 @@ def test_steps_are_child_runs_and_reuse_follows_content(flows_ws, prefect_api) -
     assert again["stamp"].get_status() == "Completed"
     assert second.get_outputs()["sum"] == out  # the earlier outputs, not copies
 
+    before = ds.fs.info(ds.full_path(raw))["mtime"]
+    put_text(ds, raw, "1 2 3")      # the same bytes copied in again: a new mtime only
+    assert ds.fs.info(ds.full_path(raw))["mtime"] != before
+    same, _ = _submit_and_wait(exp, pipeline_parameters={"raw": raw, "scale": 2.0})
+    assert _reason(_steps(same)["prep"]) == f"reused run {steps['prep'].id}"
+
     put_text(ds, raw, "1 2 3 4")
     third, _ = _submit_and_wait(exp, pipeline_parameters={"raw": raw, "scale": 2.0})
     changed = _steps(third)

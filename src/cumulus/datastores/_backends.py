@@ -35,6 +35,9 @@ BACKENDS: dict[str, str] = {
     "abfs": "cumulus.datastores._azure:AzureBlobBackend",
     "abfss": "cumulus.datastores._azure:AzureBlobBackend",
 }
+#: local files up to this size are fingerprinted by their bytes for step reuse (larger ones by
+#: size and mtime)
+CONTENT_HASH_LIMIT = 1 << 30
 # protocol -> (package, cumulus extra) for the install hint
 INSTALL_HINTS: dict[str, tuple[str, str | None]] = {
     "az": ("adlfs", "azure"), "abfs": ("adlfs", "azure"), "abfss": ("adlfs", "azure"),
@@ -115,6 +118,11 @@ class Backend:
             if info.get(key) is not None:
                 return FileStat(path, int(info.get("size") or 0), f"{key}:{info[key]}")
         return FileStat(path, int(info.get("size") or 0))
+
+    def content_marker(self, path: str, info: dict[str, Any]) -> str | None:
+        """A marker of the file's bytes where the store's own metadata changes without them
+        (a rewrite with the same bytes); None to keep the store's ETag, MD5 or mtime."""
+        return None
 
     def tree(self, fs: fsspec.AbstractFileSystem, path: str) -> dict[str, FileStat]:
         """Files under ``path`` by relative name; ``{"": stat}`` when ``path`` is a file."""
@@ -214,6 +222,19 @@ class LocalBackend(Backend):
     def stat(self, path: str, info: dict[str, Any]) -> FileStat:
         size = int(info.get("size") or 0)
         return FileStat(path, size, f"{int(float(info.get('mtime') or 0) * 1e6)}-{size}")
+
+    def content_marker(self, path: str, info: dict[str, Any]) -> str | None:
+        """SHA-256 of a file up to ``CONTENT_HASH_LIMIT`` bytes (remembered by path, size,
+        mtime and inode, so an unchanged file is read once): a folder has no ETag, and
+        copying the same data in again moves every mtime."""
+        if info.get("type") != "file" or int(info.get("size") or 0) > CONTENT_HASH_LIMIT:
+            return None
+        from cumulus._hashing import stored_file_digest
+
+        try:
+            return f"sha256:{stored_file_digest(path)}"
+        except OSError:        # gone since it was listed: the listing's marker says so
+            return None
 
     def put(self, fs: fsspec.AbstractFileSystem, lpath: str, rpath: str, size: int,
             callback: Any) -> FileStat | None:

@@ -46,11 +46,16 @@ def list_entries(ds: Datastore, path: str) -> list[tuple[str, dict[str, Any]]]:
 
 
 def data_fingerprint(ws: Workspace, datapath: dict[str, Any]) -> dict[str, Any]:
-    """Content fingerprint (ETag / MD5 / size+mtime per file) of a data path's files."""
+    """Content fingerprint of a data path's files: per file, what its backend says of its
+    bytes (SHA-256 of a local file), else ETag / MD5 / size+mtime."""
     from cumulus.datastores import Datastore
 
     ds = Datastore.get(ws, datapath["datastore"])
-    return fingerprint(list_entries(ds, datapath["path_on_datastore"]))
+    entries = []
+    for rel, info in list_entries(ds, datapath["path_on_datastore"]):
+        marker = ds.backend.content_marker(str(info.get("name") or ""), info)
+        entries.append((rel, {**info, "content": marker} if marker else info))
+    return fingerprint(entries)
 
 
 def data_identity(datapath: dict[str, Any]) -> str:

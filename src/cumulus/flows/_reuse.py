@@ -39,7 +39,16 @@ def _plain(value: Any) -> Any:
 
 
 def file_marker(info: dict[str, Any]) -> str:
-    """The best change marker fsspec gives for one file: ETag, MD5, else size and mtime."""
+    """The best change marker for one file: its backend's marker of the bytes (``content``,
+    e.g. a local file's SHA-256), its ETag or MD5, else size and mtime.
+
+    >>> file_marker({"content": "sha256:ab", "mtime": 1.5, "size": 3})
+    'sha256:ab'
+    >>> file_marker({"mtime": 1.5, "size": 3})
+    'size:3,mtime:1.5'
+    """
+    if info.get("content"):
+        return str(info["content"])
     for key in _ETAG_KEYS:
         if info.get(key):
             return f"etag:{str(info[key]).strip(chr(34))}"
