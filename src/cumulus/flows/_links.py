@@ -55,7 +55,7 @@ class StepLinks:
         context = contextvars.copy_context()     # Prefect's settings and the task's run
         with self.cond:
             self.queue.append((time.monotonic(), step, artifact, context))
-            if self.thread is None:
+            if self.thread is None or not self.thread.is_alive():
                 self.thread = threading.Thread(target=self._loop, name="cumulus-links",
                                                daemon=True)
                 self.thread.start()
