@@ -4,9 +4,17 @@ from __future__ import annotations
 
 import hashlib
 import os
+import subprocess
+import sys
 from pathlib import Path
 
-from cumulus._hashing import doc_digest, file_digest, text_digest, tree_digest
+from cumulus._hashing import (
+    doc_digest,
+    file_digest,
+    stored_file_digest,
+    text_digest,
+    tree_digest,
+)
 
 
 def test_documents_hash_the_same_in_any_key_order() -> None:
@@ -31,3 +39,29 @@ def test_file_digest_follows_content_changes(tmp_path: Path) -> None:
     os.utime(f, ns=(1, 1))
     assert file_digest(f) == hashlib.sha256(b"y").hexdigest()
     assert file_digest(f, cached=False) == file_digest(f)
+
+
+OTHER_PROCESS = """
+import sys
+import cumulus._hashing as h
+def unread(path, cached=True):
+    raise AssertionError("read again")
+h.file_digest = unread
+print(h.stored_file_digest(sys.argv[1]))
+"""
+
+
+def test_stored_digest_is_kept_across_processes_and_a_rewrite_with_the_same_bytes(
+        tmp_path: Path) -> None:
+    f = tmp_path / "data.csv"
+    f.write_text("a,b\n1,2\n")
+    first = stored_file_digest(f)
+    assert first == hashlib.sha256(b"a,b\n1,2\n").hexdigest()
+    found = subprocess.run([sys.executable, "-c", OTHER_PROCESS, str(f)], capture_output=True,
+                           text=True, check=True).stdout.strip()
+    assert found == first                     # another process: from the store, not read
+    f.write_text("a,b\n1,2\n")                 # the same bytes again: a new mtime
+    os.utime(f, ns=(10**18, 10**18))
+    assert stored_file_digest(f) == first
+    f.write_text("a,b\n1,3\n")
+    assert stored_file_digest(f) == hashlib.sha256(b"a,b\n1,3\n").hexdigest()

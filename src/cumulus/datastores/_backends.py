@@ -35,8 +35,8 @@ BACKENDS: dict[str, str] = {
     "abfs": "cumulus.datastores._azure:AzureBlobBackend",
     "abfss": "cumulus.datastores._azure:AzureBlobBackend",
 }
-#: local files up to this size are fingerprinted by their bytes for step reuse (larger ones by
-#: size and mtime)
+#: a step input of local files up to this size in all is fingerprinted by their bytes for step
+#: reuse (a larger one by size and mtime)
 CONTENT_HASH_LIMIT = 1 << 30
 # protocol -> (package, cumulus extra) for the install hint
 INSTALL_HINTS: dict[str, tuple[str, str | None]] = {

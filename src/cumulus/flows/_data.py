@@ -49,13 +49,17 @@ def data_fingerprint(ws: Workspace, datapath: dict[str, Any]) -> dict[str, Any]:
     """Content fingerprint of a data path's files: per file, what its backend says of its
     bytes (SHA-256 of a local file), else ETag / MD5 / size+mtime."""
     from cumulus.datastores import Datastore
+    from cumulus.datastores._backends import CONTENT_HASH_LIMIT
 
     ds = Datastore.get(ws, datapath["datastore"])
-    entries = []
-    for rel, info in list_entries(ds, datapath["path_on_datastore"]):
+    entries = list_entries(ds, datapath["path_on_datastore"])
+    if sum(int(info.get("size") or 0) for _, info in entries) > CONTENT_HASH_LIMIT:
+        return fingerprint(entries)      # too much to read at every change: the listing's
+    marked = []                          # markers
+    for rel, info in entries:
         marker = ds.backend.content_marker(str(info.get("name") or ""), info)
-        entries.append((rel, {**info, "content": marker} if marker else info))
-    return fingerprint(entries)
+        marked.append((rel, {**info, "content": marker} if marker else info))
+    return fingerprint(marked)
 
 
 def data_identity(datapath: dict[str, Any]) -> str:
