@@ -485,7 +485,10 @@ class CumulusPlugin(SchedulerPlugin):
     async def _reconcile_forever(self) -> None:
         while True:
             await asyncio.sleep(RECONCILE_INTERVAL)
-            self._heal()
+            try:
+                self._heal()
+            except Exception:       # never let the reconciler die with it
+                logger.exception("checking the held runs against the scheduler failed")
             held = {k: self.origin[k] for k in self.pending if k in self.origin}
             if not held:
                 continue
