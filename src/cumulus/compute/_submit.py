@@ -45,9 +45,10 @@ class _Confirmer:
 
     def __init__(self, client: Any) -> None:
         self.client = client
-        self.pending: dict[str, tuple[float, str | None, str | None]] = {}  # key -> since,
-        self.flushing = 0            # store url, run id; processes about to exit wait:
-        self.cv = threading.Condition()                                     # confirm at once
+        # run task key -> (since when, its store's url, its run id)
+        self.pending: dict[str, tuple[float, str | None, str | None]] = {}
+        self.flushing = 0            # processes about to exit wait: confirm at once
+        self.cv = threading.Condition()
         self.stores: dict[str, Any] = {}
         self.thread = threading.Thread(target=self._loop, daemon=True,
                                        name="cumulus-confirm")
