@@ -27,6 +27,8 @@ import statistics
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -161,13 +163,9 @@ def time_pipeline(ws: Any, pipe: Any) -> tuple[float, float, float, float]:
     return total, start, connected, end
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--steps", type=int, default=20)
-    parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--fanout", type=int, default=0,
-                        help="instead: N independent steps vs N runs submitted at once")
-    args = parser.parse_args()
+@contextmanager
+def bench_workspace() -> Iterator[tuple[Any, Path]]:
+    """A fresh workspace with one warm node and a trivial script; everything stopped after."""
     from cumulus import Workspace
     from cumulus.compute import ComputeTarget
     from cumulus.flows._agent import stop_agent
@@ -180,20 +178,33 @@ def main() -> int:
     (src / "s.py").write_text(SCRIPT)
     ws = Workspace.create("benchpipe", path=tmp / "ws",
                           local_compute={"min_nodes": 1, "max_nodes": 1})
-    ComputeTarget(ws, "local").wait_for_completion(min_node_count=1)
-    linear_script, linear_function = make_pipelines(src, args.steps)
-    if args.fanout:
-        try:
-            return run_fanout(ws, src, args.fanout, args.repeats, linear_function)
-        finally:
-            stop_agent(ws)
-            LocalServer(ws).stop()
-            ComputeTarget(ws, "local").backend.stop()
-            shutil.rmtree(tmp, ignore_errors=True)
-    results: dict[str, list[float]] = {k: [] for k in (
-        "direct", "raw prefect", "script total", "script start", "script running", "script end",
-        "function total", "function start", "function running", "function end")}
     try:
+        ComputeTarget(ws, "local").wait_for_completion(min_node_count=1)
+        yield ws, src
+    finally:
+        stop_agent(ws)
+        LocalServer(ws).stop()
+        ComputeTarget(ws, "local").backend.stop()
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--steps", type=int, default=20)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--fanout", type=int, default=0,
+                        help="instead: N independent steps vs N runs submitted at once")
+    args = parser.parse_args()
+    from cumulus.flows._prefect import LocalServer
+
+    with bench_workspace() as (ws, src):
+        linear_script, linear_function = make_pipelines(src, args.steps)
+        if args.fanout:
+            return run_fanout(ws, src, args.fanout, args.repeats, linear_function)
+        results: dict[str, list[float]] = {k: [] for k in (
+            "direct", "raw prefect", "script total", "script start", "script running",
+            "script end", "function total", "function start", "function running",
+            "function end")}
         time_pipeline(ws, linear_function)  # warm-up: Prefect server, agent, node caches
         import os
 
@@ -209,11 +220,6 @@ def main() -> int:
                 results[f"{label} start"].append(start)
                 results[f"{label} running"].append(running)
                 results[f"{label} end"].append(end)
-    finally:
-        stop_agent(ws)
-        LocalServer(ws).stop()
-        ComputeTarget(ws, "local").backend.stop()
-        shutil.rmtree(tmp, ignore_errors=True)
     report(results, args.steps, args.repeats)
     return 0
 

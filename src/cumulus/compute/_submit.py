@@ -49,7 +49,6 @@ class _Confirmer:
         self.pending: dict[str, tuple[float, str | None, str | None]] = {}
         self.flushing = 0            # processes about to exit wait: confirm at once
         self.cv = threading.Condition()
-        self.stores: dict[str, Any] = {}
         self.thread = threading.Thread(target=self._loop, daemon=True,
                                        name="cumulus-confirm")
         self.thread.start()
@@ -101,14 +100,11 @@ class _Confirmer:
                 if url and run_id:
                     by_store.setdefault(url, {})[run_id] = key
         ended: set[str] = set()
+        from cumulus.store import Store  # cheap: engines are shared per process
+
         for url, runs in by_store.items():
             try:
-                store = self.stores.get(url)
-                if store is None:
-                    from cumulus.store import Store
-
-                    store = self.stores[url] = Store(url)
-                statuses = store.get_statuses(list(runs))
+                statuses = Store(url).get_statuses(list(runs))
             except Exception:
                 continue
             ended |= {runs[r] for r, st in statuses.items() if st in TERMINAL}

@@ -313,7 +313,7 @@ class Store:
         if field not in ("tags", "properties", "params", "definition"):
             raise StoreError(f"Field {field!r} is not a mergeable JSON field")
         sql = self.sql
-        with self._driver(write=True) as conn:   # each pipeline step merges its reuse record
+        with self._driver(write=True) as conn:   # compiled: pipelines merge per run
             row = sql.get(("run_field", field), lambda: hot.run_field(field)).first(
                 conn, {"id": run_id})
             if row is None:
