@@ -38,10 +38,15 @@ def _raw_launch(script: str) -> int:
 WARM_UP = 10   # runs each side does before the clock starts (see bench_dispatch)
 
 
-def bench_dispatch(ws: Workspace, src: Path, n: int) -> tuple[float, float]:
+def bench_dispatch(ws: Workspace, src: Path, n: int, block: int = 100) -> tuple[float, float]:
     """Throughput of ``n`` runs, both sides warm: the client connected, each node having run
     a few (its first run imports what runs need). A first run's latency is measured apart
-    (``submit -> Running``, and bench_compute_scaleup.py)."""
+    (``submit -> Running``, and bench_compute_scaleup.py).
+
+    The two sides take turns in blocks of ``block`` runs (ours, raw, raw, ours, ...), and each
+    side's blocks are summed: a machine whose speed drifts during the benchmark (a 2-core VM
+    does, by tens of percent within a minute) then weighs on both sides alike, instead of on
+    whichever ran second."""
     exp = Experiment(ws, "bench-dispatch")
     cfg = ScriptRunConfig(source_directory=src, script="trivial.py")
     for run in [exp.submit(cfg) for _ in range(WARM_UP)]:
@@ -49,23 +54,41 @@ def bench_dispatch(ws: Workspace, src: Path, n: int) -> tuple[float, float]:
     client = ComputeTarget(ws, "local").backend.client()
     script = str(src / "trivial.py")
     client.gather([client.submit(_raw_launch, script, pure=False) for _ in range(WARM_UP)])
-    t0 = time.perf_counter()
-    runs = [exp.submit(cfg) for _ in range(n)]
-    submitted = time.perf_counter()
-    for run in runs:            # what a user writes; raw Dask's side gathers its futures
-        run.wait_for_completion(raise_on_error=False)
-    ours = time.perf_counter() - t0
-    failed = [r.id for r in runs if r.get_status() != "Completed"]
-    assert not failed, failed[:3]
-    print_phases(ws, [r.id for r in runs], submit_s=submitted - t0)
 
-    t0 = time.perf_counter()
-    futures = [client.submit(_raw_launch, script, pure=False) for _ in range(n)]
-    codes = client.gather(futures)
-    raw = time.perf_counter() - t0
-    assert all(c == 0 for c in codes)
-    del futures
-    return ours, raw
+    def ours(count: int) -> tuple[float, list[str], float]:
+        t0 = time.perf_counter()
+        runs = [exp.submit(cfg) for _ in range(count)]
+        submitted = time.perf_counter()
+        for run in runs:            # what a user writes; raw Dask's side gathers its futures
+            run.wait_for_completion(raise_on_error=False)
+        took = time.perf_counter() - t0
+        failed = [r.id for r in runs if r.get_status() != "Completed"]
+        assert not failed, failed[:3]
+        return took, [r.id for r in runs], submitted - t0
+
+    def raw(count: int) -> float:
+        t0 = time.perf_counter()
+        futures = [client.submit(_raw_launch, script, pure=False) for _ in range(count)]
+        codes = client.gather(futures)
+        took = time.perf_counter() - t0
+        assert all(c == 0 for c in codes)
+        del futures
+        return took
+
+    sizes = [min(block, n - i) for i in range(0, n, block)]
+    total_ours = total_raw = submit_s = 0.0
+    run_ids: list[str] = []
+    for i, size in enumerate(sizes):
+        first_ours = i % 2 == 0
+        if not first_ours:
+            total_raw += raw(size)
+        took, ids, sub = ours(size)
+        total_ours, submit_s = total_ours + took, submit_s + sub
+        run_ids += ids
+        if first_ours:
+            total_raw += raw(size)
+    print_phases(ws, run_ids, submit_s=submit_s)
+    return total_ours, total_raw
 
 
 PHASES = (("Queued", "Preparing"), ("Preparing", "Running"), ("Running", "Finalizing"),
@@ -184,7 +207,7 @@ def bench_cli(root: Path, n: int = 5) -> list[float]:
 
 def _dispatch_rows(ws: Workspace, src: Path, args: argparse.Namespace,
                    rows: list[tuple[str, str, str, str]]) -> None:
-    ours, raw = bench_dispatch(ws, src, args.runs)
+    ours, raw = bench_dispatch(ws, src, args.runs, args.block)
     rows.append((f"dispatch: {args.runs} trivial runs", f"{ours:.2f} s",
                  f"raw dask {raw:.2f} s", f"{ours / raw:.2f}x (goal <= 1.5x)"))
 
@@ -205,6 +228,8 @@ def main() -> None:
     ap.add_argument("--metrics", type=int, default=100_000)
     ap.add_argument("--pg", default="postgresql+psycopg://postgres@127.0.0.1:5432/test")
     ap.add_argument("--only", choices=["cancel", "dispatch"], help="run one part only")
+    ap.add_argument("--block", type=int, default=100,
+                    help="dispatch: runs per turn; the two sides alternate turns")
     args = ap.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="cumulus-bench-"))
     os.environ.setdefault("CUMULUS_CACHE_DIR", str(tmp / "cache"))

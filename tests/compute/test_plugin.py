@@ -96,3 +96,57 @@ def test_a_held_run_the_plugin_lost_track_of_is_repaired_and_runs(cluster: Local
         assert client.run_on_scheduler(_books)["pending"] == []
     assert any(e.get("action") == "held-repaired" and e["held"] == ["cumulus-run-waiting"]
                for e in events), events
+
+
+def _exit_then_linger(name: str) -> str:
+    """A run whose processes exited (it says so) while its task lingers on the node, as an
+    executor's does while it writes the run's end to the store."""
+    from distributed import Event, get_worker
+
+    from cumulus.tasks.events import release_slot
+
+    release_slot(f"cumulus-run-{name}")
+    Event(f"{name}-done").wait(timeout=30)
+    return str(get_worker().address)
+
+
+def _state(key: str, dask_scheduler: Any = None) -> tuple[str, str | None]:
+    ts = dask_scheduler.tasks.get(key)
+    if ts is None:                # not there yet
+        return "unknown", None
+    return ts.state, ts.processing_on.address if ts.processing_on else None
+
+
+def test_a_run_whose_processes_exited_gives_its_node_to_the_next_one() -> None:
+    """The node's next run is sent as soon as the last one's processes exited (it then waits
+    on the node, not a round trip away); a run that did not say so keeps its room."""
+    from distributed import Event
+
+    with LocalCluster(n_workers=1, threads_per_worker=1, processes=False,
+                      dashboard_address=None) as cl, Client(cl) as client:
+        client.register_plugin(CumulusPlugin())
+        note = {"request": {"cpus": 1.0}, "store": None, "group": "g", "priority": 0}
+        with dask.annotate(**{ANNOTATION: {**note, "run": "first"}}):
+            first = client.submit(_exit_then_linger, "first", key="cumulus-run-first")
+        with dask.annotate(**{ANNOTATION: {**note, "run": "holder"}}):
+            holder = client.submit(Event("holder-done").wait, 30, key="cumulus-run-holder")
+        with dask.annotate(**{ANNOTATION: {**note, "run": "last"}}):
+            last = client.submit(_nap, 0.0, key="cumulus-run-last")
+        worker = next(iter(cl.scheduler.workers))
+        deadline = time.monotonic() + 10      # "first" released its room: "holder" was sent
+        while client.run_on_scheduler(_state, "cumulus-run-holder")[0] != "processing":
+            assert time.monotonic() < deadline, "the released room was not given to the next run"
+            time.sleep(0.05)
+        assert client.run_on_scheduler(_state, "cumulus-run-holder") == ("processing", worker)
+        assert client.run_on_scheduler(_state, "cumulus-run-first")[0] == "processing"
+        time.sleep(0.5)                      # "holder" never released its room: "last" waits
+        assert client.run_on_scheduler(_state, "cumulus-run-last") == ("no-worker", None)
+        Event("first-done").set()
+        assert first.result(timeout=30) == worker
+        Event("holder-done").set()
+        assert holder.result(timeout=30) is True
+        assert last.result(timeout=30) == 0.0
+        books = client.run_on_scheduler(_books)
+        assert books == {"held": [], "pending": [], "queued": [], "kinds": 0}
+        assert client.run_on_scheduler(
+            lambda dask_scheduler: sorted(dask_scheduler.plugins[PLUGIN_NAME].released)) == []

@@ -14,6 +14,7 @@ Example::
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import os
 import shutil
@@ -157,6 +158,12 @@ class Backend:
         fs.get_file(rpath, lpath, callback=callback)
         return None
 
+    def adopt(self, fs: fsspec.AbstractFileSystem, lpath: str, rpath: str) -> bool:
+        """Give ``rpath`` the bytes of the finished local file ``lpath`` without copying them,
+        where this store can; False: the caller puts the file instead. The caller never
+        writes to ``lpath`` again. Default: never."""
+        return False
+
     async def aput(self, fs: Any, lpath: str, rpath: str, size: int,
                    callback: Any) -> FileStat | None:
         await fs._put_file(lpath, rpath, callback=callback)
@@ -243,6 +250,23 @@ class LocalBackend(Backend):
         shutil.copyfile(lpath, tmp)
         os.replace(tmp, rpath)
         return self.stat(rpath, fs.info(rpath))
+
+    def adopt(self, fs: fsspec.AbstractFileSystem, lpath: str, rpath: str) -> bool:
+        """A hard link where both paths are on one filesystem: a run's finished outputs and
+        logs are filed without copying a byte (False across filesystems, or where links are
+        not allowed)."""
+        tmp = f"{rpath}.cumulus-part-{os.getpid()}"
+        try:
+            if os.path.exists(rpath) and os.path.samefile(lpath, rpath):
+                return True          # filed already (renaming a link onto itself is a no-op)
+            os.makedirs(os.path.dirname(rpath), exist_ok=True)
+            os.link(lpath, tmp)
+            os.replace(tmp, rpath)
+        except OSError:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+            return False
+        return True
 
     def get(self, fs: fsspec.AbstractFileSystem, rpath: str, lpath: str, size: int,
             callback: Any) -> FileStat | None:

@@ -1,10 +1,11 @@
-"""Starting and watching a run's script on its node: output to a file first (the buffer while
-the store is unreachable), exit noticed the instant it happens, and the script tied to its
+"""Starting and watching a run's script on its node: output straight into a file (the buffer
+while the store is unreachable), exit noticed the instant it happens, and the script tied to its
 node's life (a lost node takes its processes with it, so a requeued run never runs twice).
 """
 
 from __future__ import annotations
 
+import codecs
 import os
 import queue
 import shutil
@@ -16,7 +17,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-__all__ = ["ExitWatch", "LogPump", "die_with_node"]
+__all__ = ["ExitWatch", "LogFile", "die_with_node"]
 
 
 class ExitWatch:
@@ -54,60 +55,67 @@ class ExitWatch:
             self.fd = None
 
 
-class LogPump(threading.Thread):
-    """Copies the child's output to a local file; ``take()`` hands out what the store has not
-    had yet, read back from that file in bounded chunks.
+class LogFile:
+    """The child's stdout and stderr, written by the kernel straight into a local file (no pipe,
+    no copying thread); ``take()`` hands out what the store has not had yet, read back from
+    that file in bounded chunks.
 
     The file is the buffer: while the store is unreachable (writes retry, see
     ``store/_retry.py``) the script keeps running and writing, its output waits on disk rather
     than in memory, and it is shipped in order, ``TAKE_LIMIT`` bytes at a time, once the store
-    answers again.
+    answers again. A character cut by a chunk's end waits for its other bytes (an incremental
+    decoder), so none is split.
+
+    Example::
+
+        out = LogFile(run_dir / "logs" / "std_log.txt")
+        proc = subprocess.Popen(argv, stdout=out.fd, stderr=out.fd)
+        out.close()              # the child holds its own copy
+        text = out.take()        # what it wrote so far
     """
 
     TAKE_LIMIT = 4 * 2**20
 
-    def __init__(self, fd: int, path: Path) -> None:
-        super().__init__(daemon=True)
-        self.fd = fd
+    def __init__(self, path: Path) -> None:
         self.path = path
-        self.written = 0       # bytes in the file
-        self.shipped = 0       # bytes handed out by take()
-        self.lock = threading.Lock()
         path.parent.mkdir(parents=True, exist_ok=True)
-        self.start_offset = path.stat().st_size if path.exists() else 0
+        self.fd: int | None = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND
+                                      | os.O_CLOEXEC, 0o666)
+        self.start_offset = os.fstat(self.fd).st_size   # an earlier attempt's output stays
+        self.shipped = 0       # bytes handed out by take()
+        self._decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
 
-    def run(self) -> None:
-        with open(self.path, "ab") as out:
-            while True:
-                chunk = os.read(self.fd, 65536)
-                if not chunk:
-                    break
-                out.write(chunk)
-                out.flush()
-                with self.lock:
-                    self.written += len(chunk)
-        os.close(self.fd)
+    def close(self) -> None:
+        """Close this process's copy of the file (once the child has been started)."""
+        if self.fd is not None:
+            os.close(self.fd)
+            self.fd = None
 
     def take(self) -> str:
         """The next output not yet handed out (at most ``TAKE_LIMIT`` bytes, cut after a
-        newline when the chunk is full, so no line or character is split)."""
-        with self.lock:
-            start, end = self.shipped, self.written
-        if end <= start:
+        newline when the chunk is full)."""
+        try:
+            written = os.stat(self.path).st_size - self.start_offset
+        except OSError:
             return ""
-        end = min(end, start + self.TAKE_LIMIT)
+        start = self.shipped
+        if written <= start:
+            return ""
+        end = min(written, start + self.TAKE_LIMIT)
         with open(self.path, "rb") as fh:
             fh.seek(self.start_offset + start)
             data = fh.read(end - start)
         if end - start == self.TAKE_LIMIT and b"\n" in data:
             data = data[:data.rfind(b"\n") + 1]
         self.shipped = start + len(data)
-        return data.decode("utf-8", errors="replace")
+        return self._decoder.decode(data)
 
     def drain(self) -> Iterator[str]:
         """Every chunk left (after the child ended)."""
         while text := self.take():
             yield text
+        if rest := self._decoder.decode(b"", final=True):   # a character cut short
+            yield rest
 
 
 _SETPRIV = shutil.which("setpriv") if sys.platform.startswith("linux") else None

@@ -33,13 +33,16 @@ def upload_run_file(ws: Workspace, run_id: str, name: str, path: str | Path) -> 
 
 def upload_run_dir(ws: Workspace, run_id: str, local_dir: Path, prefix: str,
                    changed_since: dict[str, tuple[int, int]] | None = None,
-                   unindexed: list[dict[str, Any]] | None = None) -> int:
+                   unindexed: list[dict[str, Any]] | None = None, *,
+                   final: bool = False) -> int:
     """Upload every file under ``local_dir`` as ``prefix/...``; returns files uploaded.
 
     With ``changed_since`` (path -> (size, mtime_ns)) only new or changed files go up, and the
     mapping is updated: used to sync ``./logs`` while the script runs. With ``unindexed``,
     the index entries are appended there for the caller to write (with the run's final
-    status, say) instead of being indexed now.
+    status, say) instead of being indexed now. ``final``: the script has exited and nothing
+    writes the files any more, so the datastore may adopt them rather than copy them (a hard
+    link on a local datastore on the same filesystem).
     """
     if not local_dir.is_dir():
         return 0
@@ -58,7 +61,9 @@ def upload_run_dir(ws: Workspace, run_id: str, local_dir: Path, prefix: str,
                 continue
             changed_since[rel] = sig
         location = f"{run_prefix(run_id)}/{rel}"
-        ds.fs.put_file(str(full), ds.full_path(location))
+        target = ds.full_path(location)
+        if not (final and ds.backend.adopt(ds.fs, str(full), target)):
+            ds.fs.put_file(str(full), target)
         items.append({"path": rel, "datastore": ds.name, "location": location,
                       "size": st.st_size, "checksum": None})
     warned = changed_since if changed_since is not None else {}

@@ -31,7 +31,7 @@ from typing import Any
 
 from cumulus.specs import ScriptSpec
 from cumulus.store.status import TERMINAL, RunStatus
-from cumulus.tasks._process import LogPump, die_with_node, discard_dir
+from cumulus.tasks._process import LogFile, die_with_node, discard_dir
 from cumulus.tasks.events import cancel_board, publish_event
 from cumulus.tasks.executor import (
     CANCEL_CHECK,
@@ -154,10 +154,10 @@ def _worker_info() -> tuple[str, int]:
 
 
 class _Rank:
-    def __init__(self, rank: int, proc: subprocess.Popen[bytes], pump: LogPump) -> None:
+    def __init__(self, rank: int, proc: subprocess.Popen[bytes], out: LogFile) -> None:
         self.rank = rank
         self.proc = proc
-        self.pump = pump
+        self.out = out
         self.partial = ""
 
 
@@ -275,20 +275,20 @@ class _NodeExecution(_Execution):
 
     # running -----------------------------------------------------------------------------
     def _start(self, rank: int, argv: list[str], env: dict[str, str]) -> None:
-        read_fd, write_fd = os.pipe()
         argv, preexec = die_with_node(argv)
-        proc = subprocess.Popen(argv, cwd=self.run_dir, env=env, stdin=subprocess.DEVNULL,
-                                stdout=write_fd, stderr=write_fd, start_new_session=True,
-                                preexec_fn=preexec)
-        os.close(write_fd)
-        pump = LogPump(read_fd, self.run_dir / "logs" / f"rank_{rank}.txt")
-        pump.start()
-        self.ranks.append(_Rank(rank, proc, pump))
+        out = LogFile(self.run_dir / "logs" / f"rank_{rank}.txt")
+        try:
+            proc = subprocess.Popen(argv, cwd=self.run_dir, env=env, stdin=subprocess.DEVNULL,
+                                    stdout=out.fd, stderr=out.fd, start_new_session=True,
+                                    preexec_fn=preexec)
+        finally:
+            out.close()
+        self.ranks.append(_Rank(rank, proc, out))
 
     def _flush_logs(self, final: bool = False) -> None:
         for r in self.ranks:
             while True:    # one bounded chunk per rank; every chunk left at the end
-                chunk = r.pump.take()
+                chunk = r.out.take()
                 text = r.partial + chunk
                 cut = len(text) if final else text.rfind("\n") + 1
                 r.partial = text[cut:]
@@ -358,11 +358,10 @@ class _NodeExecution(_Execution):
                 pass
         for r in self.ranks:
             r.proc.wait()
-            r.pump.join(timeout=10)
         self._flush_logs(final=True)
         if ingest is not None:
             wait_quiet(ingest)
-        self._sync_logs(synced)
+        self._sync_logs(synced, final=outcome == "exited")
         return outcome
 
     def _kill(self) -> None:
@@ -405,7 +404,8 @@ class _NodeExecution(_Execution):
         from cumulus.tasks.artifacts import upload_run_dir
 
         if not self.lead:
-            upload_run_dir(self.ws, self.run_id, self.run_dir / "outputs", "outputs")
+            upload_run_dir(self.ws, self.run_id, self.run_dir / "outputs", "outputs",
+                           final=True)
             self.store.merge_run_dict(self.run_id, "properties",
                                       {f"node_{self.node_rank}_done": True})
             return self.store.get_status(self.run_id)
@@ -423,7 +423,7 @@ class _NodeExecution(_Execution):
         if not self.store.try_transition(self.run_id, RunStatus.FINALIZING,
                                          expected=[RunStatus.RUNNING], exit_code=0):
             return self._finish_canceled()
-        upload_run_dir(self.ws, self.run_id, self.run_dir / "outputs", "outputs")
+        upload_run_dir(self.ws, self.run_id, self.run_dir / "outputs", "outputs", final=True)
         self.data.finalize(success=True)
         self.ingest.close_children("Completed")
         self.store.transition(self.run_id, RunStatus.COMPLETED, expected=[RunStatus.FINALIZING],

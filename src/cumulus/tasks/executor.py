@@ -22,8 +22,8 @@ from typing import Any
 from cumulus._install import PACKAGE_ROOT
 from cumulus.specs import ScriptSpec, TaskSpec
 from cumulus.store.status import TERMINAL, RunStatus
-from cumulus.tasks._process import ExitWatch, LogPump, die_with_node, discard_dir
-from cumulus.tasks.events import cancel_board, publish_event
+from cumulus.tasks._process import ExitWatch, LogFile, die_with_node, discard_dir
+from cumulus.tasks.events import cancel_board, publish_event, release_slot
 from cumulus.tasks.ingest import Ingestor, wait_quiet
 
 POLL = 0.05
@@ -44,7 +44,7 @@ def execute_task(task: TaskSpec, ws_payload: dict[str, Any]) -> str:
 
         return run_node(_workspace(ws_payload), task.run_id, task.rank,
                         task.world, task.attempt_limit)
-    return execute_run(task.run_id, ws_payload, task.attempt_limit)
+    return execute_run(task.run_id, ws_payload, task.attempt_limit, key=task.key)
 
 
 REPORT_INTERVAL = 0.001   # seconds a node batches its messages to the scheduler
@@ -81,8 +81,10 @@ def _workspace(payload: dict[str, Any]) -> Any:
     return ws
 
 
-def execute_run(run_id: str, ws_payload: dict[str, Any], attempt_limit: int = 3) -> str:
-    """Execute run ``run_id`` on this node; returns its final status."""
+def execute_run(run_id: str, ws_payload: dict[str, Any], attempt_limit: int = 3, *,
+                key: str | None = None) -> str:
+    """Execute run ``run_id`` on this node; returns its final status. ``key``: the Dask task
+    executing it, whose node room is given back once the script has exited."""
 
     _prompt_reports()
     ws = _workspace(ws_payload)
@@ -92,14 +94,16 @@ def execute_run(run_id: str, ws_payload: dict[str, Any], attempt_limit: int = 3)
         from cumulus.tasks.distributed import run_node
 
         return run_node(ws, run_id, 0, int(distribution.get("node_count") or 1), attempt_limit)
-    return _Execution(ws, run_id, attempt_limit, record=rec).run()
+    return _Execution(ws, run_id, attempt_limit, record=rec, key=key).run()
 
 
 
 class _Execution:
     def __init__(self, ws: Any, run_id: str, attempt_limit: int,
-                 record: dict[str, Any] | None = None) -> None:
+                 record: dict[str, Any] | None = None, key: str | None = None) -> None:
         self.ws = ws
+        self.key = key              # the Dask task's, if any (see _run_process)
+        self.quick_finish = False   # a clean exit with nothing to upload (see _finalize)
         self.store = ws.store
         self.run_id = run_id
         self.attempt_limit = attempt_limit
@@ -322,14 +326,15 @@ class _Execution:
     # running -----------------------------------------------------------------------------
     def _run_process(self, argv: list[str], env: dict[str, str],
                      spec: ScriptSpec) -> tuple[int | None, str]:
-        read_fd, write_fd = os.pipe()
         argv, preexec = die_with_node(argv)
-        self.proc = subprocess.Popen(argv, cwd=self.run_dir, env=env, stdin=subprocess.DEVNULL,
-                                     stdout=write_fd, stderr=write_fd, start_new_session=True,
-                                     preexec_fn=preexec)
-        os.close(write_fd)
-        pump = LogPump(read_fd, self.run_dir / "logs" / "std_log.txt")
-        pump.start()
+        out = LogFile(self.run_dir / "logs" / "std_log.txt")
+        try:
+            self.proc = subprocess.Popen(argv, cwd=self.run_dir, env=env,
+                                         stdin=subprocess.DEVNULL, stdout=out.fd,
+                                         stderr=out.fd, start_new_session=True,
+                                         preexec_fn=preexec)
+        finally:
+            out.close()
         exit_watch = ExitWatch(self.proc)
         ingest = Ingestor(self.ws, self.run_id, str(self.control_dir), self.attempt)
         self.ingest = ingest
@@ -351,7 +356,7 @@ class _Execution:
                 publish_event(self.topic, self.run_id, "status")
                 announce_at = None
             if now - timers["log"] >= LOG_FLUSH:
-                text = pump.take()
+                text = out.take()
                 if text:
                     self.store.append_log(self.run_id, text)
                     publish_event(self.topic, self.run_id, "log")
@@ -377,23 +382,30 @@ class _Execution:
             exit_watch.wait(POLL)      # wakes the moment the script exits
         exit_watch.close()
         code = self.proc.wait()
-        pump.join(timeout=10)
         wait_quiet(ingest, pause=0.0)   # the script has exited: what it wrote is all there
+        self.quick_finish = self._nothing_to_finalize(code, outcome)
+        if self.quick_finish and self.key:
+            # its room is free: the node's next run is sent now, and starts here the moment
+            # this one has written its end (a few milliseconds), with no scheduler round trip
+            release_slot(self.key)
         # the last log text and the final log upload's index entries are written with the
         # final status when that is one transaction (see _finalize), else by _flush_tail
-        self.tail = ("".join(pump.drain()), [])
-        self._sync_logs(synced, unindexed=self.tail[1])
+        self.tail = ("".join(out.drain()), [])
+        self._sync_logs(synced, unindexed=self.tail[1], final=True)
         return code, outcome
 
     def _sync_logs(self, synced: dict[str, tuple[int, int]],
-                   unindexed: list[dict[str, Any]] | None = None) -> None:
+                   unindexed: list[dict[str, Any]] | None = None, *,
+                   final: bool = False) -> None:
         """Upload new or changed files of ./logs and of the checkpoint folder (so that a
-        node lost without notice leaves its latest checkpoint behind)."""
+        node lost without notice leaves its latest checkpoint behind); ``final`` once the
+        script has exited (see ``upload_run_dir``)."""
         from cumulus.tasks.artifacts import upload_run_dir
 
-        upload_run_dir(self.ws, self.run_id, self.run_dir / "logs", "logs", synced, unindexed)
+        upload_run_dir(self.ws, self.run_id, self.run_dir / "logs", "logs", synced, unindexed,
+                       final=final)
         upload_run_dir(self.ws, self.run_id, self.checkpoint_dir, CHECKPOINTS, synced,
-                       unindexed)
+                       unindexed, final=final)
 
     def _flush_tail(self) -> None:
         """Write what the process left (its last log text, the final log upload's index)."""
@@ -426,7 +438,7 @@ class _Execution:
     def _finalize(self, code: int | None, outcome: str) -> str:
         from cumulus.tasks.artifacts import upload_run_dir
 
-        if self._nothing_to_finalize(code, outcome):   # one transaction, both events
+        if self.quick_finish:   # one transaction, both events
             text, artifacts = self.tail
             if self.store.try_transition(self.run_id, RunStatus.COMPLETED, exit_code=code,
                                          reason="script exited 0", via=[RunStatus.FINALIZING],
@@ -441,7 +453,8 @@ class _Execution:
         if not self.store.try_transition(self.run_id, RunStatus.FINALIZING,
                                          expected=[RunStatus.RUNNING], exit_code=code):
             return self._finish_canceled()
-        upload_run_dir(self.ws, self.run_id, self.run_dir / "outputs", "outputs")
+        upload_run_dir(self.ws, self.run_id, self.run_dir / "outputs", "outputs",
+                       final=outcome == "exited")
         if outcome == "timeout":
             self.data.finalize(success=False)
             self.ingest.close_children("Failed")
