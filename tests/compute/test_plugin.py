@@ -122,11 +122,10 @@ def test_a_run_whose_processes_exited_gives_its_node_to_the_next_one() -> None:
     on the node, not a round trip away); a run that did not say so keeps its room."""
     from distributed import Event
 
-    # two slots, runs of two cpus: one run at a time, and no run waits on the node
-    with LocalCluster(n_workers=1, threads_per_worker=2, processes=False,
+    with LocalCluster(n_workers=1, threads_per_worker=1, processes=False,
                       dashboard_address=None) as cl, Client(cl) as client:
         client.register_plugin(CumulusPlugin())
-        note = {"request": {"cpus": 2.0}, "store": None, "group": "g", "priority": 0}
+        note = {"request": {"cpus": 1.0}, "store": None, "group": "g", "priority": 0}
         with dask.annotate(**{ANNOTATION: {**note, "run": "first"}}):
             first = client.submit(_exit_then_linger, "first", key="cumulus-run-first")
         with dask.annotate(**{ANNOTATION: {**note, "run": "holder"}}):
@@ -151,63 +150,3 @@ def test_a_run_whose_processes_exited_gives_its_node_to_the_next_one() -> None:
         assert books == {"held": [], "pending": [], "queued": [], "kinds": 0}
         assert client.run_on_scheduler(
             lambda dask_scheduler: sorted(dask_scheduler.plugins[PLUGIN_NAME].released)) == []
-
-
-def _where(name: str) -> str:
-    from distributed import Event, get_worker
-
-    Event(f"{name}-go").wait(timeout=30)
-    return str(get_worker().address)
-
-
-def _waits(key: str, dask_scheduler: Any = None) -> dict[str, Any]:
-    plugin = dask_scheduler.plugins[PLUGIN_NAME]
-    ts = dask_scheduler.tasks.get(key)
-    return {"waiting": dict(plugin.waits.waiting), "suspicious": ts.suspicious if ts else None,
-            "pending": [p["key"] for p in plugin.view()["pending"]],
-            "queue": [(q["run"], q.get("node")) for q in plugin.queue_handler()]}
-
-
-def test_a_busy_single_slot_node_holds_its_next_run_and_gives_it_up_to_a_free_node() -> None:
-    """A single-slot node busy with one run gets the next run at once, to wait there (no
-    round trip when the first ends); it still counts as queued (the queue, autoscaling), a
-    lost node would not charge it an attempt, and a node that frees up, or joins, with no
-    queued run to take takes it over (Dask's work-stealing handshake)."""
-    from distributed import Event
-
-    with LocalCluster(n_workers=1, threads_per_worker=1, processes=False,
-                      dashboard_address=None) as cl, Client(cl) as client:
-        client.register_plugin(CumulusPlugin())
-        note = {"request": {"cpus": 1.0}, "store": None, "group": "g", "priority": 0}
-        futures = {}
-        for name in ("long", "next"):
-            with dask.annotate(**{ANNOTATION: {**note, "run": name}}):
-                futures[name] = client.submit(_where, name, key=f"cumulus-run-{name}")
-        first = next(iter(cl.scheduler.workers))
-        deadline = time.monotonic() + 10
-        while client.run_on_scheduler(_state, "cumulus-run-next")[0] != "processing":
-            assert time.monotonic() < deadline, "the next run was not sent to the busy node"
-            time.sleep(0.05)
-        assert client.run_on_scheduler(_state, "cumulus-run-next") == ("processing", first)
-        books = client.run_on_scheduler(_waits, "cumulus-run-next")
-        assert books["waiting"] == {"cumulus-run-next": first}
-        assert books["suspicious"] == -1          # a lost node evens it out: no attempt lost
-        assert books["pending"] == ["cumulus-run-next"]      # still demand, for autoscaling
-        assert books["queue"] == [("next", str(cl.scheduler.workers[first].name))]
-        cl.scale(2)                               # a node with room joins: "next" moves there
-        client.wait_for_workers(2, timeout=30)
-        second = next(a for a in cl.scheduler.workers if a != first)
-        while client.run_on_scheduler(_state, "cumulus-run-next") != ("processing", second):
-            assert time.monotonic() < deadline + 20, "the waiting run did not move"
-            time.sleep(0.05)
-        moved = client.run_on_scheduler(_waits, "cumulus-run-next")
-        assert moved["waiting"] == {} and moved["suspicious"] == 0   # executing: counts again
-        assert client.run_on_scheduler(lambda dask_scheduler: sorted(
-            dask_scheduler.tasks["cumulus-run-next"].worker_restrictions)) == [second]
-        Event("next-go").set()
-        assert futures["next"].result(timeout=30) == second   # ran while "long" still runs
-        assert client.run_on_scheduler(_state, "cumulus-run-long") == ("processing", first)
-        Event("long-go").set()
-        assert futures["long"].result(timeout=30) == first
-        books = client.run_on_scheduler(_waits, "cumulus-run-next")
-        assert books["waiting"] == {} and books["pending"] == [] and books["queue"] == []

@@ -9,7 +9,6 @@ import pytest
 from cumulus.compute._policy import (
     LEAVING,
     UNUSABLE,
-    USABLE,
     ClusterView,
     Node,
     Pending,
@@ -334,24 +333,3 @@ def test_higher_priority_goes_first_then_fair_share() -> None:
     items = [Pending("a1", CPU1, "A"), Pending("a2", CPU1, "A"), Pending("b1", CPU1, "B"),
              Pending("urgent", CPU1, "A", priority=5), Pending("low", CPU1, "C", priority=-1)]
     assert _keys(fair_order(items, {"A": 1})) == ["urgent", "b1", "a1", "a2", "low"]
-
-
-def test_standby_sends_one_next_run_to_each_busy_single_slot_node() -> None:
-    from cumulus.compute._policy import explain_queue, standby
-
-    def node(name: str, runs: int, slots: int = 1, state: str = USABLE,
-             cap: dict[str, float] | None = None) -> Node:
-        return Node(name, cap or CPU1, used=CPU1 if runs else {}, runs=runs, tasks=runs,
-                    slots=slots, state=state)
-
-    queued = [Pending(k, {"cpus": 1.0}) for k in "abcd"]
-    nodes = [node("busy", 1), node("full", 2), node("idle", 0), node("wide", 1, slots=4),
-             node("leaving", 1, state=LEAVING), node("unknown", 1, slots=0), node("busy2", 1)]
-    assert standby(queued, nodes) == (("a", "busy"), ("b", "busy2"))
-    # a run that fits no busy node's whole capacity never waits there; the next one may
-    gpu = Pending("gpu", {"cpus": 1.0, "gpus": 1.0})
-    assert standby([gpu, queued[0]], [node("busy", 1)]) == (("a", "busy"),)
-    assert standby([gpu], [node("g", 1, cap={"cpus": 1.0, "gpus": 1.0})]) == (("gpu", "g"),)
-    assert standby(queued, []) == ()
-    assert explain_queue([{"run": "a", "request": CPU1, "node": "busy"}], CPU1, 2, 2)[0][
-        "reason"] == "next on node busy: starts when its run ends"

@@ -140,26 +140,3 @@ def test_single_file_upload_and_download(any_datastore, src, tmp_path):
     ds.download(tmp_path / "o", prefix="one/a.txt", show_progress=False)
     assert (tmp_path / "o" / "one" / "a.txt").read_text() == "alpha\n"
     assert ds.exists("one/a.txt") and not ds.exists("one/b.txt")
-
-
-def test_adopt_files_a_finished_file_or_leaves_it_to_a_copy(any_datastore, tmp_path):
-    """``Backend.adopt``: a store that can take a finished local file without copying it
-    (a local folder: a hard link) holds the same bytes after; one that cannot says so and
-    holds nothing (the caller then puts the file)."""
-    ds = any_datastore
-    done = tmp_path / "std_log.txt"
-    done.write_text("the script's output\n")
-    target = ds.full_path("runs/r1/logs/std_log.txt")
-    took = ds.backend.adopt(ds.fs, str(done), target)
-    if ds.backend.protocol in ("file", "local"):
-        assert took
-        assert os.path.samefile(done, target)           # linked: not a byte copied
-        assert ds.backend.adopt(ds.fs, str(done), target)  # again: already filed
-        assert not list(Path(target).parent.glob("*.cumulus-part-*"))
-        assert not ds.backend.adopt(ds.fs, str(tmp_path / "gone.txt"),
-                                    ds.full_path("runs/r1/logs/gone.txt"))
-        assert not os.path.exists(ds.full_path("runs/r1/logs/gone.txt"))
-    if took:
-        assert ds.fs.cat_file(target) == b"the script's output\n"
-    else:
-        assert not ds.fs.exists(target)

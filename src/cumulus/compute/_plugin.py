@@ -52,13 +52,10 @@ from cumulus.compute._policy import (
     failed_releasable,
     fair_merge,
     fair_order,
-    fits,
     place,
     releasable,
-    standby,
 )
 from cumulus.compute._quota import Allowance, Usage, admit, admitted
-from cumulus.compute._standby import Standby
 from cumulus.tasks.events import SLOT_TOPIC
 
 logger = logging.getLogger("cumulus.compute")
@@ -100,7 +97,6 @@ class CumulusPlugin(SchedulerPlugin):
         self.last_submitted = 0.0
         self.pending: dict[str, None] = {}                  # held run keys, FIFO
         self.released: set[str] = set()    # run keys still processing whose processes exited
-        self.waits = Standby(scheduler, HOLD)  # runs waiting on a busy node (see _standby)
         self.idle_since: dict[str, float] = {}              # worker address -> time
         self.retiring: set[str] = set()                     # worker addresses
         self.preparing: set[str] = set()                    # running node_setup
@@ -165,7 +161,6 @@ class CumulusPlugin(SchedulerPlugin):
             return
         if start == "processing":
             self.released.discard(key)
-            self.waits.left(key)
         if finish == "no-worker":
             self._hold(key)
             self._schedule_dispatch()
@@ -258,12 +253,7 @@ class CumulusPlugin(SchedulerPlugin):
                 self._event("node-idle", node=str(ws.name))
 
     def log_event(self, topic: str, msg: Any) -> None:
-        """A run's processes exited (:data:`SLOT_TOPIC`): its room goes to the next run. Dask's
-        work stealing moved a waiting run, or found it started (see ``_standby``)."""
-        if topic == "stealing":
-            if self.waits.on_steal(msg, self._holds_room):
-                self._schedule_dispatch()
-            return
+        """A run's processes exited (:data:`SLOT_TOPIC`): its room goes to the next run."""
         if topic != SLOT_TOPIC or not isinstance(msg, dict):
             return
         key = msg.get("key")
@@ -272,19 +262,14 @@ class CumulusPlugin(SchedulerPlugin):
             self.released.add(key)
             self._schedule_dispatch()
 
-    def _holds_room(self, ts: Any) -> bool:
-        """Whether task ``ts``, processing on a node, holds room there: a run's task, but not
-        one whose processes exited."""
-        return ts.key in self.requests and ts.key not in self.released
-
     def _executing(self, ws: Any) -> Iterator[Any]:
-        """The run tasks on node ``ws`` that hold its room (a run waiting there does: the
-        node's one slot is promised to it)."""
-        return (ts for ts in ws.processing if self._holds_room(ts))
+        """The run tasks on node ``ws`` that hold its room (not those whose processes
+        exited)."""
+        return (ts for ts in ws.processing
+                if ts.key in self.requests and ts.key not in self.released)
 
     def _node(self, ws: Any) -> Node:
         runs = [ts.key for ts in self._executing(ws)]
-        runs += self.waits.moving_to(ws.address)          # on their way here
         used: dict[str, float] = {}
         for key in runs:
             for name, amount in self.requests[key].items():
@@ -306,7 +291,7 @@ class CumulusPlugin(SchedulerPlugin):
         exited = sum(1 for ts in ws.processing if ts.key in self.released) \
             if self.released else 0
         return Node(name=str(ws.name), capacity=capacity, used=used, runs=len(runs),
-                    tasks=len(ws.processing) - exited, slots=int(ws.nthreads),
+                    tasks=len(ws.processing) - exited,
                     idle_since=None if ws.processing else self.idle_since.get(ws.address),
                     state=state)
 
@@ -318,15 +303,12 @@ class CumulusPlugin(SchedulerPlugin):
                               self._usage(), self.quota)
         other = len(sched.queued) + sum(1 for ts in sched.unrunnable
                                         if ts.key not in self.requests)
-        other += sum(n.tasks - n.runs for n in nodes) + len(self.waits.moving)
+        other += sum(n.tasks - n.runs for n in nodes)
         threads = max((ws.nthreads for ws in sched.workers.values()), default=1)
-        waiting = [k for k in self.waits.waiting if k in self.requests]   # wait for a slot
         return {"now": time.time(), "nodes": [asdict(n) for n in nodes],
-                "pending": [{"key": k, "request": dict(self.requests[k])} for k in waiting]
-                + [{"key": p.key, "request": dict(p.request)} for p in pending],
+                "pending": [{"key": p.key, "request": dict(p.request)} for p in pending],
                 "other_tasks": other, "threads_per_node": threads,
-                "running_runs": sum(n.runs for n in nodes) - len(waiting)
-                - len(self.waits.moving),
+                "running_runs": sum(n.runs for n in nodes),
                 "gpus_in_use": self._usage().gpus, "quota_held": len(held),
                 "setup_failed": {self.names.get(a, a): self.setup.get(
                     self.names.get(a, a), {}).get("summary", "") for a in self.failed}}
@@ -339,13 +321,7 @@ class CumulusPlugin(SchedulerPlugin):
         now = time.time()
         order = fair_order(self._waiting(), self._running_by_group())
         _, held = admit(order, self._usage(), self.quota)
-        workers = self.scheduler.workers
-        nearly = [(self.items[k], self.names.get(a, a)) for k, a in self.waits.waiting.items()
-                  if k in self.items and a in workers]      # waiting on a node: start first
-        return [{"run": p.run, "group": p.group, "priority": p.priority, "node": node,
-                 "quota": None, "request": dict(p.request),
-                 "waiting_s": round(now - p.submitted, 1)} for p, node in nearly] + [
-                {"run": p.run, "group": p.group, "priority": p.priority,
+        return [{"run": p.run, "group": p.group, "priority": p.priority,
                  "quota": held.get(p.key), "request": dict(p.request),
                  "waiting_s": round(now - p.submitted, 1)} for p in order]
 
@@ -460,7 +436,7 @@ class CumulusPlugin(SchedulerPlugin):
 
     # placement ---------------------------------------------------------------------------
     def _schedule_dispatch(self) -> None:
-        if not self.dispatch_scheduled and (self.pending or self.waits.waiting):
+        if not self.dispatch_scheduled and self.pending:
             self.dispatch_scheduled = True
             self.loop.call_soon(self._dispatch)
 
@@ -483,46 +459,28 @@ class CumulusPlugin(SchedulerPlugin):
 
     def _dispatch(self) -> None:
         self.dispatch_scheduled = False
-        stealing = self.waits.stealing is not None
-        if self.waits.waiting:
-            self.waits.settle(self._holds_room)
-        if self.kinds:
-            self._place_by(lambda order, nodes: place(order, nodes, kinds=set(self.kinds)))
-        if self.kinds and stealing:    # busy single-slot nodes: their next run waits there
-            for key, address in self._place_by(standby):
-                self.waits.add(key, address)
-        if self.waits.waiting:         # a node with room that nothing queued took
-            sched = self.scheduler
-            free = [ws for ws in sched.workers.values() if ws in sched.running
-                    and (node := self._node(ws)).state == USABLE and node.runs == 0]
-            self.waits.move_back(free, lambda key, ws: fits(
-                self.requests.get(key, {}), self._node(ws).capacity))
-
-    def _place_by(self, policy: Any) -> list[tuple[str, str]]:
-        """Send the held runs ``policy(queued runs, nodes)`` assigns to their nodes; returns
-        ``(run key, node address)`` for each one sent."""
         sched = self.scheduler
+        if not self.kinds:
+            return
         by_name = {str(ws.name): ws for ws in sched.workers.values()}
         nodes = [self._node(ws) for ws in sched.workers.values() if ws in sched.running]
         recs: dict[str, str] = {}
         # lazily: placing the one run a freed slot takes reads that run, not the whole queue
         order = fair_merge({k: self._held(q) for k, q in self.queues.items()},
                            self._running_by_group())
-        for key, name in policy(admitted(order, self._usage(), self.quota), nodes):
+        for key, name in place(admitted(order, self._usage(), self.quota), nodes,
+                               kinds=set(self.kinds)):
             sched.tasks[key].worker_restrictions = {by_name[name].address}
             recs[key] = "processing"
         if not recs:
-            return []
+            return
         sched.transitions(recs, stimulus_id=f"cumulus-place-{time.time()}")
-        sent = []
         for key in recs:
             ts = sched.tasks.get(key)
             if ts is not None and ts.state == "no-worker":   # the node went away meanwhile
                 ts.worker_restrictions = {HOLD}
             elif ts is not None and ts.processing_on is not None:
-                sent.append((key, ts.processing_on.address))
                 self._event("run-placed", key=key, node=str(ts.processing_on.name))
-        return sent
 
     # the store ---------------------------------------------------------------------------
     def _store(self, url: str) -> Any:
@@ -557,8 +515,6 @@ class CumulusPlugin(SchedulerPlugin):
                 self._heal()
             except Exception:       # never let the reconciler die with it
                 logger.exception("checking the held runs against the scheduler failed")
-            if self.waits.waiting:    # a node that joined since may take a waiting run
-                self._schedule_dispatch()
             held = {k: self.origin[k] for k in self.pending if k in self.origin}
             if not held:
                 continue

@@ -36,8 +36,7 @@ class Node:
     """A node that has joined the cluster, as the scheduler sees it.
 
     ``used`` sums the requests of the runs placed on it; ``tasks`` counts every task it is
-    processing (runs and plain Dask work); ``idle_since`` is when it last became idle;
-    ``slots`` is how many tasks it executes at once (its Dask threads; 0: unknown).
+    processing (runs and plain Dask work); ``idle_since`` is when it last became idle.
     """
 
     name: str
@@ -47,7 +46,6 @@ class Node:
     tasks: int = 0
     idle_since: float | None = None
     state: str = USABLE
-    slots: int = 0
 
     @property
     def busy(self) -> bool:
@@ -214,9 +212,7 @@ def explain_queue(queue: Sequence[Mapping[str, Any]], node: Resources | None,
     out = []
     for i, item in enumerate(queue):
         request = item.get("request") or {}
-        if item.get("node"):
-            reason = f"next on node {item['node']}: starts when its run ends"
-        elif item.get("quota"):
+        if item.get("quota"):
             reason = str(item["quota"])
         elif node is not None and not fits(request, node):
             reason = f"no node of this target can hold {dict(request)} (a node has {dict(node)})"
@@ -284,30 +280,6 @@ def place(pending: Iterable[Pending], nodes: Sequence[Node],
         elif left is not None:
             left.discard(item.kind)      # capacities only shrink: it never fits again
             if not left:
-                break
-    return tuple(out)
-
-
-def standby(pending: Iterable[Pending], nodes: Sequence[Node]) -> tuple[tuple[str, str], ...]:
-    """Queued runs to send now to single-slot nodes busy with one run: each waits on its node
-    and starts the moment that node's run ends, with no round trip to the scheduler (Dask
-    keeps a task ready on each of its workers the same way). At most one per node, and only
-    a run whose request fits the whole node; a node with one slot runs one task at a time,
-    so the waiting run never shares the node. Returns ``(run key, node name)`` pairs.
-
-    >>> busy = Node("n1", {"cpus": 1}, used={"cpus": 1}, runs=1, tasks=1, slots=1)
-    >>> standby([Pending("b", {"cpus": 1}), Pending("c", {"cpus": 1})], [busy])
-    (('b', 'n1'),)
-    """
-    ready = [n for n in nodes if n.state == USABLE and n.slots == 1 and n.runs == 1]
-    out: list[tuple[str, str]] = []
-    for item in pending:
-        if not ready:
-            break
-        for i, node in enumerate(ready):
-            if fits(item.request, node.capacity):
-                out.append((item.key, node.name))
-                del ready[i]
                 break
     return tuple(out)
 

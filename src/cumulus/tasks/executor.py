@@ -388,7 +388,6 @@ class _Execution:
             # its room is free: the node's next run is sent now, and starts here the moment
             # this one has written its end (a few milliseconds), with no scheduler round trip
             release_slot(self.key)
-            time.sleep(0)   # the node's event loop sends it now, not after this thread's work
         # the last log text and the final log upload's index entries are written with the
         # final status when that is one transaction (see _finalize), else by _flush_tail
         self.tail = ("".join(out.drain()), [])
