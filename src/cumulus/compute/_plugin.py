@@ -7,10 +7,6 @@ It lives on the Dask scheduler (in the manager process for ``local``) and does f
   node with room for its request; then it is restricted to that node and sent there. Queued
   runs therefore wait on the scheduler, not behind a busy node, and a node's death only
   touches runs that were really executing on it.
-  A run whose processes have exited gives its room back at once (its executor says so on
-  :data:`~cumulus.tasks.events.SLOT_TOPIC`): the node's next run is sent while the last one
-  writes its final status, and starts on the node the moment that ends, with no round trip
-  to the scheduler in between.
 - **Idleness.** It records when each node last became idle. ``valid_workers_downscaling``
   lets the scheduler close only nodes that :func:`~._policy.releasable` allows: idle for
   ``idle_seconds`` and never busy.
@@ -56,7 +52,6 @@ from cumulus.compute._policy import (
     releasable,
 )
 from cumulus.compute._quota import Allowance, Usage, admit, admitted
-from cumulus.tasks.events import SLOT_TOPIC
 
 logger = logging.getLogger("cumulus.compute")
 
@@ -96,7 +91,6 @@ class CumulusPlugin(SchedulerPlugin):
         self.kinds: Counter[tuple[tuple[str, float], ...]] = Counter()
         self.last_submitted = 0.0
         self.pending: dict[str, None] = {}                  # held run keys, FIFO
-        self.released: set[str] = set()    # run keys still processing whose processes exited
         self.idle_since: dict[str, float] = {}              # worker address -> time
         self.retiring: set[str] = set()                     # worker addresses
         self.preparing: set[str] = set()                    # running node_setup
@@ -159,8 +153,6 @@ class CumulusPlugin(SchedulerPlugin):
             self._refresh_idle()
         if key not in self.requests:
             return
-        if start == "processing":
-            self.released.discard(key)
         if finish == "no-worker":
             self._hold(key)
             self._schedule_dispatch()
@@ -252,24 +244,8 @@ class CumulusPlugin(SchedulerPlugin):
                 self.idle_since[addr] = now
                 self._event("node-idle", node=str(ws.name))
 
-    def log_event(self, topic: str, msg: Any) -> None:
-        """A run's processes exited (:data:`SLOT_TOPIC`): its room goes to the next run."""
-        if topic != SLOT_TOPIC or not isinstance(msg, dict):
-            return
-        key = msg.get("key")
-        ts = self.scheduler.tasks.get(key) if isinstance(key, str) else None
-        if ts is not None and key in self.requests and ts.state == "processing":
-            self.released.add(key)
-            self._schedule_dispatch()
-
-    def _executing(self, ws: Any) -> Iterator[Any]:
-        """The run tasks on node ``ws`` that hold its room (not those whose processes
-        exited)."""
-        return (ts for ts in ws.processing
-                if ts.key in self.requests and ts.key not in self.released)
-
     def _node(self, ws: Any) -> Node:
-        runs = [ts.key for ts in self._executing(ws)]
+        runs = [ts.key for ts in ws.processing if ts.key in self.requests]
         used: dict[str, float] = {}
         for key in runs:
             for name, amount in self.requests[key].items():
@@ -288,10 +264,8 @@ class CumulusPlugin(SchedulerPlugin):
             state = UNUSABLE
         capacity = {"cpus": float(ws.nthreads), **{k: float(v)
                                                    for k, v in ws.resources.items()}}
-        exited = sum(1 for ts in ws.processing if ts.key in self.released) \
-            if self.released else 0
         return Node(name=str(ws.name), capacity=capacity, used=used, runs=len(runs),
-                    tasks=len(ws.processing) - exited,
+                    tasks=len(ws.processing),
                     idle_since=None if ws.processing else self.idle_since.get(ws.address),
                     state=state)
 
@@ -328,7 +302,7 @@ class CumulusPlugin(SchedulerPlugin):
     def _running_by_group(self) -> dict[str, int]:
         running: dict[str, int] = {}
         for ws in self.scheduler.workers.values():
-            for ts in self._executing(ws):
+            for ts in ws.processing:
                 item = self.items.get(ts.key)
                 if item is not None:
                     running[item.group] = running.get(item.group, 0) + 1
@@ -339,7 +313,7 @@ class CumulusPlugin(SchedulerPlugin):
         runs: set[str] = set()
         gpus = 0.0
         for ws in self.scheduler.workers.values():
-            for ts in self._executing(ws):
+            for ts in ws.processing:
                 item = self.items.get(ts.key)
                 if item is not None:
                     runs.add(item.run)

@@ -189,6 +189,11 @@ def validate_data_paths(ws: Any, definition: dict[str, Any]) -> None:
                 "give one a name with .named('NAME').")
 
 
+def has_data_paths(definition: dict[str, Any]) -> bool:
+    """Whether a run's definition names a data path (an input or output to prepare)."""
+    return next(_data_args(definition), None) is not None
+
+
 def _data_args(definition: dict[str, Any]) -> Iterator[dict[str, Any]]:
     for arg in [*(definition.get("arguments") or []), *(definition.get("command") or []),
                 *(definition.get("inputs") or [])]:

@@ -24,14 +24,11 @@ import threading
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-__all__ = ["CANCEL_TOPIC", "RUNS_TOPIC", "SLOT_TOPIC", "CancelBoard", "Wakeup",
-           "announce_cancel", "cancel_board", "publish_event", "release_slot", "watch_runs"]
+__all__ = ["CANCEL_TOPIC", "RUNS_TOPIC", "CancelBoard", "Wakeup", "announce_cancel",
+           "cancel_board", "publish_event", "watch_runs"]
 
 RUNS_TOPIC = "cumulus-runs"
 CANCEL_TOPIC = "cumulus-cancel"
-#: an executor tells the scheduler plugin that a run's processes have exited, so the node's
-#: room is free before the run's last bookkeeping ends (``{"key": run task key}``)
-SLOT_TOPIC = "cumulus-slot"
 
 
 def publish_event(topic: str | None, run_id: str, what: str, **fields: Any) -> None:
@@ -43,18 +40,6 @@ def publish_event(topic: str | None, run_id: str, what: str, **fields: Any) -> N
         from distributed import get_worker
 
         get_worker().log_event(topics, {"run": run_id, "what": what, **fields})
-    except Exception:
-        pass
-
-
-def release_slot(key: str) -> None:
-    """Best effort: tell the scheduler that run task ``key`` no longer uses its node's room
-    (its processes exited; what is left is a store write or two), so the node's next run is
-    sent now and waits on the node instead of a round trip away. A no-op outside a worker."""
-    try:
-        from distributed import get_worker
-
-        get_worker().log_event(SLOT_TOPIC, {"key": key})
     except Exception:
         pass
 

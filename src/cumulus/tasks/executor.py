@@ -23,7 +23,7 @@ from cumulus._install import PACKAGE_ROOT
 from cumulus.specs import ScriptSpec, TaskSpec
 from cumulus.store.status import TERMINAL, RunStatus
 from cumulus.tasks._process import ExitWatch, LogFile, die_with_node, discard_dir
-from cumulus.tasks.events import cancel_board, publish_event, release_slot
+from cumulus.tasks.events import cancel_board, publish_event
 from cumulus.tasks.ingest import Ingestor, wait_quiet
 
 POLL = 0.05
@@ -44,7 +44,7 @@ def execute_task(task: TaskSpec, ws_payload: dict[str, Any]) -> str:
 
         return run_node(_workspace(ws_payload), task.run_id, task.rank,
                         task.world, task.attempt_limit)
-    return execute_run(task.run_id, ws_payload, task.attempt_limit, key=task.key)
+    return execute_run(task.run_id, ws_payload, task.attempt_limit)
 
 
 REPORT_INTERVAL = 0.001   # seconds a node batches its messages to the scheduler
@@ -81,10 +81,8 @@ def _workspace(payload: dict[str, Any]) -> Any:
     return ws
 
 
-def execute_run(run_id: str, ws_payload: dict[str, Any], attempt_limit: int = 3, *,
-                key: str | None = None) -> str:
-    """Execute run ``run_id`` on this node; returns its final status. ``key``: the Dask task
-    executing it, whose node room is given back once the script has exited."""
+def execute_run(run_id: str, ws_payload: dict[str, Any], attempt_limit: int = 3) -> str:
+    """Execute run ``run_id`` on this node; returns its final status."""
 
     _prompt_reports()
     ws = _workspace(ws_payload)
@@ -94,16 +92,16 @@ def execute_run(run_id: str, ws_payload: dict[str, Any], attempt_limit: int = 3,
         from cumulus.tasks.distributed import run_node
 
         return run_node(ws, run_id, 0, int(distribution.get("node_count") or 1), attempt_limit)
-    return _Execution(ws, run_id, attempt_limit, record=rec, key=key).run()
+    return _Execution(ws, run_id, attempt_limit, record=rec).run()
 
 
 
 class _Execution:
     def __init__(self, ws: Any, run_id: str, attempt_limit: int,
-                 record: dict[str, Any] | None = None, key: str | None = None) -> None:
+                 record: dict[str, Any] | None = None) -> None:
         self.ws = ws
-        self.key = key              # the Dask task's, if any (see _run_process)
         self.quick_finish = False   # a clean exit with nothing to upload (see _finalize)
+        self.running = False        # Running recorded with the claim (see _claim)
         self.store = ws.store
         self.run_id = run_id
         self.attempt_limit = attempt_limit
@@ -180,6 +178,13 @@ class _Execution:
         # environment is built or data downloaded, and those announce their log lines (an
         # event costs about 0.7 ms of CPU across node, scheduler and client: a third of a
         # trivial run's overhead); followers read the status every 2 s regardless
+        if self.claimed is not None and nothing_to_prepare(rec):
+            # no environment to build, data to fetch or command to run first: Preparing and
+            # Running in one transaction (the run's folder is laid out in a millisecond)
+            self.running = self.store.try_transition(
+                self.run_id, RunStatus.RUNNING, expected=[RunStatus.QUEUED],
+                via=[RunStatus.PREPARING], node=node)
+            return self.running
         return self.store.try_transition(self.run_id, RunStatus.PREPARING,
                                          expected=[RunStatus.QUEUED], node=node)
 
@@ -212,8 +217,8 @@ class _Execution:
         failed = self._job_preparation(spec, env)
         if failed:
             return self._fail(failed)
-        if not self.store.try_transition(self.run_id, RunStatus.RUNNING,
-                                         expected=[RunStatus.PREPARING]):
+        if not self.running and not self.store.try_transition(
+                self.run_id, RunStatus.RUNNING, expected=[RunStatus.PREPARING]):
             return self._finish_canceled()  # a cancel landed while it was preparing
         code, outcome = self._run_process(argv, env, spec)
         return self._finalize(code, outcome)
@@ -384,10 +389,6 @@ class _Execution:
         code = self.proc.wait()
         wait_quiet(ingest, pause=0.0)   # the script has exited: what it wrote is all there
         self.quick_finish = self._nothing_to_finalize(code, outcome)
-        if self.quick_finish and self.key:
-            # its room is free: the node's next run is sent now, and starts here the moment
-            # this one has written its end (a few milliseconds), with no scheduler round trip
-            release_slot(self.key)
         # the last log text and the final log upload's index entries are written with the
         # final status when that is one transaction (see _finalize), else by _flush_tail
         self.tail = ("".join(out.drain()), [])
@@ -513,6 +514,20 @@ class _Execution:
                                          **fields):
             return self.store.get_status(self.run_id)
         return RunStatus.FAILED.value
+
+
+def nothing_to_prepare(rec: dict[str, Any]) -> bool:
+    """Whether a run's first attempt needs nothing before its script starts: no environment
+    to build or image to pull, no data path to mount or download, no ``job_preparation``."""
+    from cumulus.datastores._runtime import has_data_paths
+    from cumulus.environment import Environment
+
+    definition = rec.get("definition") or {}
+    if int(rec.get("attempt") or 1) > 1 or definition.get("job_preparation") or \
+            has_data_paths(definition):
+        return False
+    environment = definition.get("environment")
+    return not environment or Environment.from_dict(environment).is_default
 
 
 _experiments: dict[tuple[str, int], str] = {}   # (store, experiment id) -> name (immutable)
