@@ -320,6 +320,7 @@ def wrap_for_container(definition: dict[str, Any], argv: list[str], env: dict[st
                        "cumulus.environment": environment.name},
             "name": _container_name(env.get("CUMULUS_RUN_ID", "run"))}
     path = Path(env.get("CUMULUS_CONTROL_DIR") or run_dir) / SPEC_NAME
+    path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(spec))
     log(f"[cumulus] running in a container of {image}")
     return [sys.executable, "-m", "cumulus.tasks.containers", str(path)]

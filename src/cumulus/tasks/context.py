@@ -228,6 +228,7 @@ class _FileSink(_Sink):
         self._last = time.monotonic()
         self._counter = 0
         self._heads: dict[tuple[str, str], str] = {}
+        self._made = False
         atexit.register(self.flush)
 
     def metric(self, run: str | None, name: str, kind: str, step: int, value: float | None,
@@ -263,11 +264,15 @@ class _FileSink(_Sink):
             if not self._buf:
                 return
             lines, self._buf = self._buf, []
+            if not self._made:           # the first write: the executor leaves it to us
+                os.makedirs(self.dir, exist_ok=True)
+                self._made = True
             with open(self.path, "a") as fh:
                 fh.write("\n".join(lines) + "\n")
             self._last = time.monotonic()
 
     def scratch(self) -> str:
+        os.makedirs(self.dir, exist_ok=True)
         return self.dir
 
 
@@ -299,7 +304,8 @@ def get_context() -> RunContext:
     if _context is None:
         run_id = os.environ.get("CUMULUS_RUN_ID")
         control = os.environ.get("CUMULUS_CONTROL_DIR")
-        if run_id and control and os.path.isdir(control):
+        # the control folder is made at the first write; its run's folder exists already
+        if run_id and control and os.path.isdir(os.path.dirname(control.rstrip(os.sep))):
             _context = RunContext(_FileSink(control, run_id), None)
             _context.id = run_id
         else:

@@ -55,6 +55,7 @@ class Wakeup:
         self._client: Any = None
         self._topic: str | None = None
         self._closer: Any = None
+        self.ended: str | None = None     # the final status an "end" event carried
 
     @property
     def live(self) -> bool:
@@ -74,9 +75,11 @@ class Wakeup:
         msg = event[1] if isinstance(event, (tuple, list)) and len(event) == 2 else {}
         self.note(str(msg.get("what", "other")) if isinstance(msg, dict) else "other")
 
-    def note(self, kind: str) -> None:
+    def note(self, kind: str, status: Any = None) -> None:
         with self._lock:
             self._kinds.add(kind)
+            if kind == "end" and isinstance(status, str):
+                self.ended = status
         self._flag.set()
 
     def poke(self) -> None:
@@ -119,7 +122,7 @@ class _Dispatch:
         with self.lock:
             targets = [w for r in runs for w in self.by_run.get(str(r), ())]
         for w in targets:
-            w.note(str(msg.get("what", "other")))
+            w.note(str(msg.get("what", "other")), msg.get("status"))
 
     def add(self, run_ids: Iterable[str], wake: Wakeup) -> None:
         with self.lock:

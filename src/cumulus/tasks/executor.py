@@ -230,14 +230,15 @@ class _Execution:
         from cumulus.snapshot import materialize_snapshot
         from cumulus.tasks.environments import prepare_environment
 
-        shutil.rmtree(self.run_dir, ignore_errors=True)
+        if os.path.lexists(self.run_dir):     # an earlier attempt's, on this node
+            shutil.rmtree(self.run_dir, ignore_errors=True)
         self.run_dir.mkdir(parents=True)
-        definition = spec.to_definition()     # for the data and container helpers
+        definition = rec.get("definition") or spec.to_definition()   # for the data helpers
         if spec.snapshot:
             materialize_snapshot(spec.snapshot, self.ws.get_default_datastore(), self.run_dir)
-        self.control_dir.mkdir(exist_ok=True)
-        (self.run_dir / "outputs").mkdir(exist_ok=True)
-        (self.run_dir / "logs").mkdir(exist_ok=True)
+        # ./outputs (and its checkpoints) and ./logs; the control folder is made by the
+        # script's Run context when it first writes there (most trivial runs never do)
+        _mkdirs(self.run_dir, ("outputs", "logs"))
         self._restore_checkpoints()
         data = prepare_data(self.ws, self.run_id, definition, self.run_dir)
         self.cleanup.append(data.cleanup)
@@ -514,6 +515,15 @@ class _Execution:
                                          **fields):
             return self.store.get_status(self.run_id)
         return RunStatus.FAILED.value
+
+
+def _mkdirs(root: Path, names: tuple[str, ...]) -> None:
+    """Folders ``names`` under ``root``, kept where the snapshot has them already."""
+    for name in names:
+        try:
+            os.mkdir(os.path.join(root, name))
+        except FileExistsError:
+            pass
 
 
 def nothing_to_prepare(rec: dict[str, Any]) -> bool:

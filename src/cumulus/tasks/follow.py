@@ -106,7 +106,9 @@ def follow(store: Any, run_id: str, *, client: Any = None, logs: bool = True,
             now = time.monotonic()
             read_status, read_log = clock.should_read(now, kinds)
             if read_status:
-                new = store.get_status(run_id)
+                # an end event carries the status its executor recorded: no read needed
+                ended = wake.ended if wake is not None and "end" in kinds else None
+                new = ended if ended in TERMINAL_VALUES else store.get_status(run_id)
                 if new != status:
                     status = new
                     yield RunEvent("status", status)
