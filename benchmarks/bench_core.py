@@ -78,16 +78,19 @@ def bench_dispatch(ws: Workspace, src: Path, n: int, block: int = 100) -> tuple[
     sizes = [min(block, n - i) for i in range(0, n, block)]
     total_ours = total_raw = submit_s = 0.0
     run_ids: list[str] = []
+    pairs: list[float] = []
     for i, size in enumerate(sizes):
         first_ours = i % 2 == 0
-        if not first_ours:
-            total_raw += raw(size)
+        raw_s = 0.0 if first_ours else raw(size)
         took, ids, sub = ours(size)
-        total_ours, submit_s = total_ours + took, submit_s + sub
+        raw_s = raw(size) if first_ours else raw_s
+        total_ours, total_raw, submit_s = total_ours + took, total_raw + raw_s, submit_s + sub
         run_ids += ids
-        if first_ours:
-            total_raw += raw(size)
+        pairs.append(took / raw_s)
     print_phases(ws, run_ids, submit_s=submit_s)
+    print(f"  {len(pairs)} turns of {block} runs, ours/raw per turn: "
+          f"{', '.join(f'{r:.2f}' for r in pairs)}; median {statistics.median(pairs):.2f}x",
+          flush=True)
     return total_ours, total_raw
 
 

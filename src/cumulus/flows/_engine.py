@@ -53,6 +53,7 @@ class Watcher:
         self._wake = threading.Event()
         self._followed: dict[str, Any] = {}       # target name -> its subscribed client
         self._prefect_down = False
+        self._prefect: Any = None     # one Prefect client for the watcher's life (see _client)
         self._thread = threading.Thread(target=self._loop, name="cumulus-watcher", daemon=True)
 
     def follow(self, target: str | None) -> None:
@@ -96,6 +97,7 @@ class Watcher:
         self._stop.set()
         self._wake.set()
         self._thread.join(timeout=5)
+        self._drop_client()
         for client in self._followed.values():
             if client is not None:
                 try:
@@ -143,6 +145,7 @@ class Watcher:
         try:
             self._check_prefect()
         except Exception as exc:
+            self._drop_client()       # opened afresh at the next check
             if not self._prefect_down:
                 self._prefect_down = True
                 self.engine.log(f"(watcher: Prefect's API is unreachable ({type(exc).__name__}: "
@@ -158,16 +161,32 @@ class Watcher:
         pipeline run and its running steps."""
         from uuid import UUID
 
-        from prefect.client.orchestration import get_client
-
-        with get_client(sync_client=True) as client:
-            state = client.read_flow_run(UUID(str(self.engine.flow_run_id))).state
+        state = self._client().read_flow_run(UUID(str(self.engine.flow_run_id))).state
         kind = str(getattr(getattr(state, "type", None), "value", "") or "")
         if kind in _PREFECT_STOPPED and not self.engine.aborted.is_set():
             self.store.try_transition(self.engine.run_id, RunStatus.CANCEL_REQUESTED,
                                       reason="canceled from Prefect (flow run "
                                              f"{kind.lower()})")
             self.engine.cancel("canceled from Prefect")
+
+    def _client(self) -> Any:
+        """The watcher's Prefect client, opened once: a client per check (every 2 s) built
+        its HTTP connection pool and TLS context each time, which cost more than the check."""
+        if self._prefect is None:
+            from prefect.client.orchestration import get_client
+
+            client = get_client(sync_client=True)
+            client.__enter__()
+            self._prefect = client
+        return self._prefect
+
+    def _drop_client(self) -> None:
+        client, self._prefect = self._prefect, None
+        if client is not None:
+            try:
+                client.__exit__(None, None, None)
+            except Exception:    # closing a client whose server is gone
+                pass
 
     def _poll(self) -> None:
         with self._lock:

@@ -10,7 +10,7 @@ submit a child run, then waits for that run. A kind implements :class:`StepKind`
 - ``submit(call)`` in the pipeline process: create the child run and return it.
 
 ``FunctionPayload`` (``@step``), ``ScriptPayload`` (``script_step(ScriptRunConfig)``) and
-``ConfigPayload`` (any object with a ``_submit(experiment, parent=..., ...)``) live here; a
+``ConfigPayload`` (any config whose ``_submit(experiment, ...)`` takes ``parent=``) live here; a
 config may name its own kind with a ``_step_kind()`` method: a sweep's
 (``cumulus.sweeps._step.SweepStep``: trials read the step's inputs, the best trial's
 ``outputs/`` is its output) and a batch job's (``cumulus.batch._steps.BatchStep``).
@@ -20,9 +20,7 @@ Example::
     class MyKind(StepKind):
         kind = "mine"
         def code_identity(self): return "v1"
-        def submit(self, call): return my_config._submit(
-            call.experiment, parent=call.parent_id, kind="step",
-            extra_definition=call.definition(), **call.run_fields())
+        def submit(self, call): return call.submit(my_config)
 """
 
 from __future__ import annotations
@@ -74,6 +72,16 @@ class StepCall:
         record is then written after the run is created)."""
         self.reuse_carried = True
         return {**extra, "reuse": self.reuse}
+
+    def submit(self, config: Any, **extra: Any) -> Run:
+        """Submit ``config`` (a ``ScriptRunConfig``, or any config ``Experiment.submit``
+        takes) as this step's run: a child of the pipeline run, of kind ``step``, created
+        with the step's reuse record, name, parameters and tags; ``extra`` goes into the
+        run's definition."""
+        from cumulus.submission import submit_config
+
+        return submit_config(config, self.experiment, parent=self.parent_id, kind="step",
+                             extra_definition=self.definition(**extra), **self.run_fields())
 
     def run_fields(self) -> dict[str, Any]:
         """Keyword arguments every ``_submit`` of a child run takes."""
@@ -230,9 +238,7 @@ class FunctionPayload(StepKind):
             script=BOOTSTRAP, arguments=args, compute_target=call.node.compute_target,
             environment=self.environment, resources=self.resources,
             max_run_duration_seconds=self.max_run_duration_seconds)
-        return config._submit(call.experiment, parent=call.parent_id, kind="step",
-                              extra_definition=call.definition(step=self.describe()),
-                              **call.run_fields())
+        return call.submit(config, step=self.describe())
 
     def describe(self) -> dict[str, Any]:
         return {"kind": self.kind, "function": getattr(self.fn, "__qualname__", self.name),
@@ -302,10 +308,7 @@ class ScriptPayload(StepKind):
                                                         self.snapshot),
                          compute_target=call.node.compute_target)
         extra = [encode_argument(io[n]) for n in self.extra_io if n in io]
-        return config._submit(call.experiment, parent=call.parent_id, kind="step",
-                              extra_definition=call.definition(inputs=extra,
-                                                               step=self.describe()),
-                              **call.run_fields())
+        return call.submit(config, inputs=extra, step=self.describe())
 
     def describe(self) -> dict[str, Any]:
         return {"kind": self.kind, "script": self.config.script, "code": self.code,
