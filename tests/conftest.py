@@ -76,7 +76,13 @@ def pg_url() -> Iterator[str]:
 def _stop_compute(ws) -> None:  # type: ignore[no-untyped-def]
     from cumulus.compute._base import backend_class
     from cumulus.compute._config import ClusterConfig
+    from cumulus.services import stop_services
 
+    try:     # first what submits runs (a sweep left running by a failed test would start
+        # the target again), then the targets
+        stop_services(ws, kinds=["sweep-controller", "pipeline-agent", "model-service"])
+    except Exception:
+        pass
     try:
         records = ws.store.list_compute()
     except Exception:
