@@ -42,3 +42,22 @@ def test_job_preparation_must_be_a_command(workspace, script_dir) -> None:  # ty
     with pytest.raises(ValidationError, match="job_preparation must be a shell command"):
         Experiment(workspace, "jobprep").submit(ScriptRunConfig(
             source_directory=str(src), script="s.py", job_preparation="  "))
+
+
+def test_only_a_run_with_nothing_to_prepare_skips_the_preparing_transaction() -> None:
+    """Preparing and Running are recorded in one transaction only when nothing runs before
+    the script: no environment to build, data path to fetch, job_preparation, later attempt."""
+    from cumulus.tasks.executor import nothing_to_prepare
+
+    plain = {"script": "s.py", "arguments": ["--n", 3], "environment": None}
+    assert nothing_to_prepare({"definition": plain, "attempt": 1})
+    assert nothing_to_prepare({"definition": {**plain, "environment": {"name": "x"}}})
+    assert not nothing_to_prepare({"definition": plain, "attempt": 2})
+    assert not nothing_to_prepare({"definition": {**plain, "job_preparation": "make"}})
+    assert not nothing_to_prepare({"definition": {**plain, "environment": {
+        "name": "x", "pip": ["numpy"]}}})
+    assert not nothing_to_prepare({"definition": {**plain, "environment": {
+        "name": "x", "image": "python:3.11-slim"}}})
+    data = {"__datapath__": {"datastore": "ds", "path_on_datastore": "raw"}}
+    assert not nothing_to_prepare({"definition": {**plain, "arguments": ["--in", data]}})
+    assert not nothing_to_prepare({"definition": {**plain, "inputs": [data]}})
