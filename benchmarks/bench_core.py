@@ -80,10 +80,12 @@ def bench_dispatch(ws: Workspace, src: Path, n: int, block: int = 100) -> tuple[
     run_ids: list[str] = []
     pairs: list[float] = []
     for i, size in enumerate(sizes):
-        first_ours = i % 2 == 0
-        raw_s = 0.0 if first_ours else raw(size)
-        took, ids, sub = ours(size)
-        raw_s = raw(size) if first_ours else raw_s
+        if i % 2 == 0:
+            took, ids, sub = ours(size)
+            raw_s = raw(size)
+        else:
+            raw_s = raw(size)
+            took, ids, sub = ours(size)
         total_ours, total_raw, submit_s = total_ours + took, total_raw + raw_s, submit_s + sub
         run_ids += ids
         pairs.append(took / raw_s)

@@ -238,7 +238,8 @@ class _Execution:
             materialize_snapshot(spec.snapshot, self.ws.get_default_datastore(), self.run_dir)
         # ./outputs (and its checkpoints) and ./logs; the control folder is made by the
         # script's Run context when it first writes there (most trivial runs never do)
-        _mkdirs(self.run_dir, ("outputs", "logs"))
+        for name in ("outputs", "logs"):     # kept where the snapshot has them already
+            (self.run_dir / name).mkdir(exist_ok=True)
         self._restore_checkpoints()
         data = prepare_data(self.ws, self.run_id, definition, self.run_dir)
         self.cleanup.append(data.cleanup)
@@ -515,15 +516,6 @@ class _Execution:
                                          **fields):
             return self.store.get_status(self.run_id)
         return RunStatus.FAILED.value
-
-
-def _mkdirs(root: Path, names: tuple[str, ...]) -> None:
-    """Folders ``names`` under ``root``, kept where the snapshot has them already."""
-    for name in names:
-        try:
-            os.mkdir(os.path.join(root, name))
-        except FileExistsError:
-            pass
 
 
 def nothing_to_prepare(rec: dict[str, Any]) -> bool:
