@@ -186,6 +186,7 @@ class TaskSpec(_Spec):
     request: dict[str, float] = Field(default_factory=dict)
     rank: int = Field(0, ge=0)
     world: int = Field(1, ge=1)
+    distributed: bool = False   # its nodes rendezvous (a distributed run, even on one node)
     attempt_limit: int = Field(3, ge=1)
     group: str = ""
     priority: int = 0

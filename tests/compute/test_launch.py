@@ -19,8 +19,17 @@ def test_a_distributed_run_is_one_whole_node_task_per_node() -> None:
     tasks = plan("r2", spec, {"cpus": 1.0}, {"cpus": 4.0, "gpus": 2.0}, 2)
     assert [(t.key, t.rank, t.world) for t in tasks] == [
         ("cumulus-run-r2", 0, 3), ("cumulus-run-r2-node1", 1, 3), ("cumulus-run-r2-node2", 2, 3)]
+    assert all(t.distributed for t in tasks)
     assert {tuple(sorted(t.request.items())) for t in tasks} == {(("cpus", 4.0), ("gpus", 2.0))}
     assert all(t.group == "r2" and t.attempt_limit == 2 for t in tasks)
+
+
+def test_a_one_node_distributed_run_is_still_a_distributed_task() -> None:
+    spec = ScriptSpec(script="t.py", distribution={"type": "pytorch", "node_count": 1,
+                                                   "process_count_per_node": 2})
+    (task,) = plan("r3", spec, {"cpus": 1.0}, None, 3)
+    assert (task.world, task.distributed) == (1, True)
+    assert not plan("r4", ScriptSpec(script="t.py"), {}, None, 3)[0].distributed
 
 
 def test_node_helpers() -> None:

@@ -53,7 +53,8 @@ def plan(run_id: str, spec: ScriptSpec, request: dict[str, float],
                          world=1, attempt_limit=attempt_limit, group=group, priority=priority)]
     whole, world = node_request(request, node), spec.node_count
     return [TaskSpec(run_id=run_id, key=node_key(run_id, k), request=whole, rank=k,
-                     world=world, attempt_limit=attempt_limit, group=group, priority=priority)
+                     world=world, distributed=True, attempt_limit=attempt_limit, group=group,
+                     priority=priority)
             for k in range(world)]
 
 

@@ -284,14 +284,20 @@ def place(pending: Iterable[Pending], nodes: Sequence[Node],
     return tuple(out)
 
 
-def _pack_new(requests: Sequence[Resources], shape: Resources) -> tuple[int, int]:
-    """(new nodes of ``shape`` needed for ``requests``, requests that fit no such node)."""
+def _pack_new(requests: Sequence[Resources], shape: Resources, limit: int) -> tuple[int, int]:
+    """(new nodes of ``shape`` needed for ``requests``, at most ``limit``: more could never be
+    launched, and packing a long queue into one node each would cost its length squared;
+    requests that fit no such node).
+
+    >>> _pack_new([{"cpus": 1.0}] * 1000 + [{"cpus": 9.0}], {"cpus": 2.0}, 3)
+    (3, 1)
+    """
     bins = _FirstFit([])
     unplaceable = 0
     for req in requests:
         if not fits(req, shape):
             unplaceable += 1
-        elif bins.place(req) is None:
+        elif bins.place(req) is None and len(bins.bins) < limit:
             bins.bins.append({k: float(v) for k, v in shape.items()})
             bins.place(req)
     return len(bins.bins), unplaceable
@@ -326,7 +332,7 @@ def decide(view: ClusterView, settings: ScaleSettings) -> ScaleDecision:
             taken.add(i)
     used = {names[i] for i in taken if names[i] is not None}
     launched_used = sum(1 for i in taken if names[i] is None)
-    new_nodes, unplaceable = _pack_new(leftover, shape)
+    new_nodes, unplaceable = _pack_new(leftover, shape, settings.max_nodes)
     hosting = {n.name for n in usable if n.busy} | used
     gone = set(releasable(usable, view.now, settings.idle_seconds)) - hosting
     waiting = len(usable) - len(hosting) - len(gone)    # idle, grace not over yet: kept

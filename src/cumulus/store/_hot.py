@@ -49,6 +49,11 @@ def set_run(keys: Sequence[str], *, check_status: bool) -> ClauseElement:
     return update(RUNS).where(*where).values({k: bindparam(f"v_{k}") for k in keys})
 
 
+def claim_run(keys: Sequence[str]) -> ClauseElement:
+    """UPDATE runs SET ``keys`` WHERE id AND status, RETURNING the row as it now stands."""
+    return set_run(keys, check_status=True).returning(*RUNS.columns)  # type: ignore[attr-defined]
+
+
 def insert_event() -> ClauseElement:
     cols = ("run_id", "from_status", "to_status", "time", "reason")
     return insert(EVENTS).values({k: bindparam(f"v_{k}") for k in cols})
@@ -105,6 +110,7 @@ def prefixed(values: dict[str, Any], prefix: str = "v_") -> dict[str, Any]:
 
 
 __all__ = [
+    "claim_run",
     "default_datastore",
     "drop_artifact",
     "experiment_name",

@@ -366,6 +366,28 @@ class Store:
             _index_artifacts(sql, conn, run_id, artifacts)
             return {"id": run_id, "previous_status": current, **values}
 
+    def claim(self, run_id: str, to: str | RunStatus = RunStatus.PREPARING, *,
+              reason: str | None = None, **fields: Any) -> dict[str, Any] | None:
+        """Move a Queued run to ``to`` (an executor taking it) and return its record as it
+        now stands, in one transaction and one statement; None when it is not Queued (read
+        it and decide: ended, cancel requested, or an earlier attempt's node was lost)."""
+        dst = RunStatus.parse(to)
+        if RunStatus.QUEUED not in sources_for(dst):
+            raise InvalidTransitionError(f"A run cannot pass from Queued to {dst.value}.")
+        now = _now()
+        values: dict[str, Any] = {"status": dst.value, "status_changed_at": now, **fields}
+        sql = self.sql
+        with self._driver(write=True) as conn:
+            row = sql.get(("claim_run", tuple(values)), lambda: hot.claim_run(tuple(values))
+                          ).first(conn, {**hot.prefixed(values), "w_id": run_id,
+                                         "w_status": RunStatus.QUEUED.value})
+            if row is None:
+                return None
+            sql.get("insert_event", hot.insert_event).rowcount(conn, {
+                "v_run_id": run_id, "v_from_status": RunStatus.QUEUED.value,
+                "v_to_status": dst.value, "v_time": now, "v_reason": reason})
+        return {f: row[f] for f in RUN_FIELDS}
+
     def _set_status(self, conn: Any, run_id: str, allowed: Collection[RunStatus], dst: RunStatus,
                     values: dict[str, Any]) -> str:
         """Write ``values`` if the run's status is one of ``allowed``; returns that status.

@@ -1,6 +1,6 @@
-"""Starting and watching a run's script on its node: output straight into a file (the buffer
-while the store is unreachable), exit noticed the instant it happens, and the script tied to its
-node's life (a lost node takes its processes with it, so a requeued run never runs twice).
+"""Watching a run's script on its node: output straight into a file (the buffer while the
+store is unreachable), exit noticed the instant it happens, its folder discarded off the
+node's path. The script is tied to its node's life by ``_guard.py``.
 """
 
 from __future__ import annotations
@@ -9,15 +9,13 @@ import codecs
 import os
 import queue
 import shutil
-import signal
 import subprocess
-import sys
 import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-__all__ = ["ExitWatch", "LogFile", "die_with_node"]
+__all__ = ["ExitWatch", "LogFile", "discard_dir"]
 
 
 class ExitWatch:
@@ -116,43 +114,6 @@ class LogFile:
             yield text
         if rest := self._decoder.decode(b"", final=True):   # a character cut short
             yield rest
-
-
-_SETPRIV = shutil.which("setpriv") if sys.platform.startswith("linux") else None
-
-
-def die_with_node(argv: list[str]) -> tuple[list[str], Any]:
-    """``(argv, preexec_fn)`` for a script that must die with this worker (a lost node takes
-    its processes with it, so a requeued run never runs twice).
-
-    Through util-linux's ``setpriv --pdeathsig KILL``, an exec that costs about a
-    millisecond: a ``preexec_fn`` would make Python fork the whole worker instead of using
-    vfork, which doubles the launch time of a short run (20 ms vs 10 ms measured from a
-    worker-sized process). The ``preexec_fn`` is the fallback where setpriv is missing.
-    """
-    if _SETPRIV:
-        return [_SETPRIV, "--pdeathsig", "KILL", "--", *argv], None
-    return argv, _die_with_node()
-
-
-def _die_with_node() -> Any:
-    """A preexec_fn that kills the script when this worker dies (a lost node takes its
-    processes with it, so a requeued run never runs twice); None where unsupported."""
-    if not sys.platform.startswith("linux"):
-        return None
-    import ctypes
-
-    try:
-        prctl = ctypes.CDLL(None, use_errno=True).prctl
-    except (OSError, AttributeError):
-        return None
-    parent = os.getpid()
-
-    def preexec() -> None:
-        prctl(1, signal.SIGKILL)      # PR_SET_PDEATHSIG
-        if os.getppid() != parent:    # the worker died before prctl took effect
-            os._exit(137)
-    return preexec
 
 
 _swept: list[bool] = []

@@ -31,7 +31,8 @@ from typing import Any
 
 from cumulus.specs import ScriptSpec
 from cumulus.store.status import TERMINAL, RunStatus
-from cumulus.tasks._process import LogFile, die_with_node, discard_dir
+from cumulus.tasks._guard import node_guard
+from cumulus.tasks._process import LogFile, discard_dir
 from cumulus.tasks.events import cancel_board, publish_event
 from cumulus.tasks.executor import (
     CANCEL_CHECK,
@@ -275,14 +276,15 @@ class _NodeExecution(_Execution):
 
     # running -----------------------------------------------------------------------------
     def _start(self, rank: int, argv: list[str], env: dict[str, str]) -> None:
-        argv, preexec = die_with_node(argv)
         out = LogFile(self.run_dir / "logs" / f"rank_{rank}.txt")
         try:
             proc = subprocess.Popen(argv, cwd=self.run_dir, env=env, stdin=subprocess.DEVNULL,
-                                    stdout=out.fd, stderr=out.fd, start_new_session=True,
-                                    preexec_fn=preexec)
+                                    stdout=out.fd, stderr=out.fd, start_new_session=True)
         finally:
             out.close()
+        guard = node_guard()             # the rank's group dies with this node
+        guard.watch(proc.pid, self.death_signal)
+        self.cleanup.append(lambda: guard.release(proc.pid))
         self.ranks.append(_Rank(rank, proc, out))
 
     def _flush_logs(self, final: bool = False) -> None:

@@ -16,13 +16,15 @@ import subprocess
 import threading
 import time
 import traceback
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 from cumulus._install import PACKAGE_ROOT
 from cumulus.specs import ScriptSpec, TaskSpec
 from cumulus.store.status import TERMINAL, RunStatus
-from cumulus.tasks._process import ExitWatch, LogFile, die_with_node, discard_dir
+from cumulus.tasks._guard import node_guard
+from cumulus.tasks._process import ExitWatch, LogFile, discard_dir
 from cumulus.tasks.events import cancel_board, publish_event
 from cumulus.tasks.ingest import Ingestor, wait_quiet
 
@@ -39,12 +41,13 @@ CHECKPOINTS = "outputs/checkpoints"   # the run's artifacts restored on a later 
 def execute_task(task: TaskSpec, ws_payload: dict[str, Any]) -> str:
     """The Dask task of the launch layer: node ``task.rank`` of a distributed run, or a plain
     run; returns the run's final status."""
-    if task.world > 1:
+    if task.world > 1 or task.distributed:
         from cumulus.tasks.distributed import run_node
 
         return run_node(_workspace(ws_payload), task.run_id, task.rank,
                         task.world, task.attempt_limit)
-    return execute_run(task.run_id, ws_payload, task.attempt_limit)
+    _prompt_reports()
+    return _Execution(_workspace(ws_payload), task.run_id, task.attempt_limit).run()
 
 
 REPORT_INTERVAL = 0.001   # seconds a node batches its messages to the scheduler
@@ -82,26 +85,25 @@ def _workspace(payload: dict[str, Any]) -> Any:
 
 
 def execute_run(run_id: str, ws_payload: dict[str, Any], attempt_limit: int = 3) -> str:
-    """Execute run ``run_id`` on this node; returns its final status."""
-
+    """Execute run ``run_id`` on this node, whatever its kind of script run; returns its final
+    status (the launch layer's tasks go through :func:`execute_task`)."""
     _prompt_reports()
     ws = _workspace(ws_payload)
-    rec = ws.store.get_run(run_id)
-    distribution = (rec.get("definition") or {}).get("distribution")
-    if distribution:  # node 0 of a distributed run, e.g. requeued by a manager's recovery
+    distribution = (ws.store.get_run(run_id).get("definition") or {}).get("distribution")
+    if distribution:
         from cumulus.tasks.distributed import run_node
 
         return run_node(ws, run_id, 0, int(distribution.get("node_count") or 1), attempt_limit)
-    return _Execution(ws, run_id, attempt_limit, record=rec).run()
-
+    return _Execution(ws, run_id, attempt_limit).run()
 
 
 class _Execution:
-    def __init__(self, ws: Any, run_id: str, attempt_limit: int,
-                 record: dict[str, Any] | None = None) -> None:
+    def __init__(self, ws: Any, run_id: str, attempt_limit: int) -> None:
         self.ws = ws
         self.quick_finish = False   # a clean exit with nothing to upload (see _finalize)
-        self.running = False        # Running recorded with the claim (see _claim)
+        self.running = False        # Running recorded (see _execute and _mark_running)
+        self.started_at: Any = None  # when the script started, for Running's start time
+        self.death_signal = signal.SIGKILL   # what the script gets if this node dies
         self.store = ws.store
         self.run_id = run_id
         self.attempt_limit = attempt_limit
@@ -113,7 +115,6 @@ class _Execution:
         self.cleanup: list[Any] = []
         self.claimed: dict[str, Any] | None = None
         self.topic: str | None = None  # a sweep controller's Dask event topic, if any
-        self.record = record           # read just now by the caller: _claim starts from it
         self.tail: tuple[str, list[dict[str, Any]]] = ("", [])   # see _run_process
 
     # lifecycle ---------------------------------------------------------------------------
@@ -144,10 +145,16 @@ class _Execution:
             discard_dir(self.run_dir)
 
     def _claim(self) -> bool:
-        rec = self.record or self.store.get_run(self.run_id)
-        self.record = None
+        """Take the run: Queued -> Preparing, the record read in the same statement; else
+        read it and decide (ended, cancel requested, or an earlier attempt's node lost)."""
+        node = f"{socket.gethostname()}:{os.getpid()}"
+        rec = self.store.claim(self.run_id, node=node)
+        if rec is not None:           # the common case: one statement
+            self.topic = event_topic_of(rec)
+            self.claimed = rec
+            return True
+        rec = self.store.get_run(self.run_id)
         self.topic = event_topic_of(rec)
-        self.claimed = rec          # what _execute reads (unless requeued just now)
         status = RunStatus(rec["status"])
         if status in TERMINAL:
             return False
@@ -155,36 +162,25 @@ class _Execution:
             self.store.try_transition(self.run_id, RunStatus.CANCELED,
                                       reason="canceled before it started")
             return False
-        if status is not RunStatus.QUEUED:  # an earlier attempt's node died mid-run
-            attempt = int(rec.get("attempt") or 1) + 1
-            if attempt > self.attempt_limit:
-                self.store.try_transition(
-                    self.run_id, RunStatus.FAILED, reason="node lost; attempts exhausted",
-                    error={"message": f"The node running this run was lost {attempt - 1} "
-                                      f"times (limit {self.attempt_limit})."})
-                return False
-            how = "preempted" if self._preemptible(rec) else "lost"
-            if not self.store.try_transition(
-                    self.run_id, RunStatus.QUEUED, expected=[status], attempt=attempt,
-                    reason=f"requeued: node {how} while {status.value} (attempt {attempt})"):
-                return False
-            self._log_line(f"[cumulus] ----- attempt {attempt}: the node running attempt "
-                           f"{attempt - 1} was {how} while {status.value}; starting again "
-                           f"from its checkpoints, if it saved any -----")
-            self._discard_earlier_outputs(attempt)
-            self.claimed = None
-        node = f"{socket.gethostname()}:{os.getpid()}"
-        # Preparing is not announced: Running follows within milliseconds unless an
-        # environment is built or data downloaded, and those announce their log lines (an
-        # event costs about 0.7 ms of CPU across node, scheduler and client: a third of a
-        # trivial run's overhead); followers read the status every 2 s regardless
-        if self.claimed is not None and nothing_to_prepare(rec):
-            # no environment to build, data to fetch or command to run first: Preparing and
-            # Running in one transaction (the run's folder is laid out in a millisecond)
-            self.running = self.store.try_transition(
-                self.run_id, RunStatus.RUNNING, expected=[RunStatus.QUEUED],
-                via=[RunStatus.PREPARING], node=node)
-            return self.running
+        if status is RunStatus.QUEUED:   # requeued between the two statements
+            return self._claim()
+        attempt = int(rec.get("attempt") or 1) + 1    # an earlier attempt's node died mid-run
+        if attempt > self.attempt_limit:
+            self.store.try_transition(
+                self.run_id, RunStatus.FAILED, reason="node lost; attempts exhausted",
+                error={"message": f"The node running this run was lost {attempt - 1} "
+                                  f"times (limit {self.attempt_limit})."})
+            return False
+        how = "preempted" if self._preemptible(rec) else "lost"
+        if not self.store.try_transition(
+                self.run_id, RunStatus.QUEUED, expected=[status], attempt=attempt,
+                reason=f"requeued: node {how} while {status.value} (attempt {attempt})"):
+            return False
+        self._log_line(f"[cumulus] ----- attempt {attempt}: the node running attempt "
+                       f"{attempt - 1} was {how} while {status.value}; starting again "
+                       f"from its checkpoints, if it saved any -----")
+        self._discard_earlier_outputs(attempt)
+        self.claimed = None      # read again once claimed
         return self.store.try_transition(self.run_id, RunStatus.PREPARING,
                                          expected=[RunStatus.QUEUED], node=node)
 
@@ -217,11 +213,21 @@ class _Execution:
         failed = self._job_preparation(spec, env)
         if failed:
             return self._fail(failed)
-        if not self.running and not self.store.try_transition(
-                self.run_id, RunStatus.RUNNING, expected=[RunStatus.PREPARING]):
+        # Preparing took milliseconds unless something was built, fetched or run first: then
+        # Running is recorded once the script has run for a moment (see _run_process), or
+        # with its end, in one transaction (Preparing, Running, ... each keep their event)
+        if not nothing_to_prepare(rec) and not self._mark_running():
             return self._finish_canceled()  # a cancel landed while it was preparing
         code, outcome = self._run_process(argv, env, spec)
         return self._finalize(code, outcome)
+
+    def _mark_running(self) -> bool:
+        """Record Running (Preparing -> Running); False if a cancel came first."""
+        if not self.running:
+            self.running = self.store.try_transition(
+                self.run_id, RunStatus.RUNNING, expected=[RunStatus.PREPARING],
+                **({"start_time": self.started_at} if self.started_at else {}))
+        return self.running
 
     # preparing ---------------------------------------------------------------------------
     def _prepare(self, rec: dict[str, Any], spec: ScriptSpec,
@@ -275,8 +281,11 @@ class _Execution:
             argv = [python, "-m", spec.module, *args]
         else:
             argv = [python, str(spec.script), *args]
-        from cumulus.tasks.containers import wrap_for_container  # image environments
+        from cumulus.tasks.containers import is_container_definition, wrap_for_container
 
+        # a container's launcher stops its container when told (SIGTERM), then exits
+        self.death_signal = signal.SIGTERM if is_container_definition(definition) \
+            else signal.SIGKILL
         argv = wrap_for_container(definition, [str(a) for a in argv], env, self.run_dir,
                                   log=self._log_line)
         return argv, env
@@ -333,23 +342,26 @@ class _Execution:
     # running -----------------------------------------------------------------------------
     def _run_process(self, argv: list[str], env: dict[str, str],
                      spec: ScriptSpec) -> tuple[int | None, str]:
-        argv, preexec = die_with_node(argv)
         out = LogFile(self.run_dir / "logs" / "std_log.txt")
         try:
             self.proc = subprocess.Popen(argv, cwd=self.run_dir, env=env,
                                          stdin=subprocess.DEVNULL, stdout=out.fd,
-                                         stderr=out.fd, start_new_session=True,
-                                         preexec_fn=preexec)
+                                         stderr=out.fd, start_new_session=True)
         finally:
             out.close()
+        self.started_at = datetime.now(timezone.utc)
+        guard = node_guard()          # the script's group dies with this node
+        guard.watch(self.proc.pid, self.death_signal)
+        self.cleanup.append(lambda pid=self.proc.pid: guard.release(pid))
         exit_watch = ExitWatch(self.proc)
         ingest = Ingestor(self.ws, self.run_id, str(self.control_dir), self.attempt)
         self.ingest = ingest
         limit = spec.max_run_duration_seconds
         started = time.monotonic()
-        now = time.monotonic()   # the Running transition was the first heartbeat
-        # Running is announced once the script has run for a moment: a run that ends sooner
-        # announces only its end (each event costs ~0.7 ms of CPU on node, scheduler, client)
+        now = time.monotonic()   # the claim (or Running) was the first heartbeat
+        # Running is recorded (if it is not yet) and announced once the script has run for a
+        # moment: a run that ends sooner records it with its end, and announces only its end
+        # (each event costs ~0.7 ms of CPU on node, scheduler and client; a transaction more)
         announce_at: float | None = started + ANNOUNCE_RUNNING_AFTER
         timers = {"log": 0.0, "cancel": now, "beat": now, "logs": now}
         synced: dict[str, tuple[int, int]] = {}
@@ -360,8 +372,12 @@ class _Execution:
         while self.proc.poll() is None:
             now = time.monotonic()
             if announce_at is not None and now >= announce_at:
-                publish_event(self.topic, self.run_id, "status")
                 announce_at = None
+                if not self._mark_running():   # a cancel (or the run's end) came first
+                    outcome = "canceled"
+                    self._kill()
+                    break
+                publish_event(self.topic, self.run_id, "status")
             if now - timers["log"] >= LOG_FLUSH:
                 text = out.take()
                 if text:
@@ -441,20 +457,24 @@ class _Execution:
     def _finalize(self, code: int | None, outcome: str) -> str:
         from cumulus.tasks.artifacts import upload_run_dir
 
-        if self.quick_finish:   # one transaction, both events
+        if self.quick_finish:   # one transaction, every event (Running too, if not yet)
             text, artifacts = self.tail
-            if self.store.try_transition(self.run_id, RunStatus.COMPLETED, exit_code=code,
-                                         reason="script exited 0", via=[RunStatus.FINALIZING],
-                                         expected=[RunStatus.RUNNING], log=text,
-                                         artifacts=artifacts):
+            hops = [RunStatus.FINALIZING] if self.running else \
+                [RunStatus.RUNNING, RunStatus.FINALIZING]
+            if self.store.try_transition(
+                    self.run_id, RunStatus.COMPLETED, exit_code=code, reason="script exited 0",
+                    via=hops, expected=[RunStatus.RUNNING if self.running else RunStatus.PREPARING],
+                    log=text, artifacts=artifacts,
+                    **({} if self.running else {"start_time": self.started_at})):
                 self.tail = ("", [])
                 return RunStatus.COMPLETED.value
         self._flush_tail()
         if outcome == "canceled":
             self._upload_quietly()
             return self._finish_canceled()
-        if not self.store.try_transition(self.run_id, RunStatus.FINALIZING,
-                                         expected=[RunStatus.RUNNING], exit_code=code):
+        if not self._mark_running() or not self.store.try_transition(
+                self.run_id, RunStatus.FINALIZING, expected=[RunStatus.RUNNING],
+                exit_code=code):
             return self._finish_canceled()
         upload_run_dir(self.ws, self.run_id, self.run_dir / "outputs", "outputs",
                        final=outcome == "exited")
