@@ -39,15 +39,16 @@ def test_an_idle_prefect_server_stops_and_comes_back(own_install: Path,
     from cumulus import Workspace
     from cumulus.flows._server import LocalServer, healthy
 
-    monkeypatch.setenv("CUMULUS_PREFECT_IDLE_EXIT", "3")     # the guard reads it at start
+    monkeypatch.setenv("CUMULUS_PREFECT_IDLE_EXIT", "5")     # the guard reads it at start
     ws = Workspace.create("idle-prefect", path=own_install / "ws")
     server = LocalServer(ws)
     try:
-        url = server.ensure(wait=True)
-        assert healthy(url)
-        assert _wait_gone(server.state()["pid"]), "the idle server kept running"
+        server.ensure(wait=True)                         # healthy when it returns
+        # on a loaded machine it may have been idle 5 s already, and gone with its state
+        pid = server.state().get("pid")
+        assert pid is None or _wait_gone(pid), "the idle server kept running"
         assert server.url_if_alive() is None and not server.state()
-        assert "nothing used this Prefect server for 3 s" in server.log.read_text()
+        assert "nothing used this Prefect server for 5 s" in server.log.read_text()
         monkeypatch.setenv("CUMULUS_PREFECT_IDLE_EXIT", "1800")
         again = server.ensure(wait=True)                 # the next use starts it again
         assert healthy(again)
