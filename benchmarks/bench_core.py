@@ -109,6 +109,8 @@ def print_phases(ws: Workspace, run_ids: list[str], submit_s: float) -> None:
             if a in when and b in when:
                 spans[f"{a}->{b}"].append((when[b] - when[a]) * 1000)
     parts = ", ".join(f"{k} {statistics.median(v):.1f}" for k, v in spans.items() if v)
+    # a script that ends within 50 ms has Running recorded with its end: its run time shows
+    # as Preparing->Running
     print(f"  submit loop {submit_s / len(run_ids) * 1000:.1f} ms/run; phases (median ms): "
           f"{parts}; a node's idle gap from one run's end to its next claim: "
           f"{_node_gap(ws, run_ids):.1f} ms (median)", flush=True)

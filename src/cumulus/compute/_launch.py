@@ -65,13 +65,14 @@ def place(client: Any, tasks: list[TaskSpec], ws_payload: dict[str, Any],
     from distributed import fire_and_forget
 
     from cumulus.compute._submit import confirm_later, run_annotation
-    from cumulus.tasks.executor import execute_task
+    from cumulus.tasks.executor import execute_task, payload_text
 
+    payload = payload_text(ws_payload)
     futures = []
     for task in tasks:
         with dask.annotate(**{ANNOTATION: run_annotation(
                 task.run_id, task.request, store_url, task.group, task.priority)}):
-            futures.append(client.submit(execute_task, task, ws_payload, key=task.key,
+            futures.append(client.submit(execute_task, task, payload, key=task.key,
                                          pure=False, retries=0))
     for future, task in zip(futures, tasks, strict=True):
         fire_and_forget(future)

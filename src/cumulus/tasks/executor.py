@@ -38,9 +38,10 @@ KILL_GRACE = 3.0
 CHECKPOINTS = "outputs/checkpoints"   # the run's artifacts restored on a later attempt
 
 
-def execute_task(task: TaskSpec, ws_payload: dict[str, Any]) -> str:
+def execute_task(task: TaskSpec, ws_payload: str | dict[str, Any]) -> str:
     """The Dask task of the launch layer: node ``task.rank`` of a distributed run, or a plain
-    run; returns the run's final status."""
+    run; returns the run's final status. ``ws_payload``: the workspace's payload, as the
+    JSON text the launch layer sends (see ``place``) or as a dict."""
     if task.world > 1 or task.distributed:
         from cumulus.tasks.distributed import run_node
 
@@ -68,23 +69,30 @@ _workspaces: dict[str, Any] = {}
 _workspaces_lock = threading.Lock()
 
 
-def _workspace(payload: dict[str, Any]) -> Any:
-    """The workspace a payload describes, built once per node process and reused by the
-    runs that follow (so its store and its default datastore's lookup are shared too)."""
+def _workspace(payload: str | dict[str, Any]) -> Any:
+    """The workspace a payload (JSON text, or a dict) describes, built once per node process
+    and reused by the runs that follow (so its store and its default datastore's lookup are
+    shared too)."""
     from cumulus.workspace import Workspace
 
-    key = json.dumps(payload, sort_keys=True, default=str)
+    key = payload if isinstance(payload, str) else payload_text(payload)
     with _workspaces_lock:
         ws = _workspaces.get(key)
         if ws is None:
             if len(_workspaces) >= 16:
                 _workspaces.pop(next(iter(_workspaces)))
-            ws = _workspaces[key] = Workspace.from_payload(payload)
+            ws = _workspaces[key] = Workspace.from_payload(json.loads(key))
     ws.forget_default_datastore()   # each run looks the default datastore up afresh
     return ws
 
 
-def execute_run(run_id: str, ws_payload: dict[str, Any], attempt_limit: int = 3) -> str:
+def payload_text(payload: dict[str, Any]) -> str:
+    """A workspace payload as the JSON text a run task carries: one string is cheap for Dask
+    to size and send, where a nested dict is walked item by item for every message."""
+    return json.dumps(payload, sort_keys=True, default=str)
+
+
+def execute_run(run_id: str, ws_payload: str | dict[str, Any], attempt_limit: int = 3) -> str:
     """Execute run ``run_id`` on this node, whatever its kind of script run; returns its final
     status (the launch layer's tasks go through :func:`execute_task`)."""
     _prompt_reports()
