@@ -150,6 +150,27 @@ def test_metrics_bulk_insert_and_filter(store: Store) -> None:
     assert all(r["id"] > loss[-1]["id"] for r in after)
 
 
+def test_statuses_and_metric_rows_of_few_and_of_many_runs(store: Store) -> None:
+    from cumulus.store._store import COMPILED_IDS
+
+    ids = [f"s{i:03d}" for i in range(COMPILED_IDS + 8)]        # past the compiled path
+    for i, run_id in enumerate(ids):
+        _run(store, run_id, status="Running" if i % 3 == 0 else "Queued")
+    expected = {r: "Running" if i % 3 == 0 else "Queued" for i, r in enumerate(ids)}
+    assert store.get_statuses(ids) == expected
+    assert store.get_statuses(["s000", "s001", "s000", "nope"]) == {
+        "s000": "Running", "s001": "Queued"}                       # repeats and unknown ids
+    rows = [{"run_id": r, "name": "loss" if j % 2 else "acc", "kind": "scalar", "step": j,
+             "value": float(j), "data": None, "time": 1.5} for r in ids[:3] for j in range(4)]
+    store.insert_metrics(rows)
+    few = store.get_metric_rows(ids[:2], "loss")
+    assert [(r["run_id"], r["step"], r["value"]) for r in few] == [
+        ("s000", 1, 1.0), ("s000", 3, 3.0), ("s001", 1, 1.0), ("s001", 3, 3.0)]
+    later = store.get_metric_rows(ids, after_id=few[-1]["id"])  # many ids, every name
+    assert [(r["run_id"], r["step"]) for r in later] == [("s002", j) for j in range(4)]
+    assert isinstance(later[0]["value"], float) and later[0]["time"] == 1.5
+
+
 def test_log_chunks_read_incrementally(store: Store) -> None:
     _run(store)
     store.append_log("r1", "hello\n")

@@ -28,6 +28,7 @@ from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager, suppress
 from typing import Any, NoReturn
 
+from sqlalchemy import Float
 from sqlalchemy.engine import Dialect, Engine
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.sql.expression import ClauseElement
@@ -54,8 +55,7 @@ class Compiled:
         # what a SELECT selects, or what an INSERT ... RETURNING returns
         columns = list(getattr(statement, "exported_columns", None) or ())
         self.keys = [c.key for c in columns]
-        self.results: list[Processor] = [
-            c.type.dialect_impl(dialect).result_processor(dialect, None) for c in columns]
+        self.results: list[Processor] = [_result_processor(c.type, dialect) for c in columns]
 
     def parameters(self, values: Mapping[str, Any]) -> tuple[Any, ...] | dict[str, Any]:
         if self.positional:
@@ -103,6 +103,15 @@ class Compiled:
 
 
 _REQUIRED = object()
+
+
+def _result_processor(type_: Any, dialect: Dialect) -> Processor:
+    """The dialect's result processor of a column type, known before any row arrives. A
+    float column's depends on the type code the driver reports (psycopg asks for it, and
+    returns a double precision column's values as floats already): none is needed."""
+    if isinstance(type_, Float):
+        return None
+    return type_.dialect_impl(dialect).result_processor(dialect, None)
 
 
 def _bind(values: Mapping[str, Any], name: str, processor: Processor, literal: Any) -> Any:

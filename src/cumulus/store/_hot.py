@@ -20,6 +20,7 @@ LOGS: Table = m.LogChunk.__table__  # type: ignore[assignment]
 DATASTORES: Table = m.DatastoreRecord.__table__  # type: ignore[assignment]
 EXPERIMENTS: Table = m.Experiment.__table__  # type: ignore[assignment]
 ARTIFACTS: Table = m.Artifact.__table__  # type: ignore[assignment]
+METRICS: Table = m.Metric.__table__  # type: ignore[assignment]
 
 
 def run_status() -> ClauseElement:
@@ -52,6 +53,23 @@ def set_run(keys: Sequence[str], *, check_status: bool) -> ClauseElement:
 def claim_run(keys: Sequence[str]) -> ClauseElement:
     """UPDATE runs SET ``keys`` WHERE id AND status, RETURNING the row as it now stands."""
     return set_run(keys, check_status=True).returning(*RUNS.columns)  # type: ignore[attr-defined]
+
+
+def run_statuses(count: int) -> ClauseElement:
+    """The status of ``count`` runs, bound as ``id0``, ``id1``, ..."""
+    ids: list[Any] = [bindparam(f"id{i}") for i in range(count)]
+    return select(RUNS.c.id, RUNS.c.status).where(RUNS.c.id.in_(ids))
+
+
+def metric_rows(count: int, *, with_name: bool) -> ClauseElement:
+    """The metric rows of ``count`` runs (``id0``, ...) after row ``after_id`` (of metric
+    ``name``), in the order written."""
+    t = METRICS
+    q = select(t).where(t.c.run_id.in_([bindparam(f"id{i}") for i in range(count)]),
+                        t.c.id > bindparam("after_id"))
+    if with_name:
+        q = q.where(t.c.name == bindparam("name"))
+    return q.order_by(t.c.id)
 
 
 def insert_event() -> ClauseElement:
@@ -118,10 +136,12 @@ __all__ = [
     "insert_event",
     "insert_log",
     "insert_run",
+    "metric_rows",
     "prefixed",
     "record",
     "run_row",
     "run_status",
+    "run_statuses",
     "set_run",
     "status_events",
 ]

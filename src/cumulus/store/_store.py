@@ -70,6 +70,15 @@ def _index_artifacts(sql: Statements, conn: Any, run_id: str,
 _RUN_DEFAULTS: dict[str, Any] = {c.key: None for c in hot.RUNS.columns} | {"attempt": 1}
 
 
+#: at most this many run ids are read through a statement compiled once per count (a sweep's
+#: trials in flight); longer lists are built each time
+COMPILED_IDS = 32
+
+
+def _ids(run_ids: Sequence[str]) -> dict[str, str]:
+    return {f"id{i}": r for i, r in enumerate(run_ids)}
+
+
 def _now() -> datetime:
     return datetime.now(timezone.utc)
 
@@ -243,11 +252,16 @@ class Store:
     def get_statuses(self, run_ids: Sequence[str]) -> dict[str, str]:
         if not run_ids:
             return {}
+        ids = list(dict.fromkeys(run_ids))
+        if len(ids) <= COMPILED_IDS:   # a sweep's controller reads its trials' every step
+            with self._driver(write=False) as conn:
+                rows = self.sql.get(("statuses", len(ids)), lambda: hot.run_statuses(len(ids))
+                                    ).all(conn, _ids(ids))
+            return {str(r["id"]): str(r["status"]) for r in rows}
         runs = m.Run.__table__
-        with self.read_engine.begin() as conn:   # Core: the sweep controller polls this
-            rows = conn.execute(select(runs.c.id, runs.c.status)
-                                .where(runs.c.id.in_(list(run_ids))))
-            return {str(k): str(v) for k, v in rows.tuples().all()}
+        with self.read_engine.begin() as conn:
+            found = conn.execute(select(runs.c.id, runs.c.status).where(runs.c.id.in_(ids)))
+            return {str(k): str(v) for k, v in found.tuples().all()}
 
     def list_runs(self, *, experiment_id: int | None = None, parent_id: str | None = None,
                   top_level: bool = False, status: str | None = None, kind: str | None = None,
@@ -454,8 +468,17 @@ class Store:
 
     def get_metric_rows(self, run_ids: Sequence[str], name: str | None = None,
                         after_id: int = 0) -> list[dict[str, Any]]:
-        t = m.Metric.__table__     # Core columns: a sweep's controller calls this each step
-        q = select(t).where(t.c.run_id.in_(list(run_ids)), t.c.id > after_id)
+        ids = list(dict.fromkeys(run_ids))
+        if not ids:
+            return []
+        if len(ids) <= COMPILED_IDS:   # a sweep's controller reads its trials' every step
+            key = ("metric_rows", len(ids), name is not None)
+            with self._driver(write=False) as conn:
+                return self.sql.get(key, lambda: hot.metric_rows(
+                    len(ids), with_name=name is not None)).all(
+                    conn, {**_ids(ids), "after_id": after_id, "name": name})
+        t = m.Metric.__table__
+        q = select(t).where(t.c.run_id.in_(ids), t.c.id > after_id)
         if name is not None:
             q = q.where(t.c.name == name)
         with self.read_engine.connect() as conn:

@@ -326,16 +326,14 @@ def best_trial(trials: Collection[Trial], goal: Goal | str,
     """The trial with the best reported value (ties: the earlier one), optionally among
     trials in ``statuses``."""
     best: Trial | None = None
+    current = 0.0
     sign = 1.0 if goal == "maximize" else -1.0
     for trial in sorted(trials, key=_index):
         if statuses is not None and trial.status not in statuses:
             continue
         value = trial.best(goal)
-        if value is None:
-            continue
-        current = None if best is None else best.best(goal)
-        if current is None or sign * value > sign * current:
-            best = trial
+        if value is not None and (best is None or sign * value > sign * current):
+            best, current = trial, value
     return best
 
 
