@@ -66,14 +66,14 @@ def configure_dask(cfg: Any) -> None:
         # a node's run is a subprocess: Dask's statistical profiler would sample the executor
         # thread waiting on it every 10 ms, which costs CPU and shows nothing
         "distributed.worker.profile.enabled": False,
-        # messages are small (a run's task, its status): Dask would walk each one with
-        # sizeof to decide whether to serialize it on another thread, ~10% of a node's
-        # event loop; above 10 MiB (its default), serialization blocks the loop briefly
+        # messages are small (a run's task, its status): see OWN_PROCESS_ENV
         "distributed.comm.offload": False,
     })
     # node processes come from a forkserver that imports distributed before a nanny hands
     # them this configuration, and Dask reads this one at import: the environment carries it
-    os.environ["DASK_DISTRIBUTED__COMM__OFFLOAD"] = "False"
+    from cumulus.compute._client import OWN_PROCESS_ENV
+
+    os.environ.update(OWN_PROCESS_ENV)
 
 
 def warm_forkserver() -> None:

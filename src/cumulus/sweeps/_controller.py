@@ -36,6 +36,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 from cumulus._install import PACKAGE_ROOT
+from cumulus.compute._client import OWN_PROCESS_ENV
 from cumulus.errors import SweepError
 from cumulus.tasks.events import RUNS_TOPIC, Wakeup
 
@@ -584,6 +585,7 @@ def spawn_controller(ws: Any, sweep_id: str) -> int:
     logfile.parent.mkdir(parents=True, exist_ok=True)
     env = dict(os.environ)
     env[WORKSPACE_ENV] = json.dumps(ws.payload())
+    env.update(OWN_PROCESS_ENV)      # its Dask client's messages are small
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [PACKAGE_ROOT, env.get("PYTHONPATH")]))
     with open(logfile, "ab") as out:
         proc = subprocess.Popen([sys.executable, "-m", "cumulus.sweeps._controller", sweep_id],

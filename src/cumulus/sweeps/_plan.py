@@ -99,7 +99,7 @@ class Trial:
         """The value the trial is ranked by: its best reported value (NaN never wins), or with
         ``summary="last"`` its last finite one (a running estimate such as a cross-validated
         mean); None without finite values."""
-        finite = [v for v in self.values if not math.isnan(v)]
+        finite = [v for _, v in self.points if not math.isnan(v)]
         if not finite:
             return None
         if self.summary == "last":
