@@ -104,7 +104,9 @@ def bench_cumulus(ws: Workspace, src: Path, kind: str, trials: int, concurrency:
         time.sleep(0.02)
     assert srun.get_status() == "Completed", srun.get_log()[-2000:]
     children = ws.store.children(srun.id)
-    assert len(children) == trials and all(c["status"] == "Completed" for c in children)
+    odd = [(c["id"], c["status"], c.get("error"), ws.store.read_log(c["id"])[0][-600:])
+           for c in children if c["status"] != "Completed"]
+    assert len(children) == trials and not odd, (len(children), odd[:3])
     first = min(c["created_at"] for c in children)
     last = max(c["end_time"] for c in children)
     best = srun.get_children_sorted_by_primary_metric(top=1)[0]["best_primary_metric"]

@@ -109,6 +109,16 @@ def test_hyperparameters_replace_and_extend_the_arguments() -> None:
     assert base[3] == 0.1  # the base is not modified
 
 
+def test_a_tiny_negative_value_reaches_argparse_as_a_value() -> None:
+    import argparse
+
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--x", type=float)
+    for value in (-1.2e-05, -3.0000000000000004e-09, -1e20, -0.25, 2e-08):
+        args = [str(a) for a in merge_arguments([], {"x": value})]
+        assert parser.parse_args(args).x == value, args
+
+
 def test_trial_definition_pins_snapshot_and_topic() -> None:
     template = TrialTemplate({"type": "script", "script": "t.py", "arguments": ["--e", 1],
                               "snapshot": "abc"}, "local", {"cpus": 1.0})

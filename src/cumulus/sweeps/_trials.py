@@ -15,8 +15,10 @@ Example::
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Any
 
 from cumulus.errors import CumulusError
@@ -51,8 +53,21 @@ def merge_arguments(base: Sequence[Any], params: Mapping[str, Any]) -> list[Any]
                 continue
         out.append(arg)
     for name, value in flags.items():
-        out.extend([name, value])
+        out.extend([name, argument_value(value)])
     return out
+
+
+def argument_value(value: Any) -> Any:
+    """A parameter's value as the script's command line gets it: itself, except a negative
+    float that Python writes in scientific notation (``-1.2e-05``), which argparse would take
+    for an option ("expected one argument"): written out positionally, the same float.
+
+    >>> argument_value(-1.2e-05), argument_value(-0.5), argument_value(3e-07)
+    ('-0.000012', -0.5, 3e-07)
+    """
+    if isinstance(value, float) and value < 0 and math.isfinite(value) and "e" in repr(value):
+        return format(Decimal(repr(value)), "f")
+    return value
 
 
 def trial_id(sweep_id: str, index: int) -> str:
