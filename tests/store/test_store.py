@@ -87,6 +87,24 @@ def test_a_transition_via_intermediate_statuses_records_each_in_one_step(store: 
     assert store.get_run("r1")["exit_code"] == 0
 
 
+def test_a_claim_reads_the_run_and_a_final_transition_carries_metrics(store: Store) -> None:
+    _run(store)
+    claimed = store.claim("r1", node="n:1")
+    assert claimed is not None and (claimed["status"], claimed["node"]) == ("Preparing", "n:1")
+    assert store.claim("r1", node="n:2") is None               # taken: the caller reads it
+    rows = [("r1", "loss", "scalar", i, 0.5 * i, None, 1.0, 1) for i in range(3)]
+    with pytest.raises(InvalidTransitionError):                # refused: nothing written
+        store.transition("r1", "Completed", expected=["Running"], via=["Finalizing"],
+                         metrics=rows)
+    assert store.get_metric_rows(["r1"]) == []
+    store.transition("r1", "Completed", expected=["Preparing"], via=["Running", "Finalizing"],
+                     metrics=rows, log="tail\n")
+    assert [r["value"] for r in store.get_metric_rows(["r1"], "loss")] == [0.0, 0.5, 1.0]
+    assert [e["to_status"] for e in store.status_events("r1")] == [
+        "Queued", "Preparing", "Running", "Finalizing", "Completed"]
+    assert store.read_log("r1")[0] == "tail\n"
+
+
 def test_invalid_transition_rejected_and_state_kept(store: Store) -> None:
     _run(store)
     store.transition("r1", "Running")

@@ -52,6 +52,29 @@ def _insert_log(sql: Statements, conn: Any, run_id: str, text: str,
             "v_run_id": run_id, "v_stream": stream, "v_text": text, "v_time": time.time()})
 
 
+def _metric_insert(dialect: str) -> str:
+    mark = "?" if dialect == "sqlite" else "%s"
+    return ("INSERT INTO metrics (run_id, name, kind, step, value, data, time, attempt) "
+            "VALUES (" + ", ".join([mark] * 8) + ")")
+
+
+def _full_rows(rows: Sequence[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
+    """Metric tuples with their attempt (1 when left out)."""
+    return [r if len(r) == 8 else (*r, 1) for r in rows]
+
+
+def _insert_metrics(conn: Any, dialect: str, rows: Sequence[tuple[Any, ...]]) -> None:
+    """Metric tuples (see ``insert_metric_tuples``) in the caller's transaction, on its
+    driver connection."""
+    if not rows:
+        return
+    cursor = conn.cursor()
+    try:
+        cursor.executemany(_metric_insert(dialect), _full_rows(rows))
+    finally:
+        cursor.close()
+
+
 def _index_artifacts(sql: Statements, conn: Any, run_id: str,
                      items: Sequence[dict[str, Any]]) -> None:
     """Index artifacts in the caller's transaction; an item replaces the same path."""
@@ -342,6 +365,7 @@ class Store:
                    expected: Iterable[str | RunStatus] | None = None,
                    via: Sequence[str | RunStatus] = (), log: str = "",
                    artifacts: Sequence[dict[str, Any]] = (),
+                   metrics: Sequence[tuple[Any, ...]] = (),
                    **fields: Any) -> dict[str, Any]:
         """Move a run to ``to`` in one transaction, or raise InvalidTransitionError.
 
@@ -349,7 +373,8 @@ class Store:
         (exit_code, error, node, ...) are written in the same transaction. ``via`` passes
         through intermediate statuses in that transaction, each recorded as its own status
         event (e.g. Running -> Finalizing -> Completed when there is nothing to finalize).
-        ``log`` text and ``artifacts`` to index are written in the same transaction, before
+        ``log`` text, ``artifacts`` to index and ``metrics`` rows (tuples, as
+        ``insert_metric_tuples`` takes them) are written in the same transaction, before
         anyone can see the new status. Returns the values written and the previous status.
         """
         hops = [RunStatus.parse(v) for v in via]
@@ -378,6 +403,7 @@ class Store:
                                       "v_reason": reason if to_ == dst.value else None})
             _insert_log(sql, conn, run_id, log)
             _index_artifacts(sql, conn, run_id, artifacts)
+            _insert_metrics(conn, self.dialect, metrics)
             return {"id": run_id, "previous_status": current, **values}
 
     def claim(self, run_id: str, to: str | RunStatus = RunStatus.PREPARING, *,
@@ -458,12 +484,8 @@ class Store:
         the driver (attempt 1 when left out)."""
         if not rows:
             return 0
-        mark = "?" if self.dialect == "sqlite" else "%s"
-        sql = ("INSERT INTO metrics (run_id, name, kind, step, value, data, time, attempt) "
-               "VALUES (" + ", ".join([mark] * 8) + ")")
-        full = [r if len(r) == 8 else (*r, 1) for r in rows]
         with self.engine.begin() as conn:
-            conn.exec_driver_sql(sql, full)
+            conn.exec_driver_sql(_metric_insert(self.dialect), _full_rows(rows))
         return len(rows)
 
     def get_metric_rows(self, run_ids: Sequence[str], name: str | None = None,

@@ -413,6 +413,7 @@ class _Execution:
             exit_watch.wait(POLL)      # wakes the moment the script exits
         exit_watch.close()
         code = self.proc.wait()
+        ingest.hold = True              # its last metric rows go with the final status
         wait_quiet(ingest, pause=0.0)   # the script has exited: what it wrote is all there
         self.quick_finish = self._nothing_to_finalize(code, outcome)
         # the last log text and the final log upload's index entries are written with the
@@ -435,7 +436,12 @@ class _Execution:
                        unindexed, final=final)
 
     def _flush_tail(self) -> None:
-        """Write what the process left (its last log text, the final log upload's index)."""
+        """Write what the process left (its last metric rows, its last log text, the final
+        log upload's index)."""
+        ingest = getattr(self, "ingest", None)
+        if ingest is not None:
+            ingest.hold = False
+            ingest.flush_held()
         (text, artifacts), self.tail = self.tail, ("", [])
         self.store.append_log(self.run_id, text)
         self.store.add_artifacts(self.run_id, artifacts)
@@ -472,9 +478,10 @@ class _Execution:
             if self.store.try_transition(
                     self.run_id, RunStatus.COMPLETED, exit_code=code, reason="script exited 0",
                     via=hops, expected=[RunStatus.RUNNING if self.running else RunStatus.PREPARING],
-                    log=text, artifacts=artifacts,
+                    log=text, artifacts=artifacts, metrics=self.ingest.held,
                     **({} if self.running else {"start_time": self.started_at})):
                 self.tail = ("", [])
+                self.ingest.take_held()     # written with it
                 return RunStatus.COMPLETED.value
         self._flush_tail()
         if outcome == "canceled":

@@ -29,6 +29,20 @@ class Ingestor:
         self.partial = b""
         self.metrics_written = 0
         self.children: dict[str, str] = {}
+        self.hold = False    # keep metric rows for the caller's transaction (see held)
+        self.held: list[tuple[Any, ...]] = []
+
+    def take_held(self) -> list[tuple[Any, ...]]:
+        """The metric rows kept back while ``hold`` was set, for the caller to write (with the
+        run's final status: one transaction less); they count as written."""
+        rows, self.held = self.held, []
+        self.metrics_written += len(rows)
+        return rows
+
+    def flush_held(self) -> None:
+        """Write the rows kept back, now."""
+        rows, self.held = self.held, []
+        self._insert(rows)
 
     def poll(self) -> int:
         """Ingest whatever complete lines were appended; returns the number of events."""
@@ -65,11 +79,19 @@ class Ingestor:
         return len(events)
 
     def _write(self, rows: list[tuple[Any, ...]]) -> None:
+        if self.hold and len(self.held) + len(rows) <= BATCH:
+            self.held.extend(rows)
+            return
+        rows, self.held = self.held + rows, []     # in the order the script logged them
+        self._insert(rows)
+
+    def _insert(self, rows: list[tuple[Any, ...]]) -> None:
         for i in range(0, len(rows), BATCH):
             self.ws.store.insert_metric_tuples(rows[i:i + BATCH])
         self.metrics_written += len(rows)
 
     def _op(self, event: dict[str, Any]) -> None:
+        self.flush_held()             # rows logged before an operation land before it
         store = self.ws.store
         target = event.get("r") or self.run_id
         op = event["op"]
