@@ -82,7 +82,9 @@ def run_script(script: str, x: float, y: float) -> float:
     """The raw side's Dask task: the same script, as a subprocess, on the worker."""
     env = {**os.environ, "PYTHONPATH": SRC}
     env.pop("CUMULUS_RUN_ID", None)
-    out = subprocess.run([sys.executable, script, "--x", repr(x), "--y", repr(y)],
+    # "--x=-6e-05": a tiny negative value written apart ("--x", "-6e-05") looks like an option
+    # to argparse (cumulus writes it out positionally, see sweeps._trials.argument_value)
+    out = subprocess.run([sys.executable, script, f"--x={x!r}", f"--y={y!r}"],
                          capture_output=True, text=True, env=env, cwd=os.path.dirname(script),
                          check=True).stdout
     return float(out.rsplit("loss=", 1)[1])
