@@ -65,7 +65,8 @@ def place(client: Any, tasks: list[TaskSpec], ws_payload: dict[str, Any],
     from distributed import fire_and_forget
 
     from cumulus.compute._submit import confirm_later, run_annotation
-    from cumulus.tasks.executor import execute_task, payload_text
+    from cumulus.tasks._node import payload_text
+    from cumulus.tasks.executor import execute_task
 
     payload = payload_text(ws_payload)
     futures = []

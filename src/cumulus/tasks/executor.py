@@ -7,13 +7,11 @@ transitions, so a run is executed at most once at a time even if it is delivered
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import signal
 import socket
 import subprocess
-import threading
 import time
 import traceback
 from datetime import datetime, timezone
@@ -24,6 +22,7 @@ from cumulus._install import PACKAGE_ROOT
 from cumulus.specs import ScriptSpec, TaskSpec
 from cumulus.store.status import TERMINAL, RunStatus
 from cumulus.tasks._guard import node_guard
+from cumulus.tasks._node import prompt_reports, workspace_of
 from cumulus.tasks._process import ExitWatch, LogFile, discard_dir
 from cumulus.tasks.events import cancel_board, publish_event
 from cumulus.tasks.ingest import Ingestor, wait_quiet
@@ -45,58 +44,17 @@ def execute_task(task: TaskSpec, ws_payload: str | dict[str, Any]) -> str:
     if task.world > 1 or task.distributed:
         from cumulus.tasks.distributed import run_node
 
-        return run_node(_workspace(ws_payload), task.run_id, task.rank,
+        return run_node(workspace_of(ws_payload), task.run_id, task.rank,
                         task.world, task.attempt_limit)
-    _prompt_reports()
-    return _Execution(_workspace(ws_payload), task.run_id, task.attempt_limit).run()
-
-
-REPORT_INTERVAL = 0.001   # seconds a node batches its messages to the scheduler
-
-
-def _prompt_reports() -> None:
-    """The node reports a finished run at once (Dask batches a worker's messages for 2 ms,
-    which every run would wait before the next one is sent)."""
-    try:
-        from distributed import get_worker
-
-        get_worker().batched_stream.interval = REPORT_INTERVAL
-    except (ImportError, ValueError, AttributeError):   # not on a Dask worker
-        pass
-
-
-_workspaces: dict[str, Any] = {}
-_workspaces_lock = threading.Lock()
-
-
-def _workspace(payload: str | dict[str, Any]) -> Any:
-    """The workspace a payload (JSON text, or a dict) describes, built once per node process
-    and reused by the runs that follow (so its store and its default datastore's lookup are
-    shared too)."""
-    from cumulus.workspace import Workspace
-
-    key = payload if isinstance(payload, str) else payload_text(payload)
-    with _workspaces_lock:
-        ws = _workspaces.get(key)
-        if ws is None:
-            if len(_workspaces) >= 16:
-                _workspaces.pop(next(iter(_workspaces)))
-            ws = _workspaces[key] = Workspace.from_payload(json.loads(key))
-    ws.forget_default_datastore()   # each run looks the default datastore up afresh
-    return ws
-
-
-def payload_text(payload: dict[str, Any]) -> str:
-    """A workspace payload as the JSON text a run task carries: one string is cheap for Dask
-    to size and send, where a nested dict is walked item by item for every message."""
-    return json.dumps(payload, sort_keys=True, default=str)
+    prompt_reports()
+    return _Execution(workspace_of(ws_payload), task.run_id, task.attempt_limit).run()
 
 
 def execute_run(run_id: str, ws_payload: str | dict[str, Any], attempt_limit: int = 3) -> str:
     """Execute run ``run_id`` on this node, whatever its kind of script run; returns its final
     status (the launch layer's tasks go through :func:`execute_task`)."""
-    _prompt_reports()
-    ws = _workspace(ws_payload)
+    prompt_reports()
+    ws = workspace_of(ws_payload)
     distribution = (ws.store.get_run(run_id).get("definition") or {}).get("distribution")
     if distribution:
         from cumulus.tasks.distributed import run_node
