@@ -117,7 +117,7 @@ def _counts(observed: dict[str, Any] | None) -> tuple[Any, ...]:
 
 
 def _executable(rec: dict[str, Any]) -> bool:
-    """A run ``execute_run`` runs: a script run (not a child run, controller or pipeline)."""
+    """A run ``execute_task`` runs: a script run (not a child run, controller or pipeline)."""
     definition = rec.get("definition") or {}
     return rec["status"] != "NotStarted" and definition.get("type") == "script" and \
         bool(definition.get("script") or definition.get("command"))
@@ -231,7 +231,7 @@ class Manager:
                 self.store.try_transition(rec["id"], RunStatus.CANCELED, reason=canceled_reason)
                 continue
             if not _executable(rec):
-                continue        # not something execute_run runs (a child run, a controller)
+                continue        # not something execute_task runs (a child run, a controller)
             spec = ScriptSpec.from_definition(rec.get("definition") or {})
             tasks = plan(rec["id"], spec, request_for(spec.resources),
                          cfg.node.worker_resources(), cfg.attempt_limit)

@@ -1,6 +1,6 @@
 """What runs on a node: prepare, run the script as a subprocess, stream, finalize.
 
-``execute_run`` is the Dask task a compute target submits. It moves the run through
+``execute_task`` is the Dask task a compute target submits. It moves the run through
 Preparing -> Running -> Finalizing -> Completed / Failed / Canceled with compare-and-set
 transitions, so a run is executed at most once at a time even if it is delivered twice.
 """
@@ -48,19 +48,6 @@ def execute_task(task: TaskSpec, ws_payload: str | dict[str, Any]) -> str:
                         task.world, task.attempt_limit)
     prompt_reports()
     return _Execution(workspace_of(ws_payload), task.run_id, task.attempt_limit).run()
-
-
-def execute_run(run_id: str, ws_payload: str | dict[str, Any], attempt_limit: int = 3) -> str:
-    """Execute run ``run_id`` on this node, whatever its kind of script run; returns its final
-    status (the launch layer's tasks go through :func:`execute_task`)."""
-    prompt_reports()
-    ws = workspace_of(ws_payload)
-    distribution = (ws.store.get_run(run_id).get("definition") or {}).get("distribution")
-    if distribution:
-        from cumulus.tasks.distributed import run_node
-
-        return run_node(ws, run_id, 0, int(distribution.get("node_count") or 1), attempt_limit)
-    return _Execution(ws, run_id, attempt_limit).run()
 
 
 class _Execution:
