@@ -5,10 +5,11 @@ processes, 1 thread each) local Dask cluster, with the same number of trials in 
 same sampler settings:
 
 - cumulus: ``exp.submit(Sweep(...))``: a detached controller process asks the sampler, records
-  each trial as a child run and queues it on Dask; the run executor on the worker prepares the
-  run (snapshot, environment), starts the script, tails its metrics into the store, finalizes
-  (outputs, logs, status); the controller wakes on the executor's Dask event and issues the
-  next trial. Timed from ``submit`` to the sweep run's ``Completed`` status.
+  each trial as a child run and queues it on Dask (until it is up, the submitting process
+  does); the run executor on the worker prepares the run (snapshot, environment), starts the
+  script, tails its metrics into the store, finalizes (outputs, logs, status); the controller
+  wakes on the executor's Dask event and issues the next trial. Timed from ``submit`` to the
+  end of ``srun.wait_for_completion()`` (the sweep run ``Completed``).
 - raw: ``study.ask()`` -> ``client.submit(run the script with subprocess)`` ->
   ``as_completed`` -> ``study.tell()``, with a Dask client already connected and Optuna already
   imported in the benchmark process.
@@ -99,8 +100,7 @@ def bench_cumulus(ws: Workspace, src: Path, kind: str, trials: int, concurrency:
     t0 = time.perf_counter()
     srun = Experiment(ws, f"bench-sweep-{kind}").submit(sweep)
     controller = srun.controller_status()["pid"]
-    while ws.store.get_status(srun.id) not in ("Completed", "Failed", "Canceled"):
-        time.sleep(0.02)
+    srun.wait_for_completion(raise_on_error=False)    # woken by the controller's end event
     wall = time.perf_counter() - t0
     while _alive(controller):  # let it exit and be reaped, so that its CPU time is counted
         time.sleep(0.02)

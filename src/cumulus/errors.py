@@ -148,6 +148,11 @@ class SweepError(ValidationError):
     """A sweep definition is invalid (bad space, sampler, policy or limits)."""
 
 
+class SweepClaimedError(CumulusError):
+    """A trial was not recorded from the submitting process: the sweep's controller has
+    claimed the sweep, and issues its trials itself (see ``cumulus.sweeps._bridge``)."""
+
+
 class AutoMLError(ValidationError):
     """An automated ML configuration or its training data was refused."""
 

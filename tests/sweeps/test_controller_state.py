@@ -10,7 +10,7 @@ import uuid
 
 import pytest
 
-from cumulus.errors import SweepError
+from cumulus.errors import SweepClaimedError, SweepError
 from cumulus.store import Store
 from cumulus.sweeps import _state
 
@@ -69,3 +69,29 @@ def test_a_run_that_is_not_a_sweep(ids: tuple[Store, str, str]) -> None:
     with pytest.raises(SweepError, match="is not a sweep"):
         _state.load(store, plain)
     assert _state.find(store, "nope") is None
+
+
+def test_the_submitter_records_trials_only_until_the_spawned_controller_claims(
+        ids: tuple[Store, str, str]) -> None:
+    store, sweep_id, _ = ids
+    exp_id = store.get_run(sweep_id)["experiment_id"]
+    spawned = os.getpid()
+    _state.set_spawned(store, sweep_id, spawned)
+    record = _state.load(store, sweep_id)
+    assert record.controller_heartbeat is None           # no heartbeat before the claim
+    assert record.controller_alive() and record.heartbeat_age is not None \
+        and record.heartbeat_age < 60                    # its age counts from the spawn
+
+    def trial(index: int, pid: int) -> dict[str, object]:
+        return store.create_run(run_id=f"{sweep_id}_{index}", experiment_id=exp_id,
+                                parent_id=sweep_id, while_unclaimed=(sweep_id, pid))
+
+    assert trial(0, spawned)["status"] == "Queued"
+    with pytest.raises(SweepClaimedError, match="claimed by its controller"):
+        trial(1, spawned + 1)                  # not the controller spawned for it
+    assert _state.claim(store, sweep_id, spawned)
+    with pytest.raises(SweepClaimedError, match=f"run {sweep_id}_2 was not recorded"):
+        trial(2, spawned)                      # claimed: the controller issues them now
+    assert store.find_run(f"{sweep_id}_1") is None and store.find_run(f"{sweep_id}_2") is None
+    assert [c["id"] for c in store.children(sweep_id)] == [f"{sweep_id}_0"]
+    assert _state.load(store, sweep_id).controller_pid == spawned

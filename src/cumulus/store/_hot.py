@@ -21,6 +21,7 @@ DATASTORES: Table = m.DatastoreRecord.__table__  # type: ignore[assignment]
 EXPERIMENTS: Table = m.Experiment.__table__  # type: ignore[assignment]
 ARTIFACTS: Table = m.Artifact.__table__  # type: ignore[assignment]
 METRICS: Table = m.Metric.__table__  # type: ignore[assignment]
+SWEEPS: Table = m.SweepState.__table__  # type: ignore[assignment]
 
 
 def run_status() -> ClauseElement:
@@ -53,6 +54,16 @@ def set_run(keys: Sequence[str], *, check_status: bool) -> ClauseElement:
 def claim_run(keys: Sequence[str]) -> ClauseElement:
     """UPDATE runs SET ``keys`` WHERE id AND status, RETURNING the row as it now stands."""
     return set_run(keys, check_status=True).returning(*RUNS.columns)  # type: ignore[attr-defined]
+
+
+def sweep_unclaimed() -> ClauseElement:
+    """Lock a sweep's row while the controller spawned for it (pid ``w_pid``) has not claimed
+    it (it has no heartbeat yet): one row, or none once it has."""
+    t = SWEEPS
+    return (update(t).where(t.c.run_id == bindparam("w_run_id"),
+                            t.c.controller_pid == bindparam("w_pid"),
+                            t.c.controller_heartbeat.is_(None))
+            .values(controller_pid=bindparam("v_pid")))
 
 
 def run_statuses(count: int) -> ClauseElement:
@@ -144,4 +155,5 @@ __all__ = [
     "run_statuses",
     "set_run",
     "status_events",
+    "sweep_unclaimed",
 ]

@@ -25,7 +25,12 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from cumulus.errors import InvalidTransitionError, RunNotFoundError, StoreError
+from cumulus.errors import (
+    InvalidTransitionError,
+    RunNotFoundError,
+    StoreError,
+    SweepClaimedError,
+)
 from cumulus.store import _hot as hot
 from cumulus.store import models as m
 from cumulus.store._compiled import Statements, driver_connection, statements_for
@@ -222,7 +227,15 @@ class Store:
     # runs ----------------------------------------------------------------------------------
     def create_run(self, *, run_id: str, experiment_id: int, kind: str = "script",
                    status: str = RunStatus.QUEUED.value, reason: str | None = None,
+                   while_unclaimed: tuple[str, int] | None = None,
                    **fields: Any) -> dict[str, Any]:
+        """Record a run; returns its record.
+
+        ``while_unclaimed``: ``(sweep id, pid of the controller spawned for it)``: record the
+        run only while that controller has not claimed the sweep, in one transaction with
+        the check (the claim waits for it, or it sees the claim); once claimed it writes
+        nothing and raises SweepClaimedError.
+        """
         status = RunStatus.parse(status).value
         now = _now()
         values: dict[str, Any] = {
@@ -239,6 +252,12 @@ class Store:
         values = {**_RUN_DEFAULTS, **values}
         sql = self.sql
         with self._driver(write=True) as conn:  # every submit writes here
+            if while_unclaimed is not None:
+                sweep_id, pid = while_unclaimed
+                if not sql.get("sweep_unclaimed", hot.sweep_unclaimed).rowcount(
+                        conn, {"w_run_id": sweep_id, "w_pid": pid, "v_pid": pid}):
+                    raise SweepClaimedError(f"sweep {sweep_id} is claimed by its controller; "
+                                            f"run {run_id} was not recorded")
             row = sql.get("insert_run", hot.insert_run).first(conn, hot.prefixed(values))
             sql.get("insert_event", hot.insert_event).rowcount(conn, {
                 "v_run_id": run_id, "v_from_status": None, "v_to_status": status,

@@ -43,13 +43,15 @@ class SweepStateRepository(Repository):
             return list(s.scalars(select(m.SweepState.run_id)).all())
 
     def set_spawned(self, run_id: str, pid: int, host: str) -> None:
-        """A controller was just started: its pid, its host, a heartbeat now."""
+        """A controller was just started: its pid, its host, the time; no heartbeat until it
+        claims the sweep (until then its submitter may record trials, see ``create_run``)."""
         with self.store.session() as s:
             row = s.get(m.SweepState, run_id, with_for_update=True)
             if row is not None:
                 row.controller_pid = pid
-                row.controller_heartbeat = _now()
-                row.state = {**(row.state or {}), "controller_host": host}
+                row.controller_heartbeat = None
+                row.state = {**(row.state or {}), "controller_host": host,
+                             "spawned_at": _now().isoformat()}
 
     def take_over(self, run_id: str, old_pid: int | None, pid: int,
                   state: dict[str, Any]) -> bool:

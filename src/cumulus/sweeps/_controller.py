@@ -95,6 +95,7 @@ class SweepController:
         self.seen: dict[str, dict[int, tuple[int, float]]] = {}
         self.names: dict[str, set[str]] = {}
         self.cursor = 0
+        self.ended_leader: Trial | None = None   # the best ended trial noted so far
         self.lookback = 0 if self.store.dialect == "sqlite" else 5000
         self.lines: list[str] = []
         self.wakeup = Wakeup()
@@ -221,10 +222,12 @@ class SweepController:
         # the active trials' points with their row ids; every trial's metric names while the
         # primary metric has not been seen (trials may have ended before this controller)
         self._read_full([t.trial_id for t in (trials if not self._primary_seen() else active)])
+        ended = [self.trials[t.trial_id] for t in trials if not t.active]
         if first_start:
-            for trial in trials:
-                if not trial.active:
-                    self._note_end(self.trials[trial.trial_id])
+            for trial in ended:
+                self._note_end(trial)
+        else:
+            self.ended_leader = best_trial(ended, self.spec.goal)
         self._reattach(active, quiet=first_start)
         self._save_state()
 
@@ -374,7 +377,12 @@ class SweepController:
     def _note_end(self, trial: Trial) -> None:
         best = trial.best(self.spec.goal)
         shown = "no value" if best is None else f"best {self.spec.metric}={best:.6g}"
-        leader = best_trial(self.trials.values(), self.spec.goal)
+        # the leader among the active trials and the ended ones, whose best is kept as they
+        # end (an ended trial's values are final): no scan of every trial at every end
+        previous = [] if self.ended_leader is None else [self.ended_leader]
+        active = [t for t in self.trials.values() if t.active]
+        leader = best_trial([trial, *active, *previous], self.spec.goal)
+        self.ended_leader = best_trial([trial, *previous], self.spec.goal)
         mark = " (best so far)" if leader is not None and leader.trial_id == trial.trial_id \
             else ""
         self._note(f"trial {trial.index} ({trial.trial_id}) {trial.status}: {shown}, "
@@ -581,6 +589,12 @@ def run_controller(ws: Any, sweep_id: str) -> str:
 
 def spawn_controller(ws: Any, sweep_id: str) -> int:
     """Start a detached controller process (it survives this one); returns its pid."""
+    return spawn(ws, sweep_id).pid
+
+
+def spawn(ws: Any, sweep_id: str) -> subprocess.Popen[bytes]:
+    """Start a detached controller process (it survives this one), reaped by a thread here
+    if it ends first."""
     logfile = ws.state_dir / "logs" / f"sweep-{sweep_id}.log"
     logfile.parent.mkdir(parents=True, exist_ok=True)
     env = dict(os.environ)
@@ -593,7 +607,7 @@ def spawn_controller(ws: Any, sweep_id: str) -> int:
                                 start_new_session=True, env=env, cwd=str(ws.root))
     threading.Thread(target=proc.wait, daemon=True).start()  # reap it if it ends first
     _state.set_spawned(ws.store, sweep_id, proc.pid)
-    return proc.pid
+    return proc
 
 
 def main(argv: list[str] | None = None) -> int:

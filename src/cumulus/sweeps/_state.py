@@ -52,8 +52,11 @@ class SweepRecord:
 
     @property
     def heartbeat_age(self) -> float | None:
-        """Seconds since the controller's last heartbeat (None: never)."""
+        """Seconds since the controller's last heartbeat, or since it was spawned when it has
+        not claimed the sweep yet (None: neither)."""
         beat = _aware(self.controller_heartbeat)
+        if beat is None and self.controller_pid is not None and self.state.get("spawned_at"):
+            beat = _aware(datetime.fromisoformat(str(self.state["spawned_at"])))
         return None if beat is None else (_now() - beat).total_seconds()
 
     @property

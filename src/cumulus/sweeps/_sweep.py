@@ -28,7 +28,7 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from cumulus.errors import CumulusError, SweepError, ValidationError
+from cumulus.errors import CumulusError, SweepClaimedError, SweepError, ValidationError
 from cumulus.specs import SweepSpec as SweepDoc
 
 from ._policies import EarlyTerminationPolicy, policy_from_dict
@@ -209,7 +209,8 @@ class Sweep:
         from cumulus.runconfig import new_run_id
 
         from . import _state
-        from ._controller import spawn_controller
+        from ._bridge import start_bridge
+        from ._controller import spawn
         from ._run import SweepRun
 
         ws = experiment.workspace
@@ -240,12 +241,16 @@ class Sweep:
                          definition=_summary(definition), compute_target=template.compute_target,
                          reuse_key=reuse_key, reason="sweep submitted")
         _state.create(store, run_id, definition)
+        controller = None
         try:
-            _first_trials(ws, experiment.id, run_id, definition)
-            spawn_controller(ws, run_id)
+            controller = spawn(ws, run_id)         # it imports while the first trials run
+            if _first_trials(ws, experiment.id, run_id, definition, controller.pid):
+                start_bridge(ws, run_id, controller)
         except Exception as exc:
             from cumulus.tasks.cancel import cancel_run
 
+            if controller is not None:
+                controller.terminate()             # it would find a failed sweep anyway
             message = f"the sweep could not start: {type(exc).__name__}: {exc}"
             cancel_run(store, run_id, message)  # its first trials, if any were issued
             store.try_transition(run_id, "Failed", reason=message, error={"message": message})
@@ -273,9 +278,10 @@ class Sweep:
 
 
 def _first_trials(ws: Any, experiment_id: int, sweep_id: str,
-                  definition: dict[str, Any]) -> None:
+                  definition: dict[str, Any], controller: int) -> bool:
     """Issue the first batch of trials from here, so they start while the controller process
-    is still starting; it then takes them over as a resumed controller would."""
+    (pid ``controller``) is still starting; it then takes them over as a resumed controller
+    would. False when there is nothing more for a bridge to do (see ``_bridge.py``)."""
     from ._plan import SweepView, decide
     from ._spec import SweepSpec
     from ._trials import TrialSubmitter
@@ -285,11 +291,16 @@ def _first_trials(ws: Any, experiment_id: int, sweep_id: str,
                              sampler=spec.sampler, policy=spec.policy,
                              warm_start=spec.warm_start)).launch
     if not first:
-        return
-    submitter = TrialSubmitter(ws, experiment_id, sweep_id, spec.template)
-    for index, params in enumerate(first):
-        run_id, trial_definition, _ = submitter.create(index, params)
-        submitter.dispatch(run_id, trial_definition)
+        return False
+    submitter = TrialSubmitter(ws, experiment_id, sweep_id, spec.template,
+                               before_claim_by=controller)
+    try:
+        for index, params in enumerate(first):
+            run_id, trial_definition, _ = submitter.create(index, params)
+            submitter.dispatch(run_id, trial_definition)
+    except SweepClaimedError:          # the controller was quicker: it issues the rest
+        return False
+    return spec.limits.max_total_runs is None or spec.limits.max_total_runs > len(first)
 
 
 def _trial_template(ws: Any, config: ScriptRunConfig) -> Any:

@@ -123,18 +123,21 @@ class TrialSubmitter:
     """
 
     def __init__(self, ws: Any, experiment_id: int, sweep_id: str,
-                 template: TrialTemplate) -> None:
+                 template: TrialTemplate, *, before_claim_by: int | None = None) -> None:
         from cumulus.compute import ComputeTarget
 
         self.ws, self.store = ws, ws.store
         self.experiment_id, self.sweep_id, self.template = experiment_id, sweep_id, template
         self.target = ComputeTarget(ws, template.compute_target)
         self.payload = ws.payload()
+        # the submitting process's: record trials only until this controller claims the sweep
+        self.guard = None if before_claim_by is None else (sweep_id, before_claim_by)
 
     def create(self, index: int, params: Mapping[str, Any],
                ) -> tuple[str, dict[str, Any], dict[str, Any]]:
         """Record trial ``index`` as Queued (idempotent: an existing trial is kept); returns
-        its run id, definition and parameters."""
+        its run id, definition and parameters. Raises SweepClaimedError, recording nothing,
+        when created ``before_claim_by`` a controller that has claimed the sweep."""
         from sqlalchemy.exc import IntegrityError
 
         run_id = trial_id(self.sweep_id, index)
@@ -145,7 +148,7 @@ class TrialSubmitter:
                 parent_id=self.sweep_id, display_name=f"trial {index}", params=dict(params),
                 properties={"sweep_id": self.sweep_id, "trial_index": index},
                 definition=definition, compute_target=self.target.name,
-                reason=f"trial {index} of sweep {self.sweep_id}")
+                reason=f"trial {index} of sweep {self.sweep_id}", while_unclaimed=self.guard)
         except IntegrityError:  # an earlier controller's, created just before it died
             record = self.store.get_run(run_id)
             return run_id, record["definition"], dict(record["params"] or {})
