@@ -18,8 +18,9 @@ from cumulus.compute import _client  # noqa: F401  (its close-all atexit must co
 
 CONFIRM_TIMEOUT = 30.0
 #: seconds the confirmer lets submits gather before asking the scheduler about them (one
-#: call per burst rather than per run; a process about to exit is confirmed at once)
-BATCH_WINDOW = 0.05
+#: call per burst rather than per run: a sweep's controller submits a trial every few tens of
+#: milliseconds; a process about to exit is confirmed at once)
+BATCH_WINDOW = 0.5
 logger = logging.getLogger("cumulus.compute")
 TERMINAL = ("Completed", "Failed", "Canceled")
 

@@ -173,11 +173,17 @@ class SweepController:
         return decision
 
     def _worth_a_look(self, woken_by: set[str]) -> bool:
-        """False when only metric writes woke us and nothing here uses them: with no
-        early-termination policy, trials' metrics are read once, when they end."""
-        if woken_by != {"metrics"}:
+        """False when nothing that woke us can change a decision: a trial that started or
+        wrote log text, or one that wrote metrics when nothing here uses them (with no
+        early-termination policy, trials' metrics are read once, when they end). An end, a
+        poke or the fallback poll's timeout (no kinds) always is."""
+        if not woken_by or woken_by - {"metrics", "status", "log"}:
             return True
-        return not (isinstance(self.spec.policy, NoTerminationPolicy) and self._primary_seen())
+        return "metrics" in woken_by and not self._metrics_unused()
+
+    def _metrics_unused(self) -> bool:
+        """Whether the metrics a trial writes while it runs change nothing here."""
+        return isinstance(self.spec.policy, NoTerminationPolicy) and self._primary_seen()
 
     def _timeout(self) -> float:
         timeout = FALLBACK_POLL if self.wakeup.live else POLL_WITHOUT_EVENTS
@@ -285,6 +291,7 @@ class SweepController:
                 tid, "Queued", expected=[status], attempt=attempt,
                 reason=f"requeued by the sweep controller: its task was lost while {status}"):
             return
+        self._read_new([tid])      # the cursor past its rows so far (see _metrics_unused)
         self.state["metric_floor"][tid] = self.cursor
         self.trials[tid] = replace(trial, status="Queued", points=(), judged=0)
         self.seen[tid] = {}
@@ -306,7 +313,7 @@ class SweepController:
             if not self.trials[tid].active:
                 ended.append(tid)
         running = [tid for tid in active if tid not in ended]
-        if running:
+        if running and not self._metrics_unused():
             self._read_new(running)
         if ended:
             self._read_final(ended)
