@@ -607,6 +607,9 @@ def spawn(ws: Any, sweep_id: str) -> subprocess.Popen[bytes]:
     env = dict(os.environ)
     env[WORKSPACE_ENV] = json.dumps(ws.payload())
     env.update(OWN_PROCESS_ENV)      # its Dask client's messages are small
+    # numpy's OpenBLAS threads spin for ~0.1 s after their start before they sleep: 60 ms of
+    # CPU, a sixth of a controller's start, on a machine whose cores run the sweep's trials
+    env.setdefault("OPENBLAS_THREAD_TIMEOUT", "4")
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [PACKAGE_ROOT, env.get("PYTHONPATH")]))
     with open(logfile, "ab") as out:
         proc = subprocess.Popen([sys.executable, "-m", "cumulus.sweeps._controller", sweep_id],
