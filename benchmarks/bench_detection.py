@@ -70,7 +70,7 @@ def main() -> None:
             # the manager, with a client waiting
             run = exp.submit(src)
             _wait(lambda: run.get_status() == "Running")
-            manager = int(ws.store.get_compute("local")["state"]["pid"])
+            manager = int(ws.store.computes.get("local")["state"]["pid"])
             waiter = threading.Thread(target=lambda: run.wait_for_completion(
                 raise_on_error=False, timeout=300), daemon=True)
             waiter.start()

@@ -84,7 +84,7 @@ def _stop_compute(ws) -> None:  # type: ignore[no-untyped-def]
     except Exception:
         pass
     try:
-        records = ws.store.list_compute()
+        records = ws.store.computes.list()
     except Exception:
         return
     for rec in records:

@@ -48,7 +48,7 @@ def revive_target(ws: Workspace, name: str | None) -> str | None:
 
 def reconcile(ws: Workspace) -> list[str]:
     """Restart whatever died with work in flight; returns one line per action."""
-    actions = [a for a in (revive_target(ws, rec["name"]) for rec in ws.store.list_compute())
+    actions = [a for a in (revive_target(ws, rec["name"]) for rec in ws.store.computes.list())
                if a]
     actions += revive_pipelines(ws) + _sweeps(ws)
     return actions

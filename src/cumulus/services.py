@@ -75,7 +75,7 @@ def _info(kind: str, name: str, pid: Any) -> ServiceInfo | None:
 
 
 def _compute(ws: Workspace) -> Iterator[ServiceInfo]:
-    for rec in ws.store.list_compute():
+    for rec in ws.store.computes.list():
         state = rec.get("state") or {}
         info = _info("compute", rec["name"], state.get("pid"))
         if info is not None:

@@ -52,7 +52,7 @@ def stop_all(ws: Any) -> None:
     from cumulus.compute._managed import pid_alive
 
     try:
-        records = ws.store.list_compute()
+        records = ws.store.computes.list()
     except Exception:
         return
     for rec in records:

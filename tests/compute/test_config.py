@@ -259,4 +259,4 @@ def test_creating_a_target_whose_extra_is_missing_stores_nothing(fresh_workspace
                         lambda name, *a: None if name == "dask_kubernetes" else real(name, *a))
     with pytest.raises(MissingDependencyError, match="cumulus-ml\\[kubernetes\\]"):
         ComputeTarget.create(fresh_workspace, "remote", cfg)
-    assert fresh_workspace.store.get_compute("remote") is None
+    assert fresh_workspace.store.computes.get("remote") is None

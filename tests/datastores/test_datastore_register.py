@@ -51,14 +51,14 @@ def test_protocol_without_its_package_gives_install_hint(fresh_workspace):
     with pytest.raises(MissingDependencyError) as err:
         Datastore.register(fresh_workspace, "s3", "s3://bucket/prefix")
     assert "s3fs" in str(err.value) and "cumulus-ml[s3]" in str(err.value)
-    assert fresh_workspace.store.get_datastore("s3") is None
+    assert fresh_workspace.store.datastores.get("s3") is None
 
 
 def test_azure_registration_checks_access_and_stores_no_secret(fresh_workspace, container,
                                                                account_key):
     ws = fresh_workspace
     ds = Datastore.register(ws, "blob", f"az://{container}/p", credential_env=AZ_ENV)
-    record = ws.store.get_datastore("blob")
+    record = ws.store.datastores.get("blob")
     assert record["definition"] == {"credential_env": AZ_ENV}
     assert account_key.encode() not in _store_bytes(ws)
     assert account_key not in repr(ds) + str(ds.to_dict()) + ds.credential_description()
@@ -73,7 +73,7 @@ def test_bad_credential_is_a_clear_error_without_the_secret(fresh_workspace, con
     text = str(err.value)
     assert "rejected the credential" in text and "403" in text
     assert wrong not in text and azurite.key not in text
-    assert fresh_workspace.store.get_datastore("bad") is None
+    assert fresh_workspace.store.datastores.get("bad") is None
 
 
 def test_missing_container_is_a_clear_error(fresh_workspace, azurite):
@@ -104,7 +104,7 @@ def test_secrets_passed_by_value_are_refused_and_not_echoed(fresh_workspace, azu
     assert azurite.key not in str(err.value)
     with pytest.raises(ValidationError, match="embeds a credential"):
         Datastore.register(ws, "x", "https://host/data?sig=abcdef")
-    assert ws.store.get_datastore("x") is None
+    assert ws.store.datastores.get("x") is None
 
 
 def test_credential_kinds_are_validated(fresh_workspace):

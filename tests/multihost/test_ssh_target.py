@@ -91,7 +91,7 @@ def test_runs_land_on_both_hosts_and_the_target_scales_to_zero(
         _wait(lambda: _nodes(target) == 0, 90, "the idle target back to 0 nodes")
         _wait(lambda: not _workers_on(hosts, 1), 30, "no worker left on the second host")
     finally:
-        folder = ((ws.store.get_compute("pair") or {}).get("state") or {}).get("tls") or {}
+        folder = ((ws.store.computes.get("pair") or {}).get("state") or {}).get("tls") or {}
         target.delete()
     _wait(lambda: not any(_workers_on(hosts, i) for i in range(2)), 30,
           "nothing of the target left on either host")
@@ -222,7 +222,7 @@ def test_bad_hosts_are_refused_before_anything_is_recorded(
         with pytest.raises(ComputeError, match=message):
             ComputeTarget.create(ws, "bad", ClusterConfig(backend="ssh", max_nodes=1,
                                                           options=opts))
-        assert ws.store.get_compute("bad") is None
+        assert ws.store.computes.get("bad") is None
 
 
 def test_a_host_key_mismatch_is_refused_naming_the_host(hosts: TestHosts,
@@ -251,7 +251,7 @@ def test_a_host_key_mismatch_is_refused_naming_the_host(hosts: TestHosts,
     with pytest.raises(ComputeError, match=f"{second}: its host key is not the one expected"):
         ComputeTarget.create(ws, "mismatch", ClusterConfig(backend="ssh", max_nodes=1,
                                                            options=opts))
-    assert ws.store.get_compute("mismatch") is None
+    assert ws.store.computes.get("mismatch") is None
     # with the right key for both, the same check passes
     second_real = (hosts.dir / "host1_key.pub").read_text().split()
     known.write_text(f"{first} {real[0]} {real[1]}\n"

@@ -88,7 +88,7 @@ def test_a_manager_whose_workspace_was_deleted_stops(tmp_path: Path) -> None:
                           local_compute={"min_nodes": 1, "max_nodes": 1})
     target = ComputeTarget(ws, "local")
     target.wait_for_completion(timeout_in_minutes=2)
-    pid = int(ws.store.get_compute("local")["state"]["pid"])
+    pid = int(ws.store.computes.get("local")["state"]["pid"])
     proc = psutil.Process(pid)
     workers = proc.children(recursive=True)
     assert workers, "a kept node runs as the manager's child processes"
@@ -120,7 +120,7 @@ def test_an_idle_manager_exits_and_the_next_use_starts_it_again(
     target = ComputeTarget(ws, "local")
     try:
         target.wait_for_completion(timeout_in_minutes=2)
-        pid = int(ws.store.get_compute("local")["state"]["pid"])
+        pid = int(ws.store.computes.get("local")["state"]["pid"])
         psutil.Process(pid).wait(timeout=60)                    # gone by itself
         status = target.get_status()
         assert status.provisioning_state == "Stopped" and not status.errors

@@ -58,9 +58,9 @@ def test_a_duplicate_run_is_core_s_integrity_error_and_the_store_goes_on(
 
 
 def test_literals_of_a_statement_and_missing_parameters(store: Store) -> None:  # noqa: F811
-    store.put_datastore("a", "file:///a", {})
-    store.put_datastore("b", "file:///b", {}, is_default=True)
-    assert store.default_datastore("a")["name"] == "b"     # type: ignore[index]  (LIMIT 1)
+    store.datastores.put("a", "file:///a", {})
+    store.datastores.put("b", "file:///b", {}, is_default=True)
+    assert store.datastores.default("a")["name"] == "b"     # type: ignore[index]  (LIMIT 1)
     status = store.sql.get("status", hot.run_status)
     with driver_connection(store.engine, write=False) as conn, \
             pytest.raises(KeyError, match="'id' not given"):

@@ -210,15 +210,15 @@ def test_artifacts_index_replaces_same_path(store: Store) -> None:
 
 
 def test_compute_and_datastore_records(store: Store) -> None:
-    store.put_compute("c", backend="local", config={"max_nodes": 2}, state={})
-    assert store.merge_compute_state("c", address="tcp://x")["address"] == "tcp://x"
-    assert [r["name"] for r in store.list_compute()] == ["c"]
-    store.put_datastore("d1", "file:///tmp/x", {})
-    store.put_datastore("d2", "memory://y", {}, is_default=True)
-    assert store.default_datastore_name() == "d2"
-    store.set_default_datastore("d1")
-    assert store.default_datastore_name() == "d1"
-    assert store.delete_datastore("d1") and not store.delete_datastore("d1")
+    store.computes.put("c", backend="local", config={"max_nodes": 2}, state={})
+    assert store.computes.merge_state("c", address="tcp://x")["address"] == "tcp://x"
+    assert [r["name"] for r in store.computes.list()] == ["c"]
+    store.datastores.put("d1", "file:///tmp/x", {})
+    store.datastores.put("d2", "memory://y", {}, is_default=True)
+    assert store.datastores.default_name() == "d2"
+    store.datastores.set_default("d1")
+    assert store.datastores.default_name() == "d1"
+    assert store.datastores.delete("d1") and not store.datastores.delete("d1")
 
 
 def test_unreachable_store_url_is_a_clear_error() -> None:

@@ -53,7 +53,7 @@ class ManagedBackend(ComputeBackend):
 
     @property
     def state(self) -> dict[str, Any]:
-        record = self.ws.store.get_compute(self.name) or {}
+        record = self.ws.store.computes.get(self.name) or {}
         return dict(record.get("state") or {})
 
     def _local_host(self, state: dict[str, Any]) -> bool:
@@ -86,7 +86,7 @@ class ManagedBackend(ComputeBackend):
     def _spawn(self) -> None:
         log = self.ws.state_dir / "logs" / f"compute-{self.name}.log"
         log.parent.mkdir(parents=True, exist_ok=True)
-        self.ws.store.merge_compute_state(
+        self.ws.store.computes.merge_state(
             self.name, status="Starting", address=None, pid=None, host=socket.gethostname(),
             log=str(log), spawned_at=time.time(), stop_requested=False, error=None)
         env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
@@ -101,7 +101,7 @@ class ManagedBackend(ComputeBackend):
         proc.stdin.write(json.dumps(self.ws.payload()).encode())
         proc.stdin.close()
         threading.Thread(target=proc.wait, daemon=True).start()   # reap it when it ends
-        self.ws.store.merge_compute_state(self.name, **ProcessRef.of(proc.pid).to_dict())
+        self.ws.store.computes.merge_state(self.name, **ProcessRef.of(proc.pid).to_dict())
 
     def ensure_running(self) -> str:
         state = self.state
@@ -197,7 +197,7 @@ class ManagedBackend(ComputeBackend):
         state = self.state
         if state.get("address"):
             drop_client(state["address"])
-        self.ws.store.merge_compute_state(self.name, stop_requested=True)
+        self.ws.store.computes.merge_state(self.name, stop_requested=True)
         pid = int(state.get("pid") or 0)
         if self._local_host(state) and pid_alive(pid, state.get("pid_started")):
             stop_group(pid, STOP_TIMEOUT, state.get("pid_started"))
@@ -205,7 +205,7 @@ class ManagedBackend(ComputeBackend):
             deadline = time.monotonic() + STOP_TIMEOUT
             while self.state.get("status") == "Running" and time.monotonic() < deadline:
                 time.sleep(0.2)
-        self.ws.store.merge_compute_state(self.name, status="Stopped", address=None, pid=None)
+        self.ws.store.computes.merge_state(self.name, status="Stopped", address=None, pid=None)
 
 
 class LocalBackend(ManagedBackend):

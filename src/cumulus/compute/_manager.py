@@ -159,7 +159,7 @@ class Manager:
     def config(self) -> Any:
         from cumulus.compute._config import ClusterConfig
 
-        record = self.store.get_compute(self.name)
+        record = self.store.computes.get(self.name)
         if record is None:
             return None
         return ClusterConfig.from_dict(record["config"])
@@ -243,12 +243,12 @@ class Manager:
         from cumulus._procs import ProcessRef
 
         tls = getattr(self.cluster, "_cumulus_tls", None)
-        self.store.merge_compute_state(
+        self.store.computes.merge_state(
             self.name, status="Running", address=self.cluster.scheduler_address,
             **ProcessRef.of(os.getpid()).to_dict(), host=socket.gethostname(), error=None,
             started_at=time.time(),
             heartbeat=time.time(), tls={"folder": tls.folder} if tls else None)
-        self.store.put_compute(self.name, status="Succeeded")
+        self.store.computes.put(self.name, status="Succeeded")
 
     def loop(self, cfg: Any) -> None:
         last: dict[str, Any] = {}
@@ -260,17 +260,17 @@ class Manager:
                       flush=True)
                 return
             try:
-                record = self.store.get_compute(self.name)
+                record = self.store.computes.get(self.name)
                 if record is None or (record.get("state") or {}).get("stop_requested"):
                     return
                 cfg = self._apply(cfg, record)
                 observed = _observed(self.adaptive)
                 now = time.time()
                 if observed != last or now - beat >= HEARTBEAT_EVERY:
-                    self.store.merge_compute_state(self.name, heartbeat=now,
+                    self.store.computes.merge_state(self.name, heartbeat=now,
                                                    observed_at=now, **observed)
                     if observed and _counts(observed) != _counts(last):
-                        self.store.add_compute_sample(self.name, observed, now)
+                        self.store.computes.add_sample(self.name, observed, now)
                     last, beat = observed, now
                 if now - quota_checked >= (QUOTA_SHARED_EVERY if self.shared_quota
                                            else QUOTA_EVERY):
@@ -306,7 +306,7 @@ class Manager:
         self.shared_quota = not shared.empty
         others = Usage()
         if not shared.empty:
-            usage = live_usage(self.store.list_compute(), now)
+            usage = live_usage(self.store.computes.list(), now)
             others = sum((u for name, u in usage.items() if name != self.name), Usage())
         quota = allowance(Limits.from_dict(quotas.get(self.name)), shared, others)
         if quota == (self.quota or Allowance()):
@@ -314,7 +314,7 @@ class Manager:
         self.quota = quota
         self.client.sync(self.client.scheduler.cumulus_quota, quota=quota.to_dict())
         self.adaptive.settings = scale_settings(cfg, quota)
-        self.store.merge_compute_state(self.name, quota=quota.to_dict())
+        self.store.computes.merge_state(self.name, quota=quota.to_dict())
 
     def _idle_long_enough(self, cfg: Any, observed: dict[str, Any], now: float) -> bool:
         idle = (cfg.min_nodes == 0 and observed.get("current_node_count") == 0
@@ -380,9 +380,9 @@ def main(argv: list[str]) -> int:
         recovered = manager.recover(cfg)
         manager.publish()
     except Exception as exc:  # report, so that clients do not wait in vain
-        manager.store.merge_compute_state(name, status="Failed",
+        manager.store.computes.merge_state(name, status="Failed",
                                           error=f"{type(exc).__name__}: {exc}")
-        manager.store.put_compute(name, status="Failed")
+        manager.store.computes.put(name, status="Failed")
         manager.close()
         raise
     print(f"manager {name}: scheduler at {manager.cluster.scheduler_address}; "
@@ -391,7 +391,7 @@ def main(argv: list[str]) -> int:
         manager.loop(cfg)
     finally:
         if manager.ws.root.exists():   # a deleted workspace has no store to tell
-            manager.store.merge_compute_state(name, status="Stopped", address=None,
+            manager.store.computes.merge_state(name, status="Stopped", address=None,
                                               current_node_count=0, target_node_count=0,
                                               stopped_at=time.time())
         manager.close()

@@ -123,7 +123,7 @@ def _read(ws: Workspace, fresh: bool = False) -> dict[str, Limits]:
 
 def _usage(ws: Workspace) -> dict[str, Usage]:
     """target -> what its running manager last reported in use."""
-    return live_usage(ws.store.list_compute(), time.time())
+    return live_usage(ws.store.computes.list(), time.time())
 
 
 __all__ = ["Quota", "check_run_quota"]

@@ -66,11 +66,11 @@ class ComputeTarget:
     def __init__(self, workspace: Workspace, name: str) -> None:
         self.workspace = workspace
         self.name = name
-        record = workspace.store.get_compute(name)
+        record = workspace.store.computes.get(name)
         if record is None and name == LOCAL:
             record = _create_local(workspace)
         if record is None:
-            known = sorted({LOCAL, *(r["name"] for r in workspace.store.list_compute())})
+            known = sorted({LOCAL, *(r["name"] for r in workspace.store.computes.list())})
             raise ComputeTargetNotFoundError(
                 name, known, hint="Create it with ComputeTarget.create(ws, name, config) or "
                                   "`cumulus compute create`.")
@@ -92,7 +92,7 @@ class ComputeTarget:
         from cumulus.compute._base import require_extra
 
         require_extra(config.backend)   # a missing extra fails here, before anything is stored
-        if workspace.store.get_compute(name) is not None:
+        if workspace.store.computes.get(name) is not None:
             if exist_ok:
                 return cls(workspace, name)
             raise ValidationError(f"Compute target {name!r} exists already. Open it with "
@@ -101,7 +101,7 @@ class ComputeTarget:
         from cumulus.compute._base import backend_class
 
         backend_class(config.backend).preflight(config)   # unreachable hosts fail here
-        workspace.store.put_compute(name, backend=config.backend, config=config.to_dict(),
+        workspace.store.computes.put(name, backend=config.backend, config=config.to_dict(),
                                     status="Creating", state={})
         target = cls(workspace, name)
         target.backend.start()
@@ -125,7 +125,7 @@ class ComputeTarget:
         return self._backend
 
     def refresh(self) -> ComputeTarget:
-        record = self.workspace.store.get_compute(self.name)
+        record = self.workspace.store.computes.get(self.name)
         if record is None:
             raise ComputeTargetNotFoundError(self.name, hint="It was deleted.")
         self._record = record
@@ -178,7 +178,7 @@ class ComputeTarget:
         """Node counts over time (kept a week), oldest first: one sample each time the
         counts changed, with ``time`` (epoch seconds), ``nodes``, ``target_nodes``,
         ``queued_runs``, ``running_runs`` and ``node_states`` (idle/running/... counts)."""
-        return self.workspace.store.compute_samples(self.name, since=since)
+        return self.workspace.store.computes.samples(self.name, since=since)
 
     def list_nodes(self) -> list[dict[str, Any]]:
         """The target's nodes now: name, Dask address, host, pid, working directory and the
@@ -230,7 +230,7 @@ class ComputeTarget:
                                   idle_seconds_before_scaledown=idle_seconds_before_scaledown)
         if node_setup is not None:
             new = ClusterConfig.from_dict({**new.to_dict(), "node_setup": node_setup or None})
-        self.workspace.store.put_compute(self.name, config=new.to_dict())
+        self.workspace.store.computes.put(self.name, config=new.to_dict())
         self.refresh()
         return new
 
@@ -254,9 +254,9 @@ class ComputeTarget:
             cancel_run(store, rec["id"], reason)
         if active:
             self._wait_canceled([r["id"] for r in active], reason)
-        store.put_compute(self.name, status="Deleting")
+        store.computes.put(self.name, status="Deleting")
         self.backend.stop()
-        store.delete_compute(self.name)
+        store.computes.delete(self.name)
 
     def _wait_canceled(self, run_ids: list[str], reason: str) -> None:
         """Give executors time to stop their scripts; then close the stragglers."""
@@ -311,7 +311,7 @@ class ComputeTarget:
                 "importing prefect (or call task_runner() first).")
         from cumulus.compute._tls import security_from_state
 
-        state = (self.workspace.store.get_compute(self.name) or {}).get("state") or {}
+        state = (self.workspace.store.computes.get(self.name) or {}).get("state") or {}
         if address.startswith("tls://"):
             return DaskTaskRunner(address=address,
                                   client_kwargs={"security": security_from_state(state)})
@@ -325,16 +325,16 @@ def _create_local(ws: Workspace) -> dict[str, Any] | None:
     from sqlalchemy.exc import IntegrityError
 
     try:
-        ws.store.put_compute(LOCAL, backend="local", config=default_local_config(ws).to_dict(),
+        ws.store.computes.put(LOCAL, backend="local", config=default_local_config(ws).to_dict(),
                              status="Succeeded", state={})
     except IntegrityError:
         pass        # another process created it at the same moment
-    return ws.store.get_compute(LOCAL)
+    return ws.store.computes.get(LOCAL)
 
 
 def list_targets(ws: Workspace) -> dict[str, ComputeTarget]:
     """Every compute target of the workspace by name (``local`` always included)."""
-    names = {LOCAL, *(r["name"] for r in ws.store.list_compute())}
+    names = {LOCAL, *(r["name"] for r in ws.store.computes.list())}
     out: dict[str, ComputeTarget] = {}
     for name in sorted(names):
         try:

@@ -78,33 +78,33 @@ class Datastore:
         ds.root  # noqa: B018 - validates the path part of the URL
         if not skip_validation:
             ds.check_access()
-        ws.store.put_datastore(name, url, definition, is_default=set_default)
+        ws.store.datastores.put(name, url, definition, is_default=set_default)
         ws.forget_default_datastore()  # the workspace's cached default may change
         return ds
 
     @classmethod
     def get(cls, ws: Workspace, name: str) -> Datastore:
-        record = ws.store.get_datastore(name)
+        record = ws.store.datastores.get(name)
         if record is not None:
             return cls(ws, name, record["url"], record["definition"])
         builtin = _builtin(ws).get(name)
         if builtin is not None:
             return builtin
-        known = sorted({*(r["name"] for r in ws.store.list_datastores()), *_builtin(ws)})
+        known = sorted({*(r["name"] for r in ws.store.datastores.list()), *_builtin(ws)})
         raise DatastoreNotFoundError(name, known,
                                      hint="Register it with Datastore.register(ws, name, url).")
 
     @classmethod
     def list(cls, ws: Workspace) -> dict[str, Datastore]:
         out = dict(_builtin(ws))
-        for r in ws.store.list_datastores():
+        for r in ws.store.datastores.list():
             out[r["name"]] = cls(ws, r["name"], r["url"], r["definition"])
         return out
 
     @classmethod
     def get_default(cls, ws: Workspace) -> Datastore:
         name = ws.config.default_datastore
-        record = ws.store.default_datastore(fallback=name)
+        record = ws.store.datastores.default(fallback=name)
         if record is not None:
             return cls(ws, record["name"], record["url"], record["definition"])
         builtin = _builtin(ws).get(name)
@@ -113,15 +113,15 @@ class Datastore:
     def set_as_default(self) -> None:
         """Make this the workspace's default datastore (snapshots, outputs, logs go here)."""
         ws = self._ws()
-        if ws.store.get_datastore(self.name) is None:
-            ws.store.put_datastore(self.name, self.url, self.definition)
-        ws.store.set_default_datastore(self.name)
+        if ws.store.datastores.get(self.name) is None:
+            ws.store.datastores.put(self.name, self.url, self.definition)
+        ws.store.datastores.set_default(self.name)
         ws.forget_default_datastore()
 
     def unregister(self) -> None:
         """Forget this datastore (its data stays where it is)."""
         ws = self._ws()
-        if ws.store.get_datastore(self.name) is None:
+        if ws.store.datastores.get(self.name) is None:
             if self.name in _builtin(ws):
                 raise DatastoreError(f"Datastore {self.name!r} is built in or declared in "
                                      "cumulus.yaml; remove it from cumulus.yaml instead.")
@@ -129,7 +129,7 @@ class Datastore:
         if Datastore.get_default(ws).name == self.name:
             raise DatastoreError(f"Datastore {self.name!r} is the workspace's default; make "
                                  "another one the default first (set_as_default()).")
-        ws.store.delete_datastore(self.name)
+        ws.store.datastores.delete(self.name)
         ws.forget_default_datastore()
 
     # filesystem --------------------------------------------------------------------------

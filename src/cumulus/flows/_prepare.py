@@ -149,7 +149,7 @@ def check_compute_targets(ws: Workspace, graph: Graph) -> None:
 
 
 def _known_targets(ws: Workspace) -> list[str]:
-    return sorted({"local", *(r["name"] for r in ws.store.list_compute())})
+    return sorted({"local", *(r["name"] for r in ws.store.computes.list())})
 
 
 def check_data(ws: Workspace, graph: Graph) -> None:

@@ -57,19 +57,19 @@ def _model() -> Any:
 
 
 def get_record(ws: Workspace, key: str) -> dict[str, Any] | None:
-    return ws.store.get_record(_model(), key)
+    return ws.store.records.get(_model(), key)
 
 
 def list_records(ws: Workspace) -> list[dict[str, Any]]:
-    return ws.store.list_records(_model())
+    return ws.store.records.list(_model())
 
 
 def put_record(ws: Workspace, key: str, **values: Any) -> None:
-    ws.store.put_record(_model(), key, **values)
+    ws.store.records.put(_model(), key, **values)
 
 
 def delete_record(ws: Workspace, key: str) -> bool:
-    return ws.store.delete_record(_model(), key)
+    return ws.store.records.delete(_model(), key)
 
 
 def merge_state(ws: Workspace, key: str, **state: Any) -> None:

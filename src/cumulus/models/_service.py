@@ -348,7 +348,7 @@ class Webservice:
     def _delete_unlocked(self) -> None:
         self._backend().stop()
         KeyFile(self.workspace, self.name).delete()
-        self.workspace.store.delete_record(m.ServiceRecord, self.name)
+        self.workspace.store.records.delete(m.ServiceRecord, self.name)
 
     def close(self) -> None:
         """Close this handle's HTTP and engine connections (the service keeps running)."""
@@ -370,7 +370,7 @@ class Webservice:
     def list(cls, workspace: Workspace, model_name: str | None = None) -> list[Webservice]:
         """Services of the workspace (only those serving ``model_name`` when given)."""
         out = []
-        for rec in workspace.store.list_records(m.ServiceRecord):
+        for rec in workspace.store.records.list(m.ServiceRecord):
             if model_name and not any(r["name"] == model_name for r in rec["models"] or []):
                 continue
             if cls is not Webservice and rec["kind"] != cls._kind:
@@ -432,9 +432,9 @@ class DockerWebservice(Webservice):
 
 
 def _load(ws: Workspace, name: str) -> dict[str, Any]:
-    rec = ws.store.get_record(m.ServiceRecord, name)
+    rec = ws.store.records.get(m.ServiceRecord, name)
     if rec is None:
-        known = [r["name"] for r in ws.store.list_records(m.ServiceRecord)]
+        known = [r["name"] for r in ws.store.records.list(m.ServiceRecord)]
         raise ServiceNotFoundError(name, known, hint="Deploy one with Model.deploy(...); list "
                                    "them with `cumulus model services`.")
     return rec
@@ -475,7 +475,7 @@ def deploy(ws: Workspace, name: str, models: Sequence[Model], inference_config: 
             f"deployment_config must come from LocalWebservice.deploy_configuration() or "
             f"DockerWebservice.deploy_configuration(), got {type(config).__name__}.")
     with service_lock(ws, name):
-        if ws.store.get_record(m.ServiceRecord, name) is not None:
+        if ws.store.records.get(m.ServiceRecord, name) is not None:
             if not overwrite:
                 raise DeploymentError(
                     f"Service {name!r} exists already. Update it with "
@@ -514,7 +514,7 @@ def _start(ws: Workspace, name: str, backend: Backend, refs: list[dict[str, Any]
     except BaseException:
         backend.stop()
         keyfile.delete()
-        ws.store.delete_record(m.ServiceRecord, name)
+        ws.store.records.delete(m.ServiceRecord, name)
         raise
     ws.store.services.update(name, state={**backend.state, "revision": 1, "next_revision": 2,
                                           "key_hashes": auth["key_hashes"]},

@@ -35,14 +35,13 @@ from cumulus.store import _hot as hot
 from cumulus.store import models as m
 from cumulus.store._compiled import Statements, driver_connection, statements_for
 from cumulus.store._models import ModelRepository, QuotaRepository, ServiceRepository
+from cumulus.store._records import ComputeRepository, DatastoreRepository, RecordRepository
 from cumulus.store._retry import retry_public_methods
 from cumulus.store._sweeps import SweepStateRepository
 from cumulus.store._versioned import VersionedRepository
 from cumulus.store.engine import READONLY, get_engine
 from cumulus.store.status import TERMINAL, RunStatus, sources_for
 
-#: seconds compute samples are kept
-SAMPLE_KEEP = 7 * 86400
 RUN_FIELDS = ("id", "experiment_id", "parent_id", "kind", "display_name", "status", "created_at",
               "start_time", "end_time", "status_changed_at", "heartbeat_at", "compute_target",
               "node", "attempt", "exit_code", "params", "tags", "properties", "definition",
@@ -189,6 +188,18 @@ class Store:
     @property
     def sweep_states(self) -> SweepStateRepository:
         return SweepStateRepository(self)
+
+    @property
+    def records(self) -> RecordRepository:
+        return RecordRepository(self)
+
+    @property
+    def datastores(self) -> DatastoreRepository:
+        return DatastoreRepository(self)
+
+    @property
+    def computes(self) -> ComputeRepository:
+        return ComputeRepository(self)
 
     # experiments ---------------------------------------------------------------------------
     def get_or_create_experiment(self, name: str) -> dict[str, Any]:
@@ -576,117 +587,7 @@ class Store:
             return [_row(a, ("path", "datastore", "location", "size", "checksum", "created_at"))
                     for a in s.scalars(q.order_by(m.Artifact.path)).all()]
 
-    # generic key/value records (compute targets, datastores) -------------------------------
-    def put_record(self, model: type[Any], key: str, **values: Any) -> None:
-        with self.session() as s:
-            obj = s.get(model, key, with_for_update=True)
-            if obj is None:
-                s.add(model(name=key, **values))
-            else:
-                for k, v in values.items():
-                    setattr(obj, k, v)
-
-    def get_record(self, model: type[Any], key: str) -> dict[str, Any] | None:
-        table = model.__table__
-        with self._driver(write=False) as conn:   # read on every submit
-            return self.sql.get(("record", table.name), lambda: hot.record(table)).first(
-                conn, {"key": key})
-
-    def list_records(self, model: type[Any]) -> list[dict[str, Any]]:
-        with self.reading() as s:
-            rows = s.scalars(select(model).order_by(model.name)).all()
-            return [{c.key: getattr(o, c.key) for c in model.__table__.columns} for o in rows]
-
-    def delete_record(self, model: type[Any], key: str) -> bool:
-        with self.session() as s:
-            obj = s.get(model, key)
-            if obj is None:
-                return False
-            s.delete(obj)
-            return True
-
-    # datastores ----------------------------------------------------------------------------
-    def put_datastore(self, name: str, url: str, definition: dict[str, Any],
-                      *, is_default: bool = False) -> None:
-        self.put_record(m.DatastoreRecord, name, url=url, definition=definition)
-        if is_default:
-            self.set_default_datastore(name)
-
-    def get_datastore(self, name: str) -> dict[str, Any] | None:
-        return self.get_record(m.DatastoreRecord, name)
-
-    def list_datastores(self) -> list[dict[str, Any]]:
-        return self.list_records(m.DatastoreRecord)
-
-    def delete_datastore(self, name: str) -> bool:
-        return self.delete_record(m.DatastoreRecord, name)
-
-    def set_default_datastore(self, name: str) -> None:
-        with self.session() as s:
-            s.execute(update(m.DatastoreRecord).values(is_default=False))
-            s.execute(update(m.DatastoreRecord).where(m.DatastoreRecord.name == name)
-                      .values(is_default=True))
-
-    def default_datastore(self, fallback: str) -> dict[str, Any] | None:
-        """The default datastore's record (name, url, definition), else the record named
-        ``fallback`` (the configured default), in one read; None if neither is recorded."""
-        with self._driver(write=False) as conn:   # it is read for every run
-            return self.sql.get("default_datastore", hot.default_datastore).first(
-                conn, {"fallback": fallback})
-
-    def default_datastore_name(self) -> str | None:
-        with self.reading() as s:
-            return s.scalar(select(m.DatastoreRecord.name)
-                            .where(m.DatastoreRecord.is_default.is_(True)))
-
-    # compute targets -----------------------------------------------------------------------
-    def put_compute(self, name: str, **values: Any) -> None:
-        values.setdefault("updated_at", _now())
-        self.put_record(m.ComputeTargetRecord, name, **values)
-
-    def get_compute(self, name: str) -> dict[str, Any] | None:
-        return self.get_record(m.ComputeTargetRecord, name)
-
-    def list_compute(self) -> list[dict[str, Any]]:
-        return self.list_records(m.ComputeTargetRecord)
-
-    def merge_compute_state(self, name: str, **state: Any) -> dict[str, Any]:
-        with self.session() as s:
-            obj = s.get(m.ComputeTargetRecord, name, with_for_update=True)
-            if obj is None:
-                return {}
-            obj.state = {**(obj.state or {}), **state}
-            obj.updated_at = _now()
-            return dict(obj.state)
-
-    def add_compute_sample(self, name: str, observed: dict[str, Any],
-                           at: float | None = None) -> None:
-        """Record the target's node counts now; samples older than a week are dropped."""
-        now = time.time() if at is None else at
-        with self.session() as s:
-            s.add(m.ComputeSample(
-                target=name, time=now, nodes=int(observed.get("current_node_count") or 0),
-                target_nodes=int(observed.get("target_node_count") or 0),
-                queued_runs=int(observed.get("queued_runs") or 0),
-                running_runs=int(observed.get("running_runs") or 0),
-                node_states=dict(observed.get("node_state_counts") or {})))
-            s.execute(delete(m.ComputeSample).where(m.ComputeSample.target == name,
-                                                    m.ComputeSample.time < now - SAMPLE_KEEP))
-
-    def compute_samples(self, name: str, since: float = 0.0,
-                        limit: int = 5000) -> list[dict[str, Any]]:
-        """The target's samples after ``since`` (epoch seconds), oldest first."""
-        cols = ("time", "nodes", "target_nodes", "queued_runs", "running_runs", "node_states")
-        with self.reading() as s:
-            rows = s.execute(select(*(getattr(m.ComputeSample, c) for c in cols))
-                             .where(m.ComputeSample.target == name,
-                                    m.ComputeSample.time > since)
-                             .order_by(m.ComputeSample.time.desc()).limit(limit)).all()
-        return [dict(zip(cols, row, strict=True)) for row in reversed(rows)]
-
-    def delete_compute(self, name: str) -> bool:
-        return self.delete_record(m.ComputeTargetRecord, name)
-
+    # compute targets' runs ------------------------------------------------------------
     def active_runs_on(self, target: str) -> list[dict[str, Any]]:
         with self.reading() as s:
             rows = s.scalars(select(m.Run).where(

@@ -37,7 +37,9 @@ from ._controller import SweepController
 from ._plan import Decision
 from ._trials import TrialSubmitter, load_trials
 
-BRIDGE_LIMIT = 60.0     # seconds: a controller that has not claimed the sweep by then will
+#: seconds: a controller that has not claimed the sweep by then is stuck somewhere; trials
+#: are not issued from a process that may be a user's notebook for longer than that
+BRIDGE_LIMIT = 60.0
 WAIT = 0.25             # seconds between looks when no event arrives
 
 log = logging.getLogger("cumulus.sweeps.bridge")

@@ -153,7 +153,7 @@ class _Execution:
     def _preemptible(self, rec: dict[str, Any]) -> bool:
         """Whether the run's target has low-priority (preemptible) nodes."""
         try:
-            target = self.store.get_compute(str(rec.get("compute_target") or ""))
+            target = self.store.computes.get(str(rec.get("compute_target") or ""))
         except Exception:
             return False
         return bool(target) and (target.get("config") or {}).get("priority") == "low"
