@@ -53,6 +53,7 @@ if dist.get_rank() == 0:
         from cumulus import Run
         Run.get_context().log("allreduce_MBps", mbps)
     print("RESULT " + json.dumps({"MBps": mbps, "seconds": secs}), flush=True)
+dist.barrier()   # every rank is done with gloo before any tears it down
 dist.destroy_process_group()
 """
 

@@ -51,4 +51,5 @@ os.makedirs("outputs", exist_ok=True)
 with open(f"outputs/params_rank{rank}.json", "w") as fh:
     json.dump({"rank": rank, "world": world, "digest": digest}, fh)
 print(f"rank {rank} parameter digest {digest}", flush=True)
+dist.barrier()   # every rank is done with gloo before any tears it down
 dist.destroy_process_group()

@@ -96,3 +96,40 @@ def test_a_held_run_the_plugin_lost_track_of_is_repaired_and_runs(cluster: Local
         assert client.run_on_scheduler(_books)["pending"] == []
     assert any(e.get("action") == "held-repaired" and e["held"] == ["cumulus-run-waiting"]
                for e in events), events
+
+
+def _gives_room_then_naps(seconds: float, give: bool) -> float:
+    from distributed import get_worker
+
+    from cumulus.tasks._node import give_back_room
+
+    if give:
+        give_back_room(get_worker().get_current_task())
+    time.sleep(seconds)
+    return time.time()
+
+
+@pytest.mark.parametrize("give", [True, False])
+def test_a_run_that_gives_its_room_back_lets_the_next_run_come_at_once(give: bool) -> None:
+    """One node with room for one run (2 cpus, each run asks 2) and two threads: the second
+    run starts while the first still runs only if the first gave its room back."""
+    with LocalCluster(n_workers=1, threads_per_worker=2, processes=False,
+                      dashboard_address=None) as cl, Client(cl) as client:
+        client.register_plugin(CumulusPlugin())
+
+        def note(run: str) -> dict[str, Any]:
+            return {"request": {"cpus": 2.0}, "store": None, "run": run, "group": run,
+                    "priority": 0}
+
+        with dask.annotate(**{ANNOTATION: note("first")}):
+            first = client.submit(_gives_room_then_naps, 1.5, give, key="cumulus-run-first",
+                                  pure=False)
+        with dask.annotate(**{ANNOTATION: note("second")}):
+            second = client.submit(time.time, key="cumulus-run-second", pure=False)
+        ended, started = first.result(timeout=60), second.result(timeout=60)
+        if give:
+            assert started < ended - 0.5      # placed while the first one still ran
+        else:
+            assert started >= ended           # it waited for the first one's room
+        assert client.run_on_scheduler(lambda dask_scheduler: sorted(
+            dask_scheduler.plugins[PLUGIN_NAME].released)) == []

@@ -233,3 +233,29 @@ def _alive(pid: int) -> bool:
             return fh.read().split(") ")[-1][:1] != "Z"
     except OSError:
         return False
+
+
+def test_a_run_with_nothing_to_upload_gives_its_node_back_before_its_task_returns(
+        workspace, script_dir) -> None:  # type: ignore[no-untyped-def]
+    from cumulus.compute import ComputeTarget
+    from cumulus.compute._base import run_key
+    from cumulus.tasks._node import ROOM_TOPIC
+
+    exp = _exp(workspace, "runs-room")
+    quick = exp.submit(ScriptRunConfig(source_directory=script_dir({"q.py": "print(1)\n"}),
+                                       script="q.py"))
+    outputs = exp.submit(ScriptRunConfig(
+        source_directory=script_dir({"o.py": "open('outputs/x.txt', 'w').write('x')\n"}),
+        script="o.py"))
+    failing = exp.submit(ScriptRunConfig(source_directory=script_dir({"f.py": "exit(3)\n"}),
+                                         script="f.py"))
+    for run in (quick, outputs, failing):
+        run.wait_for_completion(raise_on_error=False)
+    assert (quick.get_status(), outputs.get_status(), failing.get_status()) == \
+        ("Completed", "Completed", "Failed")
+    client = ComputeTarget(workspace, "local").backend.client()
+    keys = {msg["key"] for _, msg in client.get_events(ROOM_TOPIC)}
+    assert run_key(quick.id) in keys           # only its final write was left
+    assert run_key(outputs.id) not in keys     # its outputs go up first
+    assert run_key(failing.id) not in keys
+    assert "outputs/x.txt" in outputs.get_file_names()

@@ -6,7 +6,10 @@ It lives on the Dask scheduler (in the manager process for ``local``) and does f
   scheduler (restricted to a worker that does not exist) until :func:`~._policy.place` finds a
   node with room for its request; then it is restricted to that node and sent there. Queued
   runs therefore wait on the scheduler, not behind a busy node, and a node's death only
-  touches runs that were really executing on it.
+  touches runs that were really executing on it. A run whose script exited cleanly with
+  nothing to upload gives its room back at once (an event on :data:`ROOM_TOPIC`): only its
+  final write remains, and the next run is sent while it is made, to start when its task
+  returns, instead of a scheduler round trip later.
 - **Idleness.** It records when each node last became idle. ``valid_workers_downscaling``
   lets the scheduler close only nodes that :func:`~._policy.releasable` allows: idle for
   ``idle_seconds`` and never busy.
@@ -52,6 +55,7 @@ from cumulus.compute._policy import (
     releasable,
 )
 from cumulus.compute._quota import Allowance, Usage, admit, admitted
+from cumulus.tasks._node import ROOM_TOPIC
 
 logger = logging.getLogger("cumulus.compute")
 
@@ -91,6 +95,8 @@ class CumulusPlugin(SchedulerPlugin):
         self.kinds: Counter[tuple[tuple[str, float], ...]] = Counter()
         self.last_submitted = 0.0
         self.pending: dict[str, None] = {}                  # held run keys, FIFO
+        # processing run keys whose room is free again: their script is done (see log_event)
+        self.released: set[str] = set()
         self.idle_since: dict[str, float] = {}              # worker address -> time
         self.retiring: set[str] = set()                     # worker addresses
         self.preparing: set[str] = set()                    # running node_setup
@@ -148,9 +154,22 @@ class CumulusPlugin(SchedulerPlugin):
             self._event("run-queued", key=key)
         self._schedule_dispatch()
 
+    def log_event(self, topic: str, msg: Any) -> None:
+        """A run's node has room again: its script exited cleanly with nothing to upload, so
+        only the run's final write remains (``tasks._node.give_back_room``)."""
+        if topic != ROOM_TOPIC or not isinstance(msg, dict):
+            return
+        key = msg.get("key")
+        ts = self.scheduler.tasks.get(key)
+        if ts is not None and ts.state == "processing" and key in self.requests:
+            self.released.add(key)
+            self._schedule_dispatch()
+
     def transition(self, key: Any, start: str, finish: str, *args: Any, **kwargs: Any) -> None:
         if "processing" in (start, finish):
             self._refresh_idle()
+        if start == "processing":
+            self.released.discard(key)
         if key not in self.requests:
             return
         if finish == "no-worker":
@@ -245,7 +264,8 @@ class CumulusPlugin(SchedulerPlugin):
                 self._event("node-idle", node=str(ws.name))
 
     def _node(self, ws: Any) -> Node:
-        runs = [ts.key for ts in ws.processing if ts.key in self.requests]
+        runs = [ts.key for ts in ws.processing
+                if ts.key in self.requests and ts.key not in self.released]
         used: dict[str, float] = {}
         for key in runs:
             for name, amount in self.requests[key].items():
@@ -304,7 +324,7 @@ class CumulusPlugin(SchedulerPlugin):
         for ws in self.scheduler.workers.values():
             for ts in ws.processing:
                 item = self.items.get(ts.key)
-                if item is not None:
+                if item is not None and ts.key not in self.released:
                     running[item.group] = running.get(item.group, 0) + 1
         return running
 

@@ -7,9 +7,27 @@ import json
 import threading
 from typing import Any
 
-__all__ = ["payload_text", "prompt_reports", "workspace_of"]
+__all__ = ["ROOM_TOPIC", "give_back_room", "payload_text", "prompt_reports", "workspace_of"]
 
 REPORT_INTERVAL = 0.001   # seconds a node batches its messages to the scheduler
+#: the Dask event topic on which a node gives a run's room back before its task returns (the
+#: cumulus scheduler plugin listens; without it the event is only kept in the event log)
+ROOM_TOPIC = "cumulus-room"
+
+
+def give_back_room(key: str | None) -> None:
+    """Tell the scheduler that run task ``key`` needs its node's room no more: its script
+    exited cleanly with nothing to upload, and only the run's final write remains. The next
+    run is sent to this node meanwhile, and starts the moment this task returns, instead of
+    a round trip through the scheduler later. Best effort: a no-op off a Dask worker."""
+    if key is None:
+        return
+    try:
+        from distributed import get_worker
+
+        get_worker().log_event(ROOM_TOPIC, {"key": key})
+    except Exception:
+        pass
 
 
 def prompt_reports() -> None:

@@ -22,7 +22,7 @@ from cumulus._install import PACKAGE_ROOT
 from cumulus.specs import ScriptSpec, TaskSpec
 from cumulus.store.status import TERMINAL, RunStatus
 from cumulus.tasks._guard import node_guard
-from cumulus.tasks._node import prompt_reports, workspace_of
+from cumulus.tasks._node import give_back_room, prompt_reports, workspace_of
 from cumulus.tasks._process import ExitWatch, LogFile, discard_dir
 from cumulus.tasks.events import cancel_board, publish_event
 from cumulus.tasks.ingest import Ingestor, wait_quiet
@@ -47,12 +47,15 @@ def execute_task(task: TaskSpec, ws_payload: str | dict[str, Any]) -> str:
         return run_node(workspace_of(ws_payload), task.run_id, task.rank,
                         task.world, task.attempt_limit)
     prompt_reports()
-    return _Execution(workspace_of(ws_payload), task.run_id, task.attempt_limit).run()
+    return _Execution(workspace_of(ws_payload), task.run_id, task.attempt_limit,
+                      task_key=task.key).run()
 
 
 class _Execution:
-    def __init__(self, ws: Any, run_id: str, attempt_limit: int) -> None:
+    def __init__(self, ws: Any, run_id: str, attempt_limit: int,
+                 task_key: str | None = None) -> None:
         self.ws = ws
+        self.task_key = task_key    # its Dask task's (None: not run as a launch-layer task)
         self.quick_finish = False   # a clean exit with nothing to upload (see _finalize)
         self.running = False        # Running recorded (see _execute and _mark_running)
         self.started_at: Any = None  # when the script started, for Running's start time
@@ -365,6 +368,8 @@ class _Execution:
         # final status when that is one transaction (see _finalize), else by _flush_tail
         self.tail = ("".join(out.drain()), [])
         self._sync_logs(synced, unindexed=self.tail[1], final=True)
+        if self.quick_finish:     # one write left: the next run may come to this node now
+            give_back_room(self.task_key)
         return code, outcome
 
     def _sync_logs(self, synced: dict[str, tuple[int, int]],
