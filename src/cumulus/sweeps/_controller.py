@@ -1,12 +1,11 @@
 """The sweep controller: issue trials, follow their metrics, stop bad ones, finish the sweep.
 
-It runs detached from the process that submitted the sweep
-(``python -m cumulus.sweeps._controller SWEEP_ID``, the workspace in the environment variable
-``CUMULUS_SWEEP_WORKSPACE``) or in-process (``run_controller``, used by ``cumulus sweep resume
---foreground`` and tests). Everything it needs is in the store: the sweep's definition and state
-in ``sweep_state``, the trials as child runs, their metrics. So a controller that dies is
-replaced by resuming: finished trials are kept, running ones reattached (or requeued when their
-task was lost), and the sampler rebuilt from the history.
+It runs detached from the process that submitted the sweep (``python -m
+cumulus.sweeps._entry SWEEP_ID``, see ``_entry.py``) or in-process (``run_controller``, used
+by ``cumulus sweep resume --foreground`` and tests). Everything it needs is in the store: the
+sweep's definition and state in ``sweep_state``, the trials as child runs, their metrics. So
+a controller that dies is replaced by resuming: finished trials are kept, running ones
+reattached (or requeued when their task was lost), and the sampler rebuilt from the history.
 
 It does not sleep between polls: executors publish an event on the sweep's Dask topic when a
 trial writes metrics or ends, and the controller wakes on it, then reads only what is new
@@ -15,8 +14,7 @@ cannot arrive (a non-Dask backend, a restarted scheduler).
 
 Example::
 
-    pid = spawn_controller(ws, srun.id)          # what Sweep._submit does
-    run_controller(ws, srun.id)                  # or drive it here until the sweep ends
+    SweepController(ws, srun.id).run()           # drive it here until the sweep ends
 """
 
 from __future__ import annotations
@@ -25,8 +23,6 @@ import json
 import logging
 import math
 import os
-import signal
-import subprocess
 import sys
 import threading
 import time
@@ -35,8 +31,6 @@ from dataclasses import replace
 from datetime import datetime, timezone
 from typing import Any
 
-from cumulus._install import PACKAGE_ROOT
-from cumulus.compute._client import OWN_PROCESS_ENV
 from cumulus.errors import SweepError
 from cumulus.tasks.events import RUNS_TOPIC, Wakeup
 
@@ -55,7 +49,6 @@ from ._policies import NoTerminationPolicy
 from ._spec import SweepSpec
 from ._trials import TrialSubmitter, event_topic, load_trials, points_from_rows
 
-WORKSPACE_ENV = "CUMULUS_SWEEP_WORKSPACE"
 HEARTBEAT = 2.0
 FALLBACK_POLL = 2.0          # with Dask events: only a safety net
 POLL_WITHOUT_EVENTS = 0.5
@@ -584,63 +577,3 @@ def _aware(value: datetime) -> datetime:
 def _format_params(params: dict[str, Any]) -> str:
     return ", ".join(f"{k}={v:.6g}" if isinstance(v, float) else f"{k}={v}"
                      for k, v in params.items())
-
-
-# --------------------------------------------------------------------------- entry points
-
-
-def run_controller(ws: Any, sweep_id: str) -> str:
-    """Drive sweep ``sweep_id`` in this process until it ends; returns its status."""
-    return SweepController(ws, sweep_id).run()
-
-
-def spawn_controller(ws: Any, sweep_id: str) -> int:
-    """Start a detached controller process (it survives this one); returns its pid."""
-    return spawn(ws, sweep_id).pid
-
-
-def spawn(ws: Any, sweep_id: str) -> subprocess.Popen[bytes]:
-    """Start a detached controller process (it survives this one), reaped by a thread here
-    if it ends first."""
-    logfile = ws.state_dir / "logs" / f"sweep-{sweep_id}.log"
-    logfile.parent.mkdir(parents=True, exist_ok=True)
-    env = dict(os.environ)
-    env[WORKSPACE_ENV] = json.dumps(ws.payload())
-    env.update(OWN_PROCESS_ENV)      # its Dask client's messages are small
-    # numpy's OpenBLAS threads spin for ~0.1 s after their start before they sleep: 60 ms of
-    # CPU, a sixth of a controller's start, on a machine whose cores run the sweep's trials
-    env.setdefault("OPENBLAS_THREAD_TIMEOUT", "4")
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [PACKAGE_ROOT, env.get("PYTHONPATH")]))
-    with open(logfile, "ab") as out:
-        proc = subprocess.Popen([sys.executable, "-m", "cumulus.sweeps._controller", sweep_id],
-                                stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
-                                start_new_session=True, env=env, cwd=str(ws.root))
-    threading.Thread(target=proc.wait, daemon=True).start()  # reap it if it ends first
-    _state.set_spawned(ws.store, sweep_id, proc.pid)
-    return proc
-
-
-def main(argv: list[str] | None = None) -> int:
-    args = list(sys.argv[1:] if argv is None else argv)
-    if len(args) != 1 or WORKSPACE_ENV not in os.environ:
-        print(f"usage: {WORKSPACE_ENV}=<workspace payload> python -m "
-              f"cumulus.sweeps._controller SWEEP_ID", file=sys.stderr)
-        return 2
-    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s %(message)s")
-    log.setLevel(logging.INFO)
-    from cumulus.workspace import Workspace
-
-    ws = Workspace.from_payload(json.loads(os.environ.pop(WORKSPACE_ENV)))
-    controller = SweepController(ws, args[0])
-    def _on_term(*_: Any) -> None:
-        controller.stop.set()
-        controller.wakeup.poke()
-
-    signal.signal(signal.SIGTERM, _on_term)
-    status = controller.run()
-    print(f"sweep {args[0]}: {status}", flush=True)
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -209,7 +209,7 @@ class SweepRun(Run):
         lost) and the sampler rebuilt from the history. ``detach=False`` drives the sweep in
         this process until it ends.
         """
-        from ._controller import run_controller, spawn_controller
+        from ._entry import run_controller, spawn_controller
 
         status = self.get_status()
         if status in TERMINAL:

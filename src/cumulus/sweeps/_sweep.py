@@ -210,7 +210,7 @@ class Sweep:
 
         from . import _state
         from ._bridge import start_bridge
-        from ._controller import spawn
+        from ._entry import spawn
         from ._run import SweepRun
 
         ws = experiment.workspace
