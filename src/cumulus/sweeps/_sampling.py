@@ -8,8 +8,9 @@ history when it is not the one they have been following.
 
 Example::
 
-    sampler = BayesianSampling({"--lr": loguniform(-6, -1), "--batch": choice(16, 32)}, seed=1)
-    params = sampler.suggest(history, 4, goal="maximize")
+    sampler = sampling_from_dict({"type": "random", "space": {"--batch": "choice(16, 32)"},
+                                  "seed": 3})
+    sampler.suggest([], 2)            # the same two points for seed 3, resumed or not
 """
 
 from __future__ import annotations
