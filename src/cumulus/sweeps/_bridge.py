@@ -35,7 +35,7 @@ from cumulus.errors import SweepClaimedError
 
 from ._controller import SweepController
 from ._plan import Decision
-from ._trials import TrialSubmitter, load_trials
+from ._trials import TrialSubmitter
 
 #: seconds: a controller that has not claimed the sweep by then is stuck somewhere; trials
 #: are not issued from a process that may be a user's notebook for longer than that
@@ -51,7 +51,6 @@ class SweepBridge(SweepController):
     def __init__(self, ws: Any, sweep_id: str, controller: subprocess.Popen[bytes]) -> None:
         super().__init__(ws, sweep_id)
         self.controller = controller
-        self.issued = 0
 
     def run(self) -> str:
         """Issue trials until the handover; returns why the bridge stopped."""
@@ -85,15 +84,11 @@ class SweepBridge(SweepController):
 
     # what a controller does and a bridge does not --------------------------------------
     def _recover(self) -> None:
-        trials, self.cursor = load_trials(self.store, self.sweep_id, self.spec.metric,
-                                          self.state, self.spec.summary)
-        self.trials = {t.trial_id: t for t in trials}
-        self._read_full([t.trial_id for t in trials if not t.active])
+        self._read_full([t.trial_id for t in self._load() if not t.active])
 
     def _apply(self, decision: Decision) -> None:
         for params in decision.launch:         # SweepClaimedError ends the bridge
             self._launch(params)
-            self.issued += 1
 
     def _check_lost(self) -> None:
         pass

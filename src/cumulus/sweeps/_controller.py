@@ -201,10 +201,15 @@ class SweepController:
             self._note(f"no Dask event subscription ({type(exc).__name__}: {exc}); polling")
 
     # recovery ----------------------------------------------------------------------------
-    def _recover(self) -> None:
+    def _load(self) -> list[Trial]:
+        """The sweep's trials as the store has them (and the metric cursor past their rows)."""
         trials, self.cursor = load_trials(self.store, self.sweep_id, self.spec.metric,
                                           self.state, self.spec.summary)
         self.trials = {t.trial_id: t for t in trials}
+        return trials
+
+    def _recover(self) -> None:
+        trials = self._load()
         first_start = not self.state.get("controller_started")
         self.state["controller_started"] = True
         if first_start:
