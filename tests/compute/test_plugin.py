@@ -133,3 +133,48 @@ def test_a_run_that_gives_its_room_back_lets_the_next_run_come_at_once(give: boo
             assert started >= ended           # it waited for the first one's room
         assert client.run_on_scheduler(lambda dask_scheduler: sorted(
             dask_scheduler.plugins[PLUGIN_NAME].released)) == []
+
+
+async def _join(address: str, name: str) -> Any:
+    from distributed import Worker
+
+    return await Worker(address, name=name, nthreads=1, dashboard=False)
+
+
+@pytest.mark.parametrize("released", [True, False])
+def test_a_node_released_before_it_joined_gets_no_run(released: bool) -> None:
+    """The autoscaler releases a node it asked for before the node joins (its view may be a
+    moment old). Should the node join before its cluster stops it, it must get no run: the
+    run would be lost, and run again elsewhere, when the node is stopped."""
+    with LocalCluster(n_workers=1, threads_per_worker=1, processes=False,
+                      dashboard_address=None) as cl, Client(cl) as client:
+        client.register_plugin(CumulusPlugin(idle_seconds=30.0))
+        def note(run: str) -> dict[str, Any]:
+            return {"request": {"cpus": 1.0}, "store": None, "run": run, "group": run,
+                    "priority": 0}
+
+        with dask.annotate(**{ANNOTATION: note("busy")}):   # returns when it ended
+            busy = client.submit(_gives_room_then_naps, 2.0, False, key="cumulus-run-busy",
+                                 pure=False)
+        while not client.run_on_scheduler(
+                lambda dask_scheduler: bool(getattr(dask_scheduler.tasks.get(
+                    "cumulus-run-busy"), "processing_on", None))):
+            time.sleep(0.01)
+        if released:
+            assert client.sync(client.scheduler.cumulus_retire, names=["late"]) == ["late"]
+        late = client.sync(_join, cl.scheduler_address, "late")
+        try:
+            # joined: judged as a joined node now, and a new node is not idle long enough
+            assert client.sync(client.scheduler.cumulus_retire, names=["late"]) == []
+            with dask.annotate(**{ANNOTATION: note("next")}):
+                nxt = client.submit(time.time, key="cumulus-run-next", pure=False)
+            started, busy_ended = nxt.result(timeout=60), busy.result(timeout=60)
+            where = client.run_on_scheduler(lambda dask_scheduler: [
+                e[1].get("node") for e in dask_scheduler.get_events("cumulus")
+                if e[1].get("action") == "run-placed" and e[1].get("key") == "cumulus-run-next"])
+            if released:   # it waited for the busy node
+                assert where == ["0"] and started >= busy_ended - 0.1
+            else:          # the new node took it at once
+                assert where == ["late"] and started < busy_ended - 1.0
+        finally:
+            client.sync(late.close)

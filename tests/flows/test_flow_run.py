@@ -171,7 +171,9 @@ def test_independent_steps_run_at_the_same_time(flows_ws, tmp_path) -> None:  # 
     assert details["status"] == "Completed", prun.get_log()
     steps = prun.get_steps()
     assert sorted(r.display_name for r in steps) == ["meet", "meet_2"]
-    assert set(ended) == {r.id for r in steps}
+    assert set(ended) == {r.id for r in steps}, (
+        [(r.id, r.get_details()["parentRunId"], r.get_details()["statusHistory"])
+         for r in steps], prun.get_log())
 
 
 @step(retries=2, retry_delay_seconds=0.2, retry_backoff=1.0)

@@ -121,6 +121,22 @@ def test_compare_and_set_expected_status(store: Store) -> None:
     assert not store.try_transition("r1", "Preparing", expected=["Queued"])
 
 
+def test_a_transition_of_an_attempt_the_run_is_past_changes_nothing(store: Store) -> None:
+    _run(store)
+    store.transition("r1", "Preparing")
+    store.transition("r1", "Running", of_attempt=1, expected=["Preparing"])   # one source
+    store.transition("r1", "Queued", expected=["Running"], attempt=2)        # taken over
+    assert store.get_status_and_attempt("r1") == ("Queued", 2)
+    for kwargs in ({}, {"expected": ["Queued"]}):      # the read path, and the UPDATE alone
+        assert not store.try_transition("r1", "Canceled", of_attempt=1, **kwargs)
+        with pytest.raises(InvalidTransitionError, match="past attempt 1"):
+            store.transition("r1", "Failed", of_attempt=1, error={"message": "stale"}, **kwargs)
+    assert store.get_status_and_attempt("r1") == ("Queued", 2)
+    assert store.get_run("r1")["error"] is None
+    assert store.try_transition("r1", "Preparing", of_attempt=2, expected=["Queued"])
+    assert [e["to_status"] for e in store.status_events("r1")][-2:] == ["Queued", "Preparing"]
+
+
 def test_concurrent_claims_only_one_wins(store: Store) -> None:
     _run(store)
     wins: list[bool] = []

@@ -85,8 +85,10 @@ def test_resume_after_kill_9_keeps_trials_and_finishes_exactly(workspace, script
     for run_id, end in kept.items():  # finished before the kill: untouched
         assert trials[int(run_id.rsplit("_", 1)[1])].get_details()["endTimeUtc"] == end
     for t in trials:  # every trial ran once: reattached, not re-executed (but the lost one)
-        history = [e["status"] for e in t.get_details()["statusHistory"]]
-        assert history.count("Running") == (2 if t.id == lost else 1), (t.id, history)
+        events = t.get_details()["statusHistory"]
+        history = [e["status"] for e in events]
+        assert history.count("Running") == (2 if t.id == lost else 1), (
+            t.id, [(e["time"], e["status"], e["reason"]) for e in events], srun.get_log())
     assert store.get_run(lost)["attempt"] == 2
     log = srun.get_log()
     assert "resumed:" in log and "requeued: it had not reached the cluster" in log, log

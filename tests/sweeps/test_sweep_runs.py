@@ -76,6 +76,13 @@ def _wait_until(predicate, timeout: float = 90.0) -> None:  # type: ignore[no-un
         time.sleep(0.1)
 
 
+def _story(run) -> str:  # type: ignore[no-untyped-def]
+    """A trial's status history with reasons, and its log's end: what a failure shows."""
+    events = run.get_details()["statusHistory"]
+    lines = [f"{e['time']} {e['status']}: {e['reason']}" for e in events]
+    return "\n".join([run.id, *lines, run.get_log()[-3000:]])
+
+
 def test_grid_sweep_completes_and_finds_the_best_run(workspace, script_dir) -> None:  # type: ignore[no-untyped-def]
     src = ScriptRunConfig(source_directory=script_dir({"score.py": SCORE}), script="score.py",
                           arguments=["--steps", 3, "--x", 99])
@@ -130,7 +137,8 @@ def test_bandit_cancels_the_bad_trial_while_it_runs(workspace, script_dir) -> No
 
     by_quality = {t.get_details()["params"]["--quality"]: t for t in srun.get_children()}
     good, bad = by_quality["good"], by_quality["bad"]
-    assert good.get_status() == "Completed" and bad.get_status() == "Canceled"
+    assert good.get_status() == "Completed", _story(good)
+    assert bad.get_status() == "Canceled", _story(bad)
     reasons = [e["reason"] or "" for e in bad.get_details()["statusHistory"]]
     assert any(r.startswith("early termination: BanditPolicy(") for r in reasons), reasons
     assert len(bad.get_metrics()["acc"]) < 600  # stopped long before its end

@@ -259,3 +259,35 @@ def test_a_run_with_nothing_to_upload_gives_its_node_back_before_its_task_return
     assert run_key(outputs.id) not in keys     # its outputs go up first
     assert run_key(failing.id) not in keys
     assert "outputs/x.txt" in outputs.get_file_names()
+
+
+def test_an_attempt_whose_run_a_later_attempt_took_stops_and_records_nothing(
+        workspace, script_dir, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """A node taken for lost while it still runs (its connection broke; it was stopped while
+    its run started): the run starts again elsewhere as attempt 2. The stale attempt must stop
+    its script and write no status over the later attempt's."""
+    marker = tmp_path / "pid"
+    script = f"import os, time\nopen({str(marker)!r}, 'w').write(str(os.getpid()))\n" \
+             "time.sleep(120)\n"
+    run = _exp(workspace, "runs-superseded").submit(ScriptRunConfig(
+        source_directory=script_dir({"s.py": script}), script="s.py"))
+    store = workspace.store
+    deadline = time.monotonic() + 60
+    while not (marker.exists() and marker.read_text() and run.get_status() == "Running"):
+        assert time.monotonic() < deadline, run.get_status()
+        time.sleep(0.05)
+    pid = int(marker.read_text())
+    # what an executor that found the run Running does when it gets the run's task again
+    store.transition(run.id, "Queued", expected=["Running"], attempt=2,
+                     reason="requeued: node lost while Running (attempt 2)")
+    try:
+        deadline = time.monotonic() + 15
+        while _alive(pid) or "attempt 1 stopped" not in run.get_log():
+            assert time.monotonic() < deadline, (_alive(pid), run.get_log())
+            time.sleep(0.05)
+        time.sleep(0.5)   # whatever the stale attempt would still write
+        rec = store.get_run(run.id)
+        assert (rec["status"], rec["attempt"]) == ("Queued", 2)
+        assert [e["to_status"] for e in store.status_events(run.id)][-1] == "Queued"
+    finally:
+        store.try_transition(run.id, "Canceled", reason="test over")

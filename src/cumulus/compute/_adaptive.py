@@ -2,8 +2,9 @@
 
 Every ``interval`` it fetches the scheduler plugin's view, adds the nodes it has asked for but
 not yet seen, calls the pure :func:`~._policy.decide`, and applies the decision: start nodes,
-cancel ones not yet joined, or retire idle ones through the plugin, which re-checks on the
-scheduler, at that instant, that each is still releasable.
+cancel ones not yet joined, or retire idle ones, all through the plugin, which re-checks on the
+scheduler, at that instant, that each is still releasable (a node that joined since the view
+was read is judged as joined; one that has not is kept from getting a run if it joins).
 
 Example::
 
@@ -82,13 +83,11 @@ class RunAdaptive(Adaptive):
     async def scale_down(self, workers: list[Any]) -> None:  # type: ignore[override]
         if not workers:
             return
-        assert self.last is not None
-        joined = {n.name for n in self.last[0].nodes}
-        coming = [w for w in workers if str(w) not in joined]
-        retired = await self.scheduler.cumulus_retire(
-            names=[str(w) for w in workers if str(w) in joined])
+        # the plugin decides on the scheduler, at this instant, which may go: the view this
+        # decision read may be a moment old, and a node that joined since may hold a run
+        retired = await self.scheduler.cumulus_retire(names=[str(w) for w in workers])
         names = self._names()
-        gone = coming + [names[n] for n in retired if n in names]
+        gone = [names[n] for n in retired if n in names]
         if gone:
             result = self.cluster.scale_down(gone)  # type: ignore[attr-defined]
             if hasattr(result, "__await__"):

@@ -68,6 +68,9 @@ RECONCILE_INTERVAL = 1.0
 STREAM_INTERVAL = 0.001
 TERMINAL = ("Completed", "Failed", "Canceled")
 FINISHED_KEPT = 10_000
+#: seconds a node released before it joined gets no run, should it join: its cluster stops it
+#: well within that (and should it not, the node is used rather than kept idle for good)
+CANCEL_HOLD = 60.0
 SETUP_REPORTS_KEPT = 200
 
 
@@ -99,6 +102,8 @@ class CumulusPlugin(SchedulerPlugin):
         self.released: set[str] = set()
         self.idle_since: dict[str, float] = {}              # worker address -> time
         self.retiring: set[str] = set()                     # worker addresses
+        # names of nodes released before they joined -> when: no run if they join still
+        self.cancelled: dict[str, float] = {}
         self.preparing: set[str] = set()                    # running node_setup
         self.failed: set[str] = set()                       # node_setup failed
         self.setup: dict[str, dict[str, Any]] = {}          # node name -> last setup report
@@ -240,7 +245,9 @@ class CumulusPlugin(SchedulerPlugin):
         self.retiring.discard(worker)
         self.preparing.discard(worker)
         self.failed.discard(worker)
-        self._event("node-removed", node=self.names.pop(worker, worker))
+        name = self.names.pop(worker, worker)
+        self.cancelled.pop(name, None)
+        self._event("node-removed", node=name)
 
     def valid_workers_downscaling(self, scheduler: Any, workers: list[Any]) -> list[Any]:
         """Only nodes idle for ``idle_seconds`` (never busy ones) may be closed."""
@@ -272,7 +279,7 @@ class CumulusPlugin(SchedulerPlugin):
                 used[name] = used.get(name, 0.0) + amount
         status = getattr(ws.status, "name", str(ws.status))
         if ws.address in self.retiring or status in ("closing", "closing_gracefully",
-                                                      "closed"):
+                                                      "closed") or self._cancelled(ws):
             state = LEAVING
         elif ws.address in self.failed:
             state = SETUP_FAILED
@@ -288,6 +295,12 @@ class CumulusPlugin(SchedulerPlugin):
                     tasks=len(ws.processing),
                     idle_since=None if ws.processing else self.idle_since.get(ws.address),
                     state=state)
+
+    def _cancelled(self, ws: Any) -> bool:
+        """Released before it joined (see retire_handler); for ``CANCEL_HOLD`` seconds at
+        most, should its cluster never stop it."""
+        when = self.cancelled.get(str(ws.name)) if self.cancelled else None
+        return when is not None and time.time() - when < CANCEL_HOLD
 
     def view(self) -> dict[str, Any]:
         sched = self.scheduler
@@ -397,14 +410,23 @@ class CumulusPlugin(SchedulerPlugin):
         return "OK"
 
     async def retire_handler(self, names: list[str]) -> list[str]:
-        """Retire the named nodes that may still be released *now*; returns their names."""
-        wanted = {str(n) for n in names}
+        """Retire the named nodes that may still be released *now*; returns their names.
+
+        A named node that has not joined yet is released too, and gets no run should it join
+        before it is stopped: the caller decided on a view that may be a moment old, and a
+        node that joined meanwhile may already hold a run (closing it would run that run
+        twice). One that joined is judged like any other: a new node is not idle long enough.
+        """
+        wanted, now = {str(n) for n in names}, time.time()
+        joined = {str(ws.name): ws for ws in self.scheduler.workers.values()}
+        coming = sorted(wanted - set(joined))
+        self.cancelled = {n: t for n, t in self.cancelled.items() if now - t < CANCEL_HOLD}
+        self.cancelled.update(dict.fromkeys(coming, now))   # before any await
         chosen = self.valid_workers_downscaling(
-            self.scheduler, [ws for ws in self.scheduler.workers.values()
-                             if str(ws.name) in wanted])
+            self.scheduler, [ws for name, ws in joined.items() if name in wanted])
         addrs = [ws.address for ws in chosen]
         if not addrs:
-            return []
+            return coming
         self.retiring.update(addrs)   # placement skips them from this instant on
         for ws in chosen:
             self._event("node-release", node=str(ws.name),
@@ -419,7 +441,7 @@ class CumulusPlugin(SchedulerPlugin):
             self.retiring.difference_update(a for a in addrs if a in self.scheduler.workers
                                             and self.scheduler.workers[a].status.name
                                             == "running")
-        return [str(ws.name) for ws in chosen]
+        return coming + [str(ws.name) for ws in chosen]
 
     def _event(self, action: str, **fields: Any) -> None:
         try:

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import Table, bindparam, delete, insert, select, update
+from sqlalchemy import Table, bindparam, delete, func, insert, select, update
 from sqlalchemy.sql.expression import ClauseElement
 
 from cumulus.store import models as m
@@ -28,6 +28,10 @@ def run_status() -> ClauseElement:
     return select(RUNS.c.status).where(RUNS.c.id == bindparam("id"))
 
 
+def run_status_attempt() -> ClauseElement:
+    return select(RUNS.c.status, RUNS.c.attempt).where(RUNS.c.id == bindparam("id"))
+
+
 def run_field(field: str) -> ClauseElement:
     """One column of a run, FOR UPDATE where the dialect locks rows (a merge reads it)."""
     return select(RUNS.c[field]).where(RUNS.c.id == bindparam("id")).with_for_update()
@@ -43,11 +47,15 @@ def insert_run() -> ClauseElement:
             .returning(*RUNS.columns))
 
 
-def set_run(keys: Sequence[str], *, check_status: bool) -> ClauseElement:
-    """UPDATE runs SET ``keys`` WHERE id (AND status, a compare-and-set)."""
+def set_run(keys: Sequence[str], *, check_status: bool, check_attempt: bool = False
+            ) -> ClauseElement:
+    """UPDATE runs SET ``keys`` WHERE id (AND status, a compare-and-set; AND attempt, so that
+    an attempt whose run was taken over by a later one changes nothing)."""
     where = [RUNS.c.id == bindparam("w_id")]
     if check_status:
         where.append(RUNS.c.status == bindparam("w_status"))
+    if check_attempt:
+        where.append(func.coalesce(RUNS.c.attempt, 1) == bindparam("w_attempt"))
     return update(RUNS).where(*where).values({k: bindparam(f"v_{k}") for k in keys})
 
 

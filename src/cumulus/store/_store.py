@@ -13,10 +13,8 @@ Example::
 
 from __future__ import annotations
 
-import time
 from collections.abc import Collection, Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
-from datetime import datetime, timezone
 from itertools import pairwise
 from typing import Any
 
@@ -38,6 +36,8 @@ from cumulus.store._models import ModelRepository, QuotaRepository, ServiceRepos
 from cumulus.store._records import ComputeRepository, DatastoreRepository, RecordRepository
 from cumulus.store._retry import retry_public_methods
 from cumulus.store._sweeps import SweepStateRepository
+from cumulus.store._txn import full_rows, index_artifacts, insert_log, insert_metrics, metric_insert
+from cumulus.store._txn import now as _now
 from cumulus.store._versioned import VersionedRepository
 from cumulus.store.engine import READONLY, get_engine
 from cumulus.store.status import TERMINAL, RunStatus, sources_for
@@ -46,51 +46,6 @@ RUN_FIELDS = ("id", "experiment_id", "parent_id", "kind", "display_name", "statu
               "start_time", "end_time", "status_changed_at", "heartbeat_at", "compute_target",
               "node", "attempt", "exit_code", "params", "tags", "properties", "definition",
               "error", "reuse_key")
-
-
-def _insert_log(sql: Statements, conn: Any, run_id: str, text: str,
-                stream: str = "std_log") -> None:
-    """Append log text in the caller's transaction (nothing for empty text)."""
-    if text:
-        sql.get("insert_log", hot.insert_log).rowcount(conn, {
-            "v_run_id": run_id, "v_stream": stream, "v_text": text, "v_time": time.time()})
-
-
-def _metric_insert(dialect: str) -> str:
-    mark = "?" if dialect == "sqlite" else "%s"
-    return ("INSERT INTO metrics (run_id, name, kind, step, value, data, time, attempt) "
-            "VALUES (" + ", ".join([mark] * 8) + ")")
-
-
-def _full_rows(rows: Sequence[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
-    """Metric tuples with their attempt (1 when left out)."""
-    return [r if len(r) == 8 else (*r, 1) for r in rows]
-
-
-def _insert_metrics(conn: Any, dialect: str, rows: Sequence[tuple[Any, ...]]) -> None:
-    """Metric tuples (see ``insert_metric_tuples``) in the caller's transaction, on its
-    driver connection."""
-    if not rows:
-        return
-    cursor = conn.cursor()
-    try:
-        cursor.executemany(_metric_insert(dialect), _full_rows(rows))
-    finally:
-        cursor.close()
-
-
-def _index_artifacts(sql: Statements, conn: Any, run_id: str,
-                     items: Sequence[dict[str, Any]]) -> None:
-    """Index artifacts in the caller's transaction; an item replaces the same path."""
-    if not items:
-        return
-    drop = sql.get("drop_artifact", hot.drop_artifact)
-    add = sql.get("insert_artifact", hot.insert_artifact)
-    now = _now()
-    for item in items:
-        drop.rowcount(conn, {"run_id": run_id, "path": item["path"]})
-        row = {"size": None, "checksum": None, "created_at": now, **item, "run_id": run_id}
-        add.rowcount(conn, {f"v_{k}": row[k] for k in hot.ARTIFACT_COLUMNS})
 
 
 #: what a new run's columns hold unless given (every column is written: see create_run)
@@ -104,10 +59,6 @@ COMPILED_IDS = 32
 
 def _ids(run_ids: Sequence[str]) -> dict[str, str]:
     return {f"id{i}": r for i, r in enumerate(run_ids)}
-
-
-def _now() -> datetime:
-    return datetime.now(timezone.utc)
 
 
 def _row(obj: Any, fields: Iterable[str]) -> dict[str, Any]:
@@ -302,6 +253,16 @@ class Store:
             raise RunNotFoundError(run_id)
         return str(status)
 
+    def get_status_and_attempt(self, run_id: str) -> tuple[str, int]:
+        """The run's status and attempt, read together (an executor checks that its attempt
+        still has the run, and whether a cancel was requested)."""
+        with self._driver(write=False) as conn:
+            row = self.sql.get("status_attempt", hot.run_status_attempt).first(
+                conn, {"id": run_id})
+        if row is None or row["status"] is None:
+            raise RunNotFoundError(run_id)
+        return str(row["status"]), int(row["attempt"] or 1)
+
     def get_statuses(self, run_ids: Sequence[str]) -> dict[str, str]:
         if not run_ids:
             return {}
@@ -395,11 +356,13 @@ class Store:
                    expected: Iterable[str | RunStatus] | None = None,
                    via: Sequence[str | RunStatus] = (), log: str = "",
                    artifacts: Sequence[dict[str, Any]] = (),
-                   metrics: Sequence[tuple[Any, ...]] = (),
+                   metrics: Sequence[tuple[Any, ...]] = (), of_attempt: int | None = None,
                    **fields: Any) -> dict[str, Any]:
         """Move a run to ``to`` in one transaction, or raise InvalidTransitionError.
 
-        ``expected`` narrows the allowed source statuses (compare-and-set); extra ``fields``
+        ``expected`` narrows the allowed source statuses (compare-and-set); ``of_attempt``
+        applies it only while the run is at that attempt (an executor whose node was taken
+        for lost, and whose run a later attempt took over, changes nothing); extra ``fields``
         (exit_code, error, node, ...) are written in the same transaction. ``via`` passes
         through intermediate statuses in that transaction, each recorded as its own status
         event (e.g. Running -> Finalizing -> Completed when there is nothing to finalize).
@@ -424,16 +387,16 @@ class Store:
             values.setdefault("heartbeat_at", now)    # its first sign of life
         sql = self.sql
         with self._driver(write=True) as conn:  # the hottest write path: compiled statements
-            current = self._set_status(conn, run_id, allowed, dst, values)
+            current = self._set_status(conn, run_id, allowed, dst, values, of_attempt)
             steps = [current, *(h.value for h in hops), dst.value]
             event = sql.get("insert_event", hot.insert_event)
             for src, to_ in pairwise(steps):
                 event.rowcount(conn, {"v_run_id": run_id, "v_from_status": src,
                                       "v_to_status": to_, "v_time": now,
                                       "v_reason": reason if to_ == dst.value else None})
-            _insert_log(sql, conn, run_id, log)
-            _index_artifacts(sql, conn, run_id, artifacts)
-            _insert_metrics(conn, self.dialect, metrics)
+            insert_log(sql, conn, run_id, log)
+            index_artifacts(sql, conn, run_id, artifacts)
+            insert_metrics(conn, self.dialect, metrics)
             return {"id": run_id, "previous_status": current, **values}
 
     def claim(self, run_id: str, to: str | RunStatus = RunStatus.PREPARING, *,
@@ -459,12 +422,17 @@ class Store:
         return {f: row[f] for f in RUN_FIELDS}
 
     def _set_status(self, conn: Any, run_id: str, allowed: Collection[RunStatus], dst: RunStatus,
-                    values: dict[str, Any]) -> str:
-        """Write ``values`` if the run's status is one of ``allowed``; returns that status.
-        With one allowed status the compare-and-set is the UPDATE alone (no read first)."""
-        update_ = self.sql.get(("set_run", tuple(values), True),
-                               lambda: hot.set_run(tuple(values), check_status=True))
+                    values: dict[str, Any], of_attempt: int | None = None) -> str:
+        """Write ``values`` if the run's status is one of ``allowed`` (and it is at attempt
+        ``of_attempt``, if given); returns that status. With one allowed status the
+        compare-and-set is the UPDATE alone (no read first)."""
+        by_attempt = of_attempt is not None
+        update_ = self.sql.get(("set_run", tuple(values), True, by_attempt),
+                               lambda: hot.set_run(tuple(values), check_status=True,
+                                                   check_attempt=by_attempt))
         params = hot.prefixed(values)
+        if by_attempt:
+            params["w_attempt"] = int(of_attempt or 0)
         if len(allowed) == 1:
             (only,) = allowed
             if update_.rowcount(conn, {**params, "w_id": run_id, "w_status": only.value}) == 1:
@@ -478,8 +446,9 @@ class Store:
                 f"Run {run_id!r} cannot move from {current} to {dst.value}. Allowed from "
                 f"{current}: {sorted(x.value for x in _targets(current)) or 'nothing (final)'}.")
         if update_.rowcount(conn, {**params, "w_id": run_id, "w_status": current}) != 1:
-            raise InvalidTransitionError(   # lost a race: someone else changed it in between
-                f"Run {run_id!r} changed status concurrently; {dst.value} not applied.")
+            past = f" or is past attempt {of_attempt}" if by_attempt else ""
+            raise InvalidTransitionError(   # lost a race, or a later attempt has the run
+                f"Run {run_id!r} changed status concurrently{past}; {dst.value} not applied.")
         return current
 
     def try_transition(self, run_id: str, to: str | RunStatus, **kwargs: Any) -> bool:
@@ -515,7 +484,7 @@ class Store:
         if not rows:
             return 0
         with self.engine.begin() as conn:
-            conn.exec_driver_sql(_metric_insert(self.dialect), _full_rows(rows))
+            conn.exec_driver_sql(metric_insert(self.dialect), full_rows(rows))
         return len(rows)
 
     def get_metric_rows(self, run_ids: Sequence[str], name: str | None = None,
@@ -548,7 +517,7 @@ class Store:
         if not text:
             return
         with self._driver(write=True) as conn:
-            _insert_log(self.sql, conn, run_id, text, stream)
+            insert_log(self.sql, conn, run_id, text, stream)
 
     def read_log(self, run_id: str, after_id: int = 0,
                  stream: str | None = None) -> tuple[str, int]:
@@ -567,7 +536,7 @@ class Store:
         if not items:
             return
         with self._driver(write=True) as conn:
-            _index_artifacts(self.sql, conn, run_id, items)
+            index_artifacts(self.sql, conn, run_id, items)
 
     def remove_artifacts(self, run_id: str, prefix: str, keep: str | None = None) -> int:
         """Drop the index entries of ``run_id`` under ``prefix`` (but those under ``keep``);

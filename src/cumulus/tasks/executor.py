@@ -72,6 +72,7 @@ class _Execution:
         self.claimed: dict[str, Any] | None = None
         self.topic: str | None = None  # a sweep controller's Dask event topic, if any
         self.tail: tuple[str, list[dict[str, Any]]] = ("", [])   # see _run_process
+        self.attempt: int | None = None   # the attempt this execution is (see _move)
 
     # lifecycle ---------------------------------------------------------------------------
     def run(self) -> str:
@@ -108,6 +109,7 @@ class _Execution:
         if rec is not None:           # the common case: one statement
             self.topic = event_topic_of(rec)
             self.claimed = rec
+            self.attempt = int(rec.get("attempt") or 1)
             return True
         rec = self.store.get_run(self.run_id)
         self.topic = event_topic_of(rec)
@@ -137,6 +139,7 @@ class _Execution:
                        f"from its checkpoints, if it saved any -----")
         self._discard_earlier_outputs(attempt)
         self.claimed = None      # read again once claimed
+        self.attempt = attempt
         return self.store.try_transition(self.run_id, RunStatus.PREPARING,
                                          expected=[RunStatus.QUEUED], node=node)
 
@@ -177,11 +180,16 @@ class _Execution:
         code, outcome = self._run_process(argv, env, spec)
         return self._finalize(code, outcome)
 
+    def _move(self, to: RunStatus, **kwargs: Any) -> bool:
+        """A transition of this attempt: refused, as any stale one, once a later attempt has
+        the run (this node was taken for lost, and the run started again elsewhere)."""
+        return self.store.try_transition(self.run_id, to, of_attempt=self.attempt, **kwargs)
+
     def _mark_running(self) -> bool:
         """Record Running (Preparing -> Running); False if a cancel came first."""
         if not self.running:
-            self.running = self.store.try_transition(
-                self.run_id, RunStatus.RUNNING, expected=[RunStatus.PREPARING],
+            self.running = self._move(
+                RunStatus.RUNNING, expected=[RunStatus.PREPARING],
                 **({"start_time": self.started_at} if self.started_at else {}))
         return self.running
 
@@ -310,7 +318,7 @@ class _Execution:
         guard.watch(self.proc.pid, self.death_signal)
         self.cleanup.append(lambda pid=self.proc.pid: guard.release(pid))
         exit_watch = ExitWatch(self.proc)
-        ingest = Ingestor(self.ws, self.run_id, str(self.control_dir), self.attempt)
+        ingest = Ingestor(self.ws, self.run_id, str(self.control_dir), self.attempt or 1)
         self.ingest = ingest
         limit = spec.max_run_duration_seconds
         started = time.monotonic()
@@ -329,8 +337,8 @@ class _Execution:
             now = time.monotonic()
             if announce_at is not None and now >= announce_at:
                 announce_at = None
-                if not self._mark_running():   # a cancel (or the run's end) came first
-                    outcome = "canceled"
+                if not self._mark_running():   # a cancel (or a later attempt) came first
+                    outcome = self._stop_wanted() or "canceled"
                     self._kill()
                     break
                 publish_event(self.topic, self.run_id, "status")
@@ -344,8 +352,9 @@ class _Execution:
                 timers["log"] = now
             if now - timers["cancel"] >= CANCEL_CHECK or (heard and heard.wait(0)):
                 timers["cancel"] = now
-                if self._cancel_requested():
-                    outcome = "canceled"
+                stop = self._stop_wanted()
+                if stop:               # canceled, or a later attempt has the run
+                    outcome = stop
                     self._kill()
                     break
             if limit and now - started > float(limit):
@@ -399,6 +408,15 @@ class _Execution:
     def _cancel_requested(self) -> bool:
         return self.store.get_status(self.run_id) == RunStatus.CANCEL_REQUESTED.value
 
+    def _stop_wanted(self) -> str:
+        """``"canceled"`` when a cancel was requested, ``"superseded"`` when a later attempt
+        has the run (this node was taken for lost, the run started again elsewhere), else
+        ``""``."""
+        status, attempt = self.store.get_status_and_attempt(self.run_id)
+        if self.attempt is not None and attempt != self.attempt:
+            return "superseded"
+        return "canceled" if status == RunStatus.CANCEL_REQUESTED.value else ""
+
     def _kill(self) -> None:
         proc = self.proc
         if proc is None or proc.poll() is not None:
@@ -425,20 +443,24 @@ class _Execution:
             text, artifacts = self.tail
             hops = [RunStatus.FINALIZING] if self.running else \
                 [RunStatus.RUNNING, RunStatus.FINALIZING]
-            if self.store.try_transition(
-                    self.run_id, RunStatus.COMPLETED, exit_code=code, reason="script exited 0",
+            if self._move(
+                    RunStatus.COMPLETED, exit_code=code, reason="script exited 0",
                     via=hops, expected=[RunStatus.RUNNING if self.running else RunStatus.PREPARING],
                     log=text, artifacts=artifacts, metrics=self.ingest.held,
                     **({} if self.running else {"start_time": self.started_at})):
                 self.tail = ("", [])
                 self.ingest.take_held()     # written with it
                 return RunStatus.COMPLETED.value
+        if outcome == "superseded":    # the later attempt's record: this one adds nothing
+            self._log_line(f"[cumulus] attempt {self.attempt} stopped on this node: a later "
+                           f"attempt has the run")
+            return self.store.get_status(self.run_id)
         self._flush_tail()
         if outcome == "canceled":
             self._upload_quietly()
             return self._finish_canceled()
-        if not self._mark_running() or not self.store.try_transition(
-                self.run_id, RunStatus.FINALIZING, expected=[RunStatus.RUNNING],
+        if not self._mark_running() or not self._move(
+                RunStatus.FINALIZING, expected=[RunStatus.RUNNING],
                 exit_code=code):
             return self._finish_canceled()
         upload_run_dir(self.ws, self.run_id, self.run_dir / "outputs", "outputs",
@@ -454,14 +476,13 @@ class _Execution:
             return self._fail(f"the script exited with code {code}", code=code)
         self.data.finalize(success=True)
         self.ingest.close_children("Completed")
-        if not self.store.try_transition(self.run_id, RunStatus.COMPLETED,
-                                         reason="script exited 0",
-                                         expected=[RunStatus.FINALIZING]):
+        if not self._move(RunStatus.COMPLETED, reason="script exited 0",
+                          expected=[RunStatus.FINALIZING]):
             # canceled while its outputs were uploading: the script succeeded and its outputs
             # are kept, but the cancel wins (never Failed)
-            self.store.try_transition(self.run_id, RunStatus.CANCELED,
-                                      reason="cancel requested while finalizing; the script "
-                                             "had succeeded and its outputs were committed")
+            self._move(RunStatus.CANCELED, expected=[RunStatus.CANCEL_REQUESTED],
+                       reason="cancel requested while finalizing; the script had succeeded "
+                              "and its outputs were committed")
             return self.store.get_status(self.run_id)
         return RunStatus.COMPLETED.value
 
@@ -482,7 +503,8 @@ class _Execution:
     def _finish_canceled(self) -> str:
         if hasattr(self, "ingest"):
             self.ingest.close_children("Canceled")
-        self.store.try_transition(self.run_id, RunStatus.CANCELED, reason="cancel requested")
+        self._move(RunStatus.CANCELED, expected=[RunStatus.CANCEL_REQUESTED],
+                   reason="cancel requested")
         return self.store.get_status(self.run_id)
 
     def _fail(self, message: str, *, code: int | None = None, tb: str | None = None) -> str:
@@ -494,11 +516,10 @@ class _Execution:
         if code is not None:
             fields["exit_code"] = code
         if self._cancel_requested():  # the user asked to stop it: the cancel wins, as recorded
-            self.store.try_transition(self.run_id, RunStatus.CANCELED,
-                                      reason=f"cancel requested; then {message}", **fields)
+            self._move(RunStatus.CANCELED, reason=f"cancel requested; then {message}",
+                       **fields)
             return self.store.get_status(self.run_id)
-        if not self.store.try_transition(self.run_id, RunStatus.FAILED, reason=message,
-                                         **fields):
+        if not self._move(RunStatus.FAILED, reason=message, **fields):
             return self.store.get_status(self.run_id)
         return RunStatus.FAILED.value
 
