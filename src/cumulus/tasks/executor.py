@@ -230,7 +230,7 @@ class _Execution:
             "CUMULUS_WORKSPACE": str(self.ws.root),
             "CUMULUS_OUTPUTS_DIR": str(self.run_dir / "outputs"),
             "CUMULUS_CHECKPOINT_DIR": str(self.checkpoint_dir),
-            "CUMULUS_ATTEMPT": str(getattr(self, "attempt", 1)),
+            "CUMULUS_ATTEMPT": str(self.attempt or 1),
             "CUMULUS_NODE_NAME": _node_name(),
             "PYTHONUNBUFFERED": "1",
             "PYTHONPATH": os.pathsep.join(
@@ -284,7 +284,7 @@ class _Execution:
         """Put the files an earlier attempt saved under its checkpoint folder back, so a
         requeued (preempted) run resumes instead of starting over."""
         self.checkpoint_dir.mkdir(parents=True, exist_ok=True)
-        if int(getattr(self, "attempt", 1)) <= 1:
+        if (self.attempt or 1) <= 1:
             return                   # a first attempt: no earlier one saved anything
         saved = self.store.list_artifacts(self.run_id, prefix=CHECKPOINTS + "/")
         if not saved:
