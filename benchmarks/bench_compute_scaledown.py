@@ -41,7 +41,9 @@ def trial(ws: Any, src: Any, target: Any) -> list[tuple[float, float]]:
     out = []
     for node in {e["node"] for e in ev if e["action"] == "node-added"}:
         mine = [e for e in ev if e.get("node") == node]
-        idle = max(e["time"] for e in mine if e["action"] == "node-idle")
+        # idle since its last run ended, or since it joined if it never ran one (the other
+        # node took both runs: a node is idle from the start, with no node-idle event)
+        idle = max(e["time"] for e in mine if e["action"] in ("node-idle", "node-added"))
         chosen = next(e["time"] for e in mine if e["action"] == "node-release")
         gone = next(e["time"] for e in mine if e["action"] == "node-removed")
         out.append((chosen - idle, gone - idle))
