@@ -431,8 +431,8 @@ class Store:
                                lambda: hot.set_run(tuple(values), check_status=True,
                                                    check_attempt=by_attempt))
         params = hot.prefixed(values)
-        if by_attempt:
-            params["w_attempt"] = int(of_attempt or 0)
+        if of_attempt is not None:
+            params["w_attempt"] = of_attempt
         if len(allowed) == 1:
             (only,) = allowed
             if update_.rowcount(conn, {**params, "w_id": run_id, "w_status": only.value}) == 1:

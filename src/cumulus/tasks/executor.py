@@ -166,8 +166,7 @@ class _Execution:
 
     def _execute(self) -> str:
         rec = self.claimed or self.store.get_run(self.run_id)
-        spec = ScriptSpec.from_definition(rec["definition"])
-        self.attempt = int(rec.get("attempt") or 1)
+        spec = ScriptSpec.from_definition(rec["definition"])   # self.attempt: see _claim
         argv, env = self._prepare(rec, spec)
         failed = self._job_preparation(spec, env)
         if failed:
@@ -405,9 +404,6 @@ class _Execution:
         self.store.append_log(self.run_id, text)
         self.store.add_artifacts(self.run_id, artifacts)
 
-    def _cancel_requested(self) -> bool:
-        return self.store.get_status(self.run_id) == RunStatus.CANCEL_REQUESTED.value
-
     def _stop_wanted(self) -> str:
         """``"canceled"`` when a cancel was requested, ``"superseded"`` when a later attempt
         has the run (this node was taken for lost, the run started again elsewhere), else
@@ -515,7 +511,7 @@ class _Execution:
         fields: dict[str, Any] = {"error": error}
         if code is not None:
             fields["exit_code"] = code
-        if self._cancel_requested():  # the user asked to stop it: the cancel wins, as recorded
+        if self._stop_wanted() == "canceled":  # the user asked to stop it: the cancel wins
             self._move(RunStatus.CANCELED, reason=f"cancel requested; then {message}",
                        **fields)
             return self.store.get_status(self.run_id)
